@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { openOrBuild } from '../../core/open-or-build.ts';
+import { createEmbedder, createLogger } from '../../runtime.ts';
+import { createApp } from '../../server/app.ts';
+import { listen } from '../../server/listen.ts';
+import { configFrom, type CommonFlags } from '../context.ts';
+import { buildProgressBar } from '../progress.ts';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('build the index from seeds/ if needed, then serve the search page and the JSON API')
+    .option('--port <port>', 'port to listen on (default 3000, or PORT)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1)')
+    .action(async (flags: CommonFlags & { port?: string; host?: string }, cmd: Command) => {
+      const config = configFrom(cmd.optsWithGlobals(), { port: flags.port, host: flags.host });
+      const logger = createLogger(config);
+      const embedder = await createEmbedder(config);
+      const bar = buildProgressBar();
+      const { quarry, report } = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop);
+      for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
+      if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
+
+      const app = createApp({ quarry, config, logger });
+      const running = await listen(app, config.port, config.host);
+      const s = quarry.stats();
+      process.stdout.write(
+        `\nQuarry is serving ${s.articles} article${s.articles === 1 ? '' : 's'} (${s.chunks} paragraphs, ${s.model}) at ${running.url}\n` +
+          `  search page:  ${running.url}/?q=China-Belarus+industrial+cooperation\n` +
+          `  JSON API:     curl '${running.url}/search?q=China-Belarus%20industrial%20cooperation&k=3'\n\n`,
+      );
+
+      let stopping = false;
+      const shutdown = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down: finishing requests, checkpointing the index');
+        await running.close();
+        await quarry.close();
+        await embedder.close();
+        logger.info('stopped');
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      process.once('SIGINT', () => void shutdown('SIGINT'));
+    });
+}

@@ -1,0 +1,30 @@
+import { loadConfig, type Config } from '../config/config.ts';
+import type { Embedder } from '../embed/embedder.ts';
+import { createEmbedder } from '../runtime.ts';
+
+/** Flags shared by every command, mapped onto configuration keys (flags win over the environment). */
+export interface CommonFlags {
+  index?: string;
+  seeds?: string;
+  models?: string;
+  model?: string;
+  dtype?: string;
+  efSearch?: string;
+  logLevel?: string;
+}
+
+export function configFrom(flags: CommonFlags, extra: Record<string, unknown> = {}): Config {
+  return loadConfig({
+    env: process.env,
+    overrides: { indexDir: flags.index, seedsDir: flags.seeds, modelsDir: flags.models, model: flags.model, dtype: flags.dtype, efSearch: flags.efSearch, logLevel: flags.logLevel, ...extra },
+  });
+}
+
+export async function withEmbedder<T>(config: Config, fn: (e: Embedder) => Promise<T>): Promise<T> {
+  const embedder = await createEmbedder(config);
+  try {
+    return await fn(embedder);
+  } finally {
+    await embedder.close();
+  }
+}

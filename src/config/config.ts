@@ -1,0 +1,102 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { QuarryError } from '../errors.ts';
+import { formatZodIssue, issuePath } from '../validation.ts';
+
+const bool = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every setting in one validated place. Sources, later wins: defaults < environment (QUARRY_*, PORT) <
+ * CLI flags. An invalid value stops start-up with a message naming the setting.
+ */
+export const ConfigSchema = z
+  .object({
+    port: int(0, 65535).default(3000),
+    host: z.string().min(1).default('127.0.0.1'),
+    indexDir: z.string().min(1).default('index'),
+    seedsDir: z.string().min(1).default('seeds'),
+    modelsDir: z.string().min(1).default('models'),
+    model: z.string().min(1).default('onnx-community/all-MiniLM-L6-v2-ONNX'),
+    dtype: z.enum(['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4']).default('q4'),
+    pooling: z.enum(['mean', 'cls']).default('mean'),
+    queryPrefix: z.string().default(''),
+    passagePrefix: z.string().default(''),
+    /** The model's window in tokens; longer paragraphs are split on sentences. */
+    maxTokens: int(16, 8192).default(256),
+    /** Loading a model from the Hugging Face hub is off unless the operator turns it on. */
+    allowRemoteModels: bool.default(false),
+    threads: int(1, 64).default(2),
+    embedBatchSize: int(1, 512).default(32),
+    hnswM: int(4, 128).default(16),
+    hnswEfConstruction: int(10, 2000).default(200),
+    efSearch: int(1, 4096).default(100),
+    /** Chunk candidates taken from each retriever before fusion. */
+    candidates: int(1, 10_000).default(100),
+    rrfK: z.coerce.number().min(0).max(10_000).default(60),
+    denseWeight: z.coerce.number().min(0).max(100).default(1),
+    lexicalWeight: z.coerce.number().min(0).max(100).default(1),
+    /** BM25 column weights (FTS5 bm25()): the article title and the chunk text. */
+    bm25TitleWeight: z.coerce.number().min(0).max(100).default(1),
+    bm25TextWeight: z.coerce.number().min(0).max(100).default(1),
+    minWords: int(0, 100).default(6),
+    bodyLimit: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 10mb').default('10mb'),
+    maxBatchArticles: int(1, 100_000).default(500),
+    writeQueueLimit: int(1, 100_000).default(64),
+    /** Checkpoint the HNSW file after this many chunk changes (and at shutdown). */
+    checkpointEvery: int(1, 10_000_000).default(2000),
+    /** Compact the HNSW from SQLite when marked-deleted points exceed this share. */
+    compactDeletedRatio: z.coerce.number().min(0.01).max(1).default(0.2),
+    apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
+    readKey: z.string().min(16, 'must be at least 16 characters').optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Log query text at info level (off by default: queries can be personal). */
+    logQueries: bool.default(false),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variable for each setting (QUARRY_INDEX_DIR, …; PORT and HOST are also read bare). */
+export const ENV_NAMES: Record<keyof Config, string> = Object.fromEntries(
+  Object.keys(ConfigSchema.shape).map((k) => [k, `QUARRY_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`]),
+) as Record<keyof Config, string>;
+
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, string>> {
+  const out: Partial<Record<keyof Config, string>> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES) as Array<[keyof Config, string]>) {
+    const value = env[name];
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  if (env.PORT && out.port === undefined) out.port = env.PORT;
+  if (env.HOST && out.host === undefined) out.host = env.HOST;
+  return out;
+}
+
+/** Validates the merged settings; paths are resolved against `cwd`. */
+export function loadConfig(sources: { env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown>; cwd?: string } = {}): Config {
+  const merged = { ...configFromEnv(sources.env ?? {}), ...dropUndefined(sources.overrides ?? {}) };
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issuePath(issue) ?? '';
+    const name = key in ENV_NAMES ? `${key} (${ENV_NAMES[key as keyof Config]})` : key;
+    throw new QuarryError('invalid_request', `invalid setting ${name}: ${formatZodIssue({ ...issue, path: [] })}`, { field: key });
+  }
+  const cwd = sources.cwd ?? process.cwd();
+  const c = parsed.data;
+  return { ...c, indexDir: resolve(cwd, c.indexDir), seedsDir: resolve(cwd, c.seedsDir), modelsDir: resolve(cwd, c.modelsDir) };
+}
+
+function dropUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** The effective configuration with secrets masked, for `quarry config` and logs. */
+export function maskedConfig(c: Config): Record<string, unknown> {
+  const mask = (s: string | undefined) => (s === undefined ? undefined : `${'*'.repeat(8)} (${s.length} chars)`);
+  return { ...c, apiKey: mask(c.apiKey), readKey: mask(c.readKey) };
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/** Ids end up in URLs and file names: letters, digits and . _ : - only, no path characters. */
+export const ARTICLE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+export const MAX_ARTICLE_ID_LENGTH = 200;
+
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/, 'must be an ISO 8601 date (YYYY-MM-DD)')
+  .refine((s) => !Number.isNaN(Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s)), 'is not a real calendar date');
+
+/**
+ * An article as it arrives in a `.json`/`.jsonl` file or an API body: either `text` (paragraphs separated
+ * by blank lines) or `paragraphs[]`. This schema is the one contract for both; the OpenAPI document is
+ * generated from it.
+ */
+export const ArticleInputSchema = z
+  .object({
+    id: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(MAX_ARTICLE_ID_LENGTH, `must be at most ${MAX_ARTICLE_ID_LENGTH} characters`)
+      .regex(ARTICLE_ID_PATTERN, 'may contain only letters, digits and . _ : - (no path characters), starting with a letter or digit'),
+    title: z.string().trim().min(1, 'must not be empty').max(1000),
+    date: isoDate.nullish(),
+    source: z.string().max(200).nullish(),
+    url: z.string().max(2000).nullish(),
+    text: z.string().max(2_000_000).optional(),
+    paragraphs: z.array(z.string().max(200_000)).max(10_000).optional(),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.text === undefined && a.paragraphs === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'an article needs `text` or `paragraphs`' });
+    }
+    if (a.text !== undefined && a.paragraphs !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['paragraphs'], message: 'give either `text` or `paragraphs`, not both' });
+    }
+    if (a.paragraphs !== undefined && a.paragraphs.every((p) => p.trim() === '')) {
+      ctx.addIssue({ code: 'custom', path: ['paragraphs'], message: 'must contain at least one non-empty paragraph' });
+    }
+    if (a.text !== undefined && a.text.trim() === '') {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'must not be empty' });
+    }
+  });
+export type ArticleInput = z.infer<typeof ArticleInputSchema>;
+
+/** The normalised article every later stage works on. `text` is the paragraphs joined by "\n\n"; chunk
+ * offsets point into it. */
+export interface Article {
+  id: string;
+  title: string;
+  date: string | null;
+  source: string | null;
+  url: string | null;
+  paragraphs: string[];
+}
+
+export const PARAGRAPH_SEPARATOR = '\n\n';
+export const articleText = (a: Pick<Article, 'paragraphs'>): string => a.paragraphs.join(PARAGRAPH_SEPARATOR);
+
+/** Normalises whitespace inside a paragraph: CR, tabs and runs of spaces become single spaces. */
+export const cleanParagraph = (p: string): string => p.replace(/\s+/gu, ' ').trim();
+
+/** Splits free text into paragraphs on blank lines (any line ending). */
+export function splitParagraphs(text: string): string[] {
+  return text
+    .replace(/\r\n?/g, '\n')
+    .split(/\n[ \t]*\n+/)
+    .map(cleanParagraph)
+    .filter((p) => p.length > 0);
+}
+
+export function normaliseArticle(input: ArticleInput): Article {
+  const paragraphs = input.paragraphs !== undefined ? input.paragraphs.map(cleanParagraph).filter((p) => p.length > 0) : splitParagraphs(input.text ?? '');
+  return {
+    id: input.id,
+    title: cleanParagraph(input.title),
+    date: input.date ?? null,
+    source: input.source ?? null,
+    url: input.url ?? null,
+    paragraphs,
+  };
+}

@@ -1,0 +1,40 @@
+/** What an index must record about the model that embedded it: opening it with another model is refused. */
+export interface ModelInfo {
+  id: string;
+  dtype: string;
+  pooling: 'mean' | 'cls';
+  normalized: true;
+  dims: number;
+  maxTokens: number;
+  queryPrefix: string;
+  passagePrefix: string;
+  /** SHA-256 of each model file used (relative path -> hex); empty for test embedders. */
+  files: Record<string, string>;
+}
+
+export interface EmbedProgress {
+  done: number;
+  total: number;
+}
+
+/**
+ * Turns text into L2-normalised vectors. Passages and queries are separate calls because some models
+ * (e5, bge) want different prefixes for each.
+ */
+export interface Embedder {
+  readonly info: ModelInfo;
+  /** Embeds many passages, batched by length; the result is in input order. */
+  embedPassages(texts: string[], onProgress?: (p: EmbedProgress) => void): Promise<Float32Array[]>;
+  embedQuery(text: string): Promise<Float32Array>;
+  /** Tokens the model sees for a passage, prefix and special tokens included (for the chunker). */
+  countTokens(text: string): number;
+  close(): Promise<void>;
+}
+
+/** Indices of `texts` sorted by length, cut into batches, so padding is small in every batch. */
+export function lengthSortedBatches(texts: readonly string[], batchSize: number): number[][] {
+  const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return batches;
+}

@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+
+/** Transformers.js file-name suffix of each dtype (onnx/model<suffix>.onnx). */
+const DTYPE_SUFFIX: Record<string, string> = {
+  fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4',
+};
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const hash = createHash('sha256');
+    createReadStream(path).on('error', rej).on('data', (d) => hash.update(d)).on('end', () => res(hash.digest('hex')));
+  });
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+/**
+ * SHA-256 of the files a model of this dtype actually loads: the configuration and tokenizer files, and
+ * only this dtype's ONNX weights (other dtypes may sit in the same folder without changing the model).
+ */
+export async function modelFileChecksums(modelDir: string, dtype: string): Promise<Record<string, string>> {
+  const weights = `model${DTYPE_SUFFIX[dtype] ?? ''}.onnx`;
+  const files = (await listFiles(modelDir))
+    .map((p) => relative(modelDir, p).split('\\').join('/'))
+    .filter((rel) => !rel.startsWith('.') && (rel.startsWith('onnx/') ? rel === `onnx/${weights}` || rel.startsWith(`onnx/${weights}_data`) : true))
+    .sort();
+  const out: Record<string, string> = {};
+  for (const rel of files) out[rel] = await sha256File(join(modelDir, rel));
+  return out;
+}

@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
+import { QuarryError } from '../errors.ts';
+import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
+import { modelFileChecksums } from './model-files.ts';
+
+export interface TransformersEmbedderOptions {
+  model: string;
+  dtype: string;
+  pooling: 'mean' | 'cls';
+  queryPrefix: string;
+  passagePrefix: string;
+  maxTokens: number;
+  modelsDir: string;
+  allowRemoteModels: boolean;
+  threads: number;
+  batchSize: number;
+}
+
+/**
+ * Embeds with a Transformers.js feature-extraction pipeline on ONNX Runtime (CPU). One pipeline (one ONNX
+ * session) per embedder, created once; sessions are never created per request.
+ */
+export async function createTransformersEmbedder(opts: TransformersEmbedderOptions): Promise<Embedder> {
+  // Transformers.js keeps these settings in its module-level `env`; they are set once here, from config.
+  env.localModelPath = opts.modelsDir.endsWith('/') ? opts.modelsDir : `${opts.modelsDir}/`;
+  env.cacheDir = opts.modelsDir;
+  env.allowLocalModels = true;
+  env.allowRemoteModels = opts.allowRemoteModels;
+
+  const modelDir = join(opts.modelsDir, opts.model);
+  if (!opts.allowRemoteModels && !existsSync(join(modelDir, 'config.json'))) {
+    throw new QuarryError(
+      'model_unavailable',
+      `model ${opts.model} is not in ${opts.modelsDir}: run \`npm ci\` (it installs the default model), or set QUARRY_ALLOW_REMOTE_MODELS=1 to let Quarry download it from the Hugging Face hub`,
+      { field: 'model' },
+    );
+  }
+  let extractor: FeatureExtractionPipeline;
+  try {
+    extractor = (await pipeline('feature-extraction', opts.model, {
+      dtype: opts.dtype as 'q4',
+      session_options: { intraOpNumThreads: opts.threads, interOpNumThreads: 1 },
+    })) as FeatureExtractionPipeline;
+  } catch (e) {
+    throw new QuarryError('model_unavailable', `cannot load model ${opts.model} (${opts.dtype}): ${(e as Error).message}`, { field: 'model', cause: e });
+  }
+
+  const run = async (texts: string[]): Promise<Float32Array[]> => {
+    const out = await extractor(texts, { pooling: opts.pooling, normalize: true });
+    const [rows, dims] = out.dims as [number, number];
+    const data = out.data as Float32Array;
+    const vectors: Float32Array[] = [];
+    for (let r = 0; r < rows; r++) vectors.push(data.slice(r * dims, (r + 1) * dims));
+    return vectors;
+  };
+
+  const probe = await run([`${opts.queryPrefix}dimension probe`]);
+  const dims = probe[0]!.length;
+  const files = existsSync(modelDir) ? await modelFileChecksums(modelDir, opts.dtype) : {};
+  const info: ModelInfo = {
+    id: opts.model,
+    dtype: opts.dtype,
+    pooling: opts.pooling,
+    normalized: true,
+    dims,
+    maxTokens: opts.maxTokens,
+    queryPrefix: opts.queryPrefix,
+    passagePrefix: opts.passagePrefix,
+    files,
+  };
+
+  return {
+    info,
+    async embedPassages(texts: string[], onProgress?: (p: EmbedProgress) => void): Promise<Float32Array[]> {
+      const result = new Array<Float32Array>(texts.length);
+      let done = 0;
+      for (const batch of lengthSortedBatches(texts, opts.batchSize)) {
+        const vectors = await run(batch.map((i) => opts.passagePrefix + texts[i]!));
+        batch.forEach((textIndex, j) => (result[textIndex] = vectors[j]!));
+        done += batch.length;
+        onProgress?.({ done, total: texts.length });
+      }
+      return result;
+    },
+    async embedQuery(text: string): Promise<Float32Array> {
+      return (await run([opts.queryPrefix + text]))[0]!;
+    },
+    countTokens(text: string): number {
+      return extractor.tokenizer.encode(opts.passagePrefix + text).length;
+    },
+    async close(): Promise<void> {
+      await extractor.dispose();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import pino from 'pino';
+import type { Config } from './config/config.ts';
+import type { Embedder } from './embed/embedder.ts';
+import { createTransformersEmbedder } from './embed/transformers-embedder.ts';
+import type { Logger } from './logger.ts';
+
+/** The real model, as configured. One per process. */
+export function createEmbedder(config: Config): Promise<Embedder> {
+  return createTransformersEmbedder({
+    model: config.model,
+    dtype: config.dtype,
+    pooling: config.pooling,
+    queryPrefix: config.queryPrefix,
+    passagePrefix: config.passagePrefix,
+    maxTokens: config.maxTokens,
+    modelsDir: config.modelsDir,
+    allowRemoteModels: config.allowRemoteModels,
+    threads: config.threads,
+    batchSize: config.embedBatchSize,
+  });
+}
+
+/** JSON logs (pino); human-readable when stdout is a terminal. */
+export function createLogger(config: Config, opts: { destination?: NodeJS.WritableStream } = {}): Logger & pino.Logger {
+  const pretty = process.stdout.isTTY && !opts.destination;
+  return pino(
+    { level: config.logLevel, base: undefined, redact: ['req.headers.authorization'] },
+    pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) : (opts.destination ?? process.stdout),
+  );
+}

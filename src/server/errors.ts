@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { z } from 'zod';
+import { QuarryError, isQuarryError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { formatZodIssue, issuePath } from '../validation.ts';
+
+/** Parses with a zod schema or throws a 400 naming the first bad field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, where: 'query' | 'body' | 'path'): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issuePath(issue);
+  throw new QuarryError('invalid_request', `${where === 'body' ? 'request body' : where === 'query' ? 'query string' : 'path'}: ${formatZodIssue(issue)}`, { field });
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new QuarryError('not_found', `no route for ${req.method} ${req.path}; see /openapi.json`));
+};
+
+/** Body-parser errors carry a `type`; they become the same JSON error shape as everything else. */
+function fromBodyParser(err: { type?: string; message?: string; limit?: number }): QuarryError | null {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new QuarryError('invalid_request', `request body is not valid JSON: ${err.message ?? ''}`.trim(), { field: 'body' });
+    case 'entity.too.large':
+      return new QuarryError('payload_too_large', `request body is larger than the limit of ${err.limit ?? '?'} bytes`, { field: 'body' });
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new QuarryError('unsupported_media_type', err.message ?? 'unsupported encoding', { field: 'content-type' });
+    case 'request.aborted':
+      return new QuarryError('invalid_request', 'request aborted by the client', { field: 'body' });
+    default:
+      return null;
+  }
+}
+
+/** The one place errors become HTTP responses. Internal errors are logged with their stack and answered
+ * without it. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const e: QuarryError = isQuarryError(err)
+      ? err
+      : (fromBodyParser(err) ?? new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
+    if (e.code === 'internal') logger.error({ err, path: req.path, reqId: res.getHeader('x-request-id') }, 'internal error');
+    if (e.code === 'overloaded' || e.code === 'index_missing') res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));
+    if (res.headersSent) return;
+    res.status(e.httpStatus).json({ error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } });
+  };
+}

@@ -1,0 +1,36 @@
+import { Router, type RequestHandler } from 'express';
+import type { Config } from '../../config/config.ts';
+import { ArticleInputSchema, normaliseArticle } from '../../corpus/article.ts';
+import type { Quarry } from '../../core/quarry.ts';
+import { QuarryError } from '../../errors.ts';
+import { requireJsonBody } from '../content-type.ts';
+import { parseOrThrow } from '../errors.ts';
+import { ArticleIdParamSchema, articleBatchSchema } from '../schemas.ts';
+
+export function articleRoutes(quarry: Quarry, config: Config, auth: { write: RequestHandler; read: RequestHandler }, pages: { articleHtml: string }): Router {
+  const router = Router();
+  const batchSchema = articleBatchSchema(config.maxBatchArticles);
+
+  router.get('/articles/:id', auth.read, (req, res) => {
+    // A browser asking for a page gets the readable article page, which fetches this URL as JSON.
+    if (req.accepts(['json', 'html']) === 'html') return res.sendFile(pages.articleHtml);
+    const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
+    const a = quarry.getArticle(id);
+    if (!a) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
+    res.json({ id: a.id, title: a.title, date: a.date, source: a.source, url: a.url, paragraphs: a.paragraphs, updated_at: a.updatedAt });
+  });
+
+  router.post('/articles', auth.write, requireJsonBody, async (req, res) => {
+    const started = performance.now();
+    const inputs = 'articles' in req.body ? parseOrThrow(batchSchema, req.body, 'body').articles : [parseOrThrow(ArticleInputSchema, req.body, 'body')];
+    const acks = await quarry.upsertArticles(inputs.map(normaliseArticle), 'api');
+    res.status(201).json({ articles: acks, took_ms: Math.round((performance.now() - started) * 100) / 100 });
+  });
+
+  router.delete('/articles/:id', auth.write, async (req, res) => {
+    const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
+    if (!(await quarry.deleteArticle(id))) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
+    res.status(204).end();
+  });
+  return router;
+}

@@ -1,0 +1,287 @@
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { fsyncFile } from './atomic-file.ts';
+import type { Article } from '../corpus/article.ts';
+import type { Chunk } from '../corpus/chunk.ts';
+
+export const DATABASE_FILE = 'quarry.db';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS articles (
+  rowid INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL,
+  date TEXT,
+  source TEXT,
+  url TEXT,
+  paragraphs TEXT NOT NULL,          -- JSON array of strings; the article text is them joined by a blank line
+  origin TEXT NOT NULL,              -- where it came from: "folder:<file>", "api", "cli"
+  content_hash TEXT NOT NULL,        -- lets a seeds sync skip unchanged articles without re-embedding
+  updated_at TEXT NOT NULL
+);
+-- AUTOINCREMENT: a chunk rowid is the HNSW label, so it must never be reused after a delete.
+CREATE TABLE IF NOT EXISTS chunks (
+  rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+  article_rowid INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
+  paragraph INTEGER NOT NULL,
+  start INTEGER NOT NULL,
+  end INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  vector BLOB NOT NULL               -- float32 little-endian, L2-normalised
+);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_rowid);
+-- BM25 over the same chunks, written in the same transaction (rowid = chunk rowid). The article title is
+-- a column of its own so a query can weight it.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+-- Every chunk added or removed, in order: the HNSW checkpoint records the last seq it holds, and newer
+-- changes are replayed into it on open.
+CREATE TABLE IF NOT EXISTS changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  op TEXT NOT NULL CHECK (op IN ('add', 'delete')),
+  chunk_rowid INTEGER NOT NULL,
+  article_id TEXT NOT NULL
+);
+`;
+
+export interface StoredChunk extends Chunk {
+  rowid: number;
+  articleId: string;
+}
+
+export interface ChunkWithVector extends Chunk {
+  vector: Float32Array;
+}
+
+export interface ArticleMeta {
+  id: string;
+  title: string;
+  date: string | null;
+  source: string | null;
+  url: string | null;
+}
+
+export interface ArticleRecord extends Article {
+  origin: string;
+  contentHash: string;
+  updatedAt: string;
+}
+
+export interface Change {
+  seq: number;
+  op: 'add' | 'delete';
+  chunkRowid: number;
+  articleId: string;
+}
+
+export interface WriteResult {
+  articleId: string;
+  /** insert: a new article; replace: an existing id rewritten; delete: removed. */
+  kind: 'insert' | 'replace' | 'delete';
+  replaced: boolean;
+  added: number[];
+  removed: number[];
+  lastSeq: number;
+}
+
+export const vectorToBlob = (v: Float32Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+/** Copies: a Buffer from SQLite need not be 4-byte aligned. */
+export const blobToVector = (b: Buffer): Float32Array => {
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+};
+
+export function articleContentHash(a: Article): string {
+  return createHash('sha256').update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs])).digest('hex').slice(0, 32);
+}
+
+/**
+ * The source of truth: articles, chunks with their vectors, the FTS5 index and the change log, all written
+ * in one transaction per article write. synchronous=FULL: a write acknowledged to a client is on disk.
+ */
+export class ArticleDatabase {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  /**
+   * `bulk`: for building a new generation nobody reads yet — no fsync per transaction; `finishBulk`
+   * makes it durable before the generation is published.
+   */
+  constructor(readonly path: string, opts: { readonly?: boolean; bulk?: boolean } = {}) {
+    this.db = new Database(path, { readonly: opts.readonly ?? false });
+    if (!opts.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(opts.bulk ? 'synchronous = OFF' : 'synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec(SCHEMA);
+    }
+    this.db.pragma('busy_timeout = 5000');
+    const db = this.db;
+    this.stmts = {
+      articleRowid: db.prepare<[string], { rowid: number; content_hash: string }>('SELECT rowid, content_hash FROM articles WHERE id = ?'),
+      insertArticle: db.prepare(
+        'INSERT INTO articles (id, title, date, source, url, paragraphs, origin, content_hash, updated_at) VALUES (@id, @title, @date, @source, @url, @paragraphs, @origin, @contentHash, @updatedAt)',
+      ),
+      deleteArticle: db.prepare('DELETE FROM articles WHERE rowid = ?'),
+      chunkRowidsOf: db.prepare<[number], { rowid: number }>('SELECT rowid FROM chunks WHERE article_rowid = ? ORDER BY rowid'),
+      insertChunk: db.prepare('INSERT INTO chunks (article_rowid, paragraph, start, end, text, vector) VALUES (?, ?, ?, ?, ?, ?)'),
+      deleteChunksOf: db.prepare('DELETE FROM chunks WHERE article_rowid = ?'),
+      insertFts: db.prepare('INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)'),
+      deleteFts: db.prepare('DELETE FROM chunks_fts WHERE rowid = ?'),
+      logChange: db.prepare('INSERT INTO changes (op, chunk_rowid, article_id) VALUES (?, ?, ?)'),
+      lastSeq: db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM changes'),
+      seqBase: db.prepare<[], { seq: number | null }>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'"),
+      changesAfter: db.prepare<[number], { seq: number; op: 'add' | 'delete'; chunk_rowid: number; article_id: string }>(
+        'SELECT seq, op, chunk_rowid, article_id FROM changes WHERE seq > ? ORDER BY seq',
+      ),
+      pruneChanges: db.prepare('DELETE FROM changes WHERE seq <= ?'),
+      getArticle: db.prepare<[string], { id: string; title: string; date: string | null; source: string | null; url: string | null; paragraphs: string; origin: string; content_hash: string; updated_at: string }>(
+        'SELECT id, title, date, source, url, paragraphs, origin, content_hash, updated_at FROM articles WHERE id = ?',
+      ),
+      counts: db.prepare<[], { articles: number; chunks: number }>('SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM chunks) AS chunks'),
+      vector: db.prepare<[number], { vector: Buffer }>('SELECT vector FROM chunks WHERE rowid = ?'),
+      vectorPage: db.prepare<[number, number], { rowid: number; vector: Buffer }>('SELECT rowid, vector FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?'),
+      allArticleIds: db.prepare<[], { id: string; origin: string; content_hash: string }>('SELECT id, origin, content_hash FROM articles ORDER BY rowid'),
+    };
+  }
+
+  /** Inserts or replaces an article with all of its chunks, vectors and FTS rows, atomically. */
+  upsertArticle(article: Article, chunks: ChunkWithVector[], origin: string): WriteResult {
+    return this.db.transaction((): WriteResult => {
+      const existing = this.stmts.articleRowid.get(article.id);
+      const removed = existing ? this.removeArticleRows(existing.rowid, article.id) : [];
+      const info = this.stmts.insertArticle.run({
+        id: article.id,
+        title: article.title,
+        date: article.date,
+        source: article.source,
+        url: article.url,
+        paragraphs: JSON.stringify(article.paragraphs),
+        origin,
+        contentHash: articleContentHash(article),
+        updatedAt: new Date().toISOString(),
+      });
+      const articleRowid = Number(info.lastInsertRowid);
+      const added: number[] = [];
+      for (const c of chunks) {
+        const rowid = Number(this.stmts.insertChunk.run(articleRowid, c.paragraph, c.start, c.end, c.text, vectorToBlob(c.vector)).lastInsertRowid);
+        this.stmts.insertFts.run(rowid, article.title, c.text);
+        this.stmts.logChange.run('add', rowid, article.id);
+        added.push(rowid);
+      }
+      return { articleId: article.id, kind: existing ? 'replace' : 'insert', replaced: existing !== undefined, added, removed, lastSeq: this.lastSeq() };
+    }).immediate();
+  }
+
+  /** Deletes an article and every one of its chunks; null when there is no such article. */
+  deleteArticle(id: string): WriteResult | null {
+    return this.db.transaction((): WriteResult | null => {
+      const existing = this.stmts.articleRowid.get(id);
+      if (!existing) return null;
+      const removed = this.removeArticleRows(existing.rowid, id);
+      return { articleId: id, kind: 'delete', replaced: false, added: [], removed, lastSeq: this.lastSeq() };
+    }).immediate();
+  }
+
+  private removeArticleRows(articleRowid: number, articleId: string): number[] {
+    const rowids = this.stmts.chunkRowidsOf.all(articleRowid).map((r) => r.rowid);
+    for (const rowid of rowids) {
+      this.stmts.deleteFts.run(rowid);
+      this.stmts.logChange.run('delete', rowid, articleId);
+    }
+    this.stmts.deleteChunksOf.run(articleRowid);
+    this.stmts.deleteArticle.run(articleRowid);
+    return rowids;
+  }
+
+  /** The newest change sequence number (0 for a new database), kept across pruning by sqlite_sequence. */
+  lastSeq(): number {
+    return this.stmts.lastSeq.get()?.seq ?? this.stmts.seqBase.get()?.seq ?? 0;
+  }
+
+  changesAfter(seq: number): Change[] {
+    return this.stmts.changesAfter.all(seq).map((r) => ({ seq: r.seq, op: r.op, chunkRowid: r.chunk_rowid, articleId: r.article_id }));
+  }
+
+  pruneChanges(upToSeq: number): void {
+    this.stmts.pruneChanges.run(upToSeq);
+  }
+
+  getArticle(id: string): ArticleRecord | null {
+    const r = this.stmts.getArticle.get(id);
+    if (!r) return null;
+    return {
+      id: r.id, title: r.title, date: r.date, source: r.source, url: r.url,
+      paragraphs: JSON.parse(r.paragraphs) as string[], origin: r.origin, contentHash: r.content_hash, updatedAt: r.updated_at,
+    };
+  }
+
+  listArticles(): Array<{ id: string; origin: string; contentHash: string }> {
+    return this.stmts.allArticleIds.all().map((r) => ({ id: r.id, origin: r.origin, contentHash: r.content_hash }));
+  }
+
+  *iterateArticles(): Generator<ArticleRecord> {
+    for (const { id } of this.listArticles()) {
+      const a = this.getArticle(id);
+      if (a) yield a;
+    }
+  }
+
+  counts(): { articles: number; chunks: number } {
+    return this.stmts.counts.get()!;
+  }
+
+  vectorOf(chunkRowid: number): Float32Array | null {
+    const r = this.stmts.vector.get(chunkRowid);
+    return r ? blobToVector(r.vector) : null;
+  }
+
+  /**
+   * All vectors in rowid order, read a page at a time: a consumer may yield to the event loop between
+   * items without holding the connection busy (better-sqlite3 refuses other statements during iterate()).
+   */
+  *iterateVectors(pageSize = 1000): Generator<{ rowid: number; vector: Float32Array }> {
+    let after = 0;
+    for (;;) {
+      const page = this.stmts.vectorPage.all(after, pageSize);
+      for (const r of page) yield { rowid: r.rowid, vector: blobToVector(r.vector) };
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.rowid;
+    }
+  }
+
+  /** Chunks with their article metadata, for the rowids a search found (any order). */
+  chunksByRowid(rowids: number[]): Map<number, StoredChunk & { article: ArticleMeta }> {
+    const out = new Map<number, StoredChunk & { article: ArticleMeta }>();
+    if (rowids.length === 0) return out;
+    // json_each keeps this one prepared statement whatever the number of ids.
+    const rows = this.db
+      .prepare<[string], { rowid: number; paragraph: number; start: number; end: number; text: string; id: string; title: string; date: string | null; source: string | null; url: string | null }>(
+        `SELECT c.rowid, c.paragraph, c.start, c.end, c.text, a.id, a.title, a.date, a.source, a.url
+           FROM json_each(?) j JOIN chunks c ON c.rowid = j.value JOIN articles a ON a.rowid = c.article_rowid`,
+      )
+      .all(JSON.stringify(rowids));
+    for (const r of rows) {
+      out.set(r.rowid, {
+        rowid: r.rowid, articleId: r.id, paragraph: r.paragraph, start: r.start, end: r.end, text: r.text,
+        article: { id: r.id, title: r.title, date: r.date, source: r.source, url: r.url },
+      });
+    }
+    return out;
+  }
+
+  /** Ends bulk mode: every page written to the main file and fsynced, then normal durability. */
+  finishBulk(): void {
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    fsyncFile(this.path);
+  }
+
+  integrityCheck(): string {
+    return String(this.db.pragma('integrity_check', { simple: true }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
