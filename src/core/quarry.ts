@@ -7,7 +7,7 @@ import { ArticleDatabase, DATABASE_FILE, type ArticleRecord, type WriteResult } 
 import { currentGenerationDir, publishGeneration, removeStaleGenerations } from '../store/index-dir.ts';
 import { acquireWriterLock } from '../store/lock.ts';
 import { rankArticles } from '../search/search.ts';
-import type { SearchRequest, SearchResponse } from '../search/schema.ts';
+import type { SearchMode, SearchRequest, SearchResponse, SearchTimings } from '../search/schema.ts';
 import { join } from 'node:path';
 import { buildGeneration, type BuildProgress, type BuildReport, type SourcedArticle } from './build-index.ts';
 import { Generation } from './generation.ts';
@@ -57,6 +57,8 @@ export interface IndexStats {
   dir: string;
 }
 
+export type SearchListener = (e: { mode: SearchMode; timings: SearchTimings; tookMs: number }) => void;
+
 const idleRebuild = (): RebuildStatus => ({ state: 'idle', startedAt: null, finishedAt: null, articlesDone: 0, articlesTotal: 0, chunksDone: 0, error: null, report: null });
 
 /**
@@ -71,6 +73,7 @@ export class Quarry {
   private rebuildFromSeq: number | null = null;
   private checkpointTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly searchListeners = new Set<SearchListener>();
 
   private constructor(
     readonly config: Config,
@@ -157,6 +160,8 @@ export class Quarry {
     const gen = this.gen;
     const ranked = rankArticles(gen, req, queryVector, this.config);
     const took = performance.now() - started;
+    const timings: SearchTimings = { embed: embedMs, ...ranked.timings };
+    for (const listener of this.searchListeners) listener({ mode: req.mode, timings, tookMs: took });
     return {
       query: req.q,
       mode: req.mode,
@@ -165,8 +170,14 @@ export class Quarry {
       cut_by_min_score: ranked.cutByMinScore,
       results: ranked.results,
       index: { model: gen.manifest.model.id, dims: gen.manifest.model.dims, articles: gen.liveArticles, chunks: gen.liveChunks, built: gen.manifest.built },
-      ...(req.explain ? { timings_ms: { embed: embedMs, ...ranked.timings } } : {}),
+      ...(req.explain ? { timings_ms: timings } : {}),
     };
+  }
+
+  /** Per-stage timings of every search, explain or not (the server's metrics); returns an unsubscribe. */
+  onSearch(listener: SearchListener): () => void {
+    this.searchListeners.add(listener);
+    return () => this.searchListeners.delete(listener);
   }
 
   getArticle(id: string): ArticleRecord | null {
