@@ -7,7 +7,13 @@ export const MAX_ARTICLE_ID_LENGTH = 200;
 const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/, 'must be an ISO 8601 date (YYYY-MM-DD)')
-  .refine((s) => !Number.isNaN(Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s)), 'is not a real calendar date');
+  .refine((s) => isCalendarDate(s.slice(0, 10)), 'is not a real calendar date');
+
+/** True for a YYYY-MM-DD that exists (Date.parse alone accepts 2023-02-30 and rolls it into March). */
+export function isCalendarDate(ymd: string): boolean {
+  const d = new Date(`${ymd}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === ymd;
+}
 
 /**
  * An article as it arrives in a `.json`/`.jsonl` file or an API body: either `text` (paragraphs separated

@@ -1,4 +1,4 @@
-import { cleanParagraph, type Article } from './article.ts';
+import { cleanParagraph, isCalendarDate, type Article } from './article.ts';
 import { QuarryError } from '../errors.ts';
 
 const DATE_LINE = /^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$/i;
@@ -44,7 +44,7 @@ export function parseSeedArticle(content: string, fileName: string): Article {
   } else {
     title = cleanParagraph(firstLine);
   }
-  if (date !== null && Number.isNaN(Date.parse(`${date}T00:00:00Z`))) date = null;
+  if (date !== null && !isCalendarDate(date)) date = null;
   // Drop the first line from the first block; what remains of that block (if anything) is body text.
   const firstBlockRest = blocks[0]!.slice(firstLine.trim().length).trim();
   const body = firstBlockRest ? [firstBlockRest, ...blocks.slice(1)] : blocks.slice(1);

@@ -6,11 +6,16 @@ export const MAX_K = 100;
 const booleanFlag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
 /** Numbers arrive as strings in a query string; "abc" must be an error naming the field, not NaN. */
 const num = () =>
-  z.union([z.number(), z.string().trim().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, 'must be a number').transform(Number)]).pipe(z.number().finite());
+  z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v),
+    z.number({ error: 'must be a number' }).finite('must be a finite number'),
+  );
 const int = (min: number, max: number) => num().pipe(z.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 export const SearchModeSchema = z.enum(['hybrid', 'semantic', 'lexical']);
 export type SearchMode = z.infer<typeof SearchModeSchema>;
+export const FusionSchema = z.enum(['rrf', 'relative']);
+export type Fusion = z.infer<typeof FusionSchema>;
 
 /** The one definition of a search request: the HTTP API (GET query or POST body) and the CLI both parse with it. */
 export const SearchRequestSchema = z
@@ -29,6 +34,7 @@ export const SearchRequestSchema = z
     rrfK: num().pipe(z.number().min(0).max(10000)).optional().describe('RRF k (default 60)'),
     denseWeight: num().pipe(z.number().min(0).max(100)).optional().describe('weight of the dense retriever in RRF (default 1)'),
     lexicalWeight: num().pipe(z.number().min(0).max(100)).optional().describe('weight of the BM25 retriever in RRF (default 1)'),
+    fusion: FusionSchema.optional().describe('hybrid fusion: rrf (reciprocal rank) or relative (weighted sum of min-max normalised scores)'),
     efSearch: int(1, 4096).optional().describe('HNSW efSearch for this query (default from the index config)'),
   })
   .strict();

@@ -1,0 +1,139 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.ts';
+import { openOrBuild } from '../src/core/open-or-build.ts';
+import { Quarry } from '../src/core/quarry.ts';
+import type { Embedder } from '../src/embed/embedder.ts';
+import { silentLogger } from '../src/logger.ts';
+import { createEmbedder } from '../src/runtime.ts';
+import { SearchRequestSchema } from '../src/search/schema.ts';
+import { ROOT, seedsWithDistractors } from './helpers/real-service.ts';
+
+let embedder: Embedder;
+let seeds: string;
+const dirs: string[] = [];
+
+const configFor = (indexDir: string, extra: Record<string, unknown> = {}) =>
+  loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir: seeds, modelsDir: join(ROOT, 'models'), logLevel: 'silent', ...extra } });
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+const query = (q: string) => SearchRequestSchema.parse({ q, k: 5, mode: 'hybrid' });
+/** What a user sees of a result list (timings differ run to run). */
+const visible = (r: Awaited<ReturnType<Quarry['search']>>) => r.results.map((x) => ({ id: x.article.id, score: x.score, evidence: x.evidence.map((e) => [e.paragraph, e.start, e.end]) }));
+
+beforeAll(async () => {
+  seeds = seedsWithDistractors();
+  dirs.push(seeds);
+  embedder = await createEmbedder(configFor(tempDir('quarry-unused-')));
+});
+afterAll(async () => {
+  await embedder?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('an index on disk', () => {
+  it('gives the same results after close and reopen', async () => {
+    const config = configFor(tempDir('quarry-index-'));
+    const first = await openOrBuild({ config, embedder, logger: silentLogger });
+    expect(first.report.built).toBe(true);
+    const before = await Promise.all(['China-Belarus industrial cooperation', 'giant panda cubs', 'battery factory'].map((q) => first.quarry.search(query(q))));
+    await first.quarry.close();
+
+    const reopened = await Quarry.open({ config, embedder });
+    try {
+      const after = await Promise.all(['China-Belarus industrial cooperation', 'giant panda cubs', 'battery factory'].map((q) => reopened.search(query(q))));
+      expect(after.map(visible)).toEqual(before.map(visible));
+      expect(reopened.stats()).toMatchObject({ articles: 7, deleted: 0 });
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('writes a manifest with the model, its file checksums, the chunker and HNSW parameters', async () => {
+    const config = configFor(tempDir('quarry-index-'));
+    const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
+    await quarry.close();
+    const current = readFileSync(join(config.indexDir, 'CURRENT'), 'utf8').trim();
+    const manifest = JSON.parse(readFileSync(join(config.indexDir, current, 'manifest.json'), 'utf8'));
+    expect(manifest.model).toMatchObject({ id: 'onnx-community/all-MiniLM-L6-v2-ONNX', dtype: 'q4', dims: 384, pooling: 'mean' });
+    expect(manifest.model.files['onnx/model_q4.onnx_data']).toBe('56fb7a55115e900196115a74e399beb45c2f41ae00b99525d46fb52935c4ee2a');
+    expect(manifest.chunker.version).toMatch(/^paragraph-v\d+$/);
+    expect(manifest.hnsw).toEqual({ space: 'cosine', M: 16, efConstruction: 200, efSearch: 100 });
+    expect(manifest.counts).toEqual({ articles: 7, chunks: expect.any(Number) });
+    expect(Date.parse(manifest.built)).not.toBeNaN();
+  });
+
+  it('refuses to open an index built with another model, saying to run rebuild-index', async () => {
+    const config = configFor(tempDir('quarry-index-'));
+    const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
+    await quarry.close();
+    const otherModel: Embedder = { ...embedder, countTokens: embedder.countTokens, info: { ...embedder.info, id: 'Xenova/bge-small-en-v1.5', files: {} } };
+    await expect(Quarry.open({ config, embedder: otherModel })).rejects.toMatchObject({
+      code: 'index_incompatible',
+      message: expect.stringMatching(/model onnx-community\/all-MiniLM-L6-v2-ONNX \(now Xenova\/bge-small-en-v1\.5\).*rebuild-index/),
+    });
+  });
+
+  it('refuses another chunker setting, and npm start rebuilds from the stored articles instead of failing', async () => {
+    const indexDir = tempDir('quarry-index-');
+    const built = await openOrBuild({ config: configFor(indexDir), embedder, logger: silentLogger });
+    await built.quarry.upsertArticles([{ id: 'api-only', title: 'Added through the API', date: null, source: null, url: null, paragraphs: ['A paragraph about lighthouse keepers on remote islands.'] }], 'api');
+    await built.quarry.close();
+
+    const changed = configFor(indexDir, { minWords: 3 });
+    await expect(Quarry.open({ config: changed, embedder })).rejects.toMatchObject({ code: 'index_incompatible', message: expect.stringMatching(/chunker settings.*rebuild-index/) });
+
+    const reopened = await openOrBuild({ config: changed, embedder, logger: silentLogger });
+    try {
+      expect(reopened.report.rebuiltReason).toMatch(/chunker settings/);
+      expect(reopened.quarry.getArticle('api-only')?.title).toBe('Added through the API');
+      expect(reopened.quarry.stats().articles).toBe(8);
+    } finally {
+      await reopened.quarry.close();
+    }
+  });
+
+  it('follows the seeds folder on start: new files are added, removed files deleted, API articles kept', async () => {
+    const seedsDir = tempDir('quarry-seeds-');
+    cpSync(seeds, seedsDir, { recursive: true });
+    const indexDir = tempDir('quarry-index-');
+    const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir, modelsDir: join(ROOT, 'models') } });
+    const first = await openOrBuild({ config, embedder, logger: silentLogger });
+    await first.quarry.upsertArticles([{ id: 'from-api', title: 'API article', date: null, source: null, url: null, paragraphs: ['Lighthouse keepers on remote islands keep the lamps burning.'] }], 'api');
+    await first.quarry.close();
+
+    writeFileSync(join(seedsDir, '001_new-seed.txt'), ' date 2024-06-01 Orchard growers expect a record apple harvest\n\nFarmers in the valley said warm spring weather and steady rain would bring a record apple harvest this autumn.\n');
+    rmSync(join(seedsDir, 'distractors.jsonl'));
+    const second = await openOrBuild({ config, embedder, logger: silentLogger });
+    try {
+      expect(second.report.sync).toMatchObject({ added: 1, removed: 6, updated: 0, unchanged: 1 });
+      const ids = second.quarry.listArticles().map((a) => a.id).sort();
+      expect(ids).toEqual(['1a76b68b4bef4123', 'from-api', 'new-seed']);
+      const r = await second.quarry.search(query('apple harvest'));
+      expect(r.results[0]!.article.id).toBe('new-seed');
+    } finally {
+      await second.quarry.close();
+    }
+  });
+
+  it('leaves the previous index usable when a build fails half way', async () => {
+    const config = configFor(tempDir('quarry-index-'));
+    const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
+    await quarry.close();
+    const failing: Embedder = { ...embedder, countTokens: embedder.countTokens, embedPassages: async () => { throw new Error('model crashed'); } };
+    await expect(Quarry.buildFrom({ config, embedder: failing, articles: Quarry.readStoredArticles(config.indexDir), source: { kind: 'store' } })).rejects.toThrow('model crashed');
+    expect(readdirSync(config.indexDir).filter((n) => n.endsWith('.building'))).toEqual([]);
+    const reopened = await Quarry.open({ config, embedder });
+    try {
+      expect((await reopened.search(query('giant panda cubs'))).results[0]!.article.id).toBe('distractor-china-pandas');
+    } finally {
+      await reopened.close();
+    }
+    expect(existsSync(join(config.indexDir, 'LOCK'))).toBe(false);
+  });
+});
