@@ -1,35 +1,63 @@
 import { fileURLToPath } from 'node:url';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
+import pino from 'pino';
 import type { Config } from '../config/config.ts';
 import type { Quarry } from '../core/quarry.ts';
-import { silentLogger, type Logger } from '../logger.ts';
 import { requireReadKey, requireWriteKey } from './auth.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import { requestLogger } from './request-log.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { articleRoutes } from './routes/articles.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { searchRoutes } from './routes/search.ts';
 import { statusRoutes } from './routes/status.ts';
 
 export interface AppDeps {
   quarry: Quarry;
   config: Config;
-  logger?: Logger;
+  /** Request and error logs; silent when left out. */
+  logger?: pino.Logger;
 }
 
 const publicDir = fileURLToPath(new URL('../web/public/', import.meta.url));
 
+/**
+ * Pages may load scripts and styles from this server only, so even a markup-injection bug in the page
+ * could not run a script. Inline styles stay allowed for Swagger UI; JSON responses ignore the header.
+ */
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader(
+    'Content-Security-Policy',
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  );
+  next();
+};
+
 /** Builds the Express app from its dependencies; no globals, so tests can start as many as they like. */
 export function createApp(deps: AppDeps): Express {
   const { quarry, config } = deps;
-  const logger = deps.logger ?? silentLogger;
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const metrics = createMetrics(quarry);
+  quarry.onSearch(metrics.observeSearch);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // First, so every request, including one whose body fails to parse, gets an id, a log line and a count.
+  app.use(requestLogger(logger, { logQueries: config.logQueries }));
+  app.use(metrics.middleware);
+  app.use(securityHeaders);
   app.use(express.json({ limit: config.bodyLimit, strict: true }));
 
   const auth = { write: requireWriteKey(config.apiKey), read: requireReadKey(config.readKey, config.apiKey) };
   app.get('/', (_req, res) => res.sendFile(`${publicDir}index.html`));
-  app.use('/static', express.static(publicDir, { index: false, maxAge: '1h' }));
+  app.use('/static', metrics.label('/static/*'), express.static(publicDir, { index: false, maxAge: '1h' }));
+  app.use(docsRoutes(config, { docsHtml: `${publicDir}docs.html` }));
+  app.get('/metrics', auth.read, async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   app.use(statusRoutes(quarry, auth.read));
   app.use('/search', auth.read);
   app.use(searchRoutes(quarry));
