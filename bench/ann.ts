@@ -1,0 +1,152 @@
+/**
+ * `npm run bench -- ann [--sizes 10000,100000] [--queries 500] [--ef 16,32,64,100,128,256,512] [--sigma 0.025]`
+ *
+ * The same cached real embeddings (bench/cache, see `vectors`) — topped up with documented synthetic
+ * perturbed copies when the cache is smaller than a size — in hnswlib-node through Quarry's VectorIndex,
+ * in usearch with comparable parameters, and exact brute force over a Float32Array. Queries are held-out
+ * embedded SciFact queries and bbc titles, never index members. Run with `node --expose-gc` for cleaner
+ * RSS deltas (main.ts re-execs itself that way).
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import usearch from 'usearch';
+import { VectorIndex } from '../src/store/vector-index.ts';
+import { flag, numberList, ROOT } from './lib/args.ts';
+import { bruteForce, queryVectors, recallAtK, vectorSet, type VectorSet } from './lib/dataset.ts';
+import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
+import { gc, percentile, round, rssMiB } from './lib/stats.ts';
+import { CACHE_DIR, loadCache } from './lib/vector-cache.ts';
+
+const K = 10;
+const M = 16;
+const EF_CONSTRUCTION = 200;
+
+interface QueryStats {
+  ef: number | null;
+  recall: number;
+  p50ms: number;
+  p99ms: number;
+  qps: number;
+}
+
+function measure(queries: Float32Array[], truth: number[][], search: (q: Float32Array) => number[], ef: number | null): QueryStats {
+  for (const q of queries.slice(0, 20)) search(q); // warm caches
+  const times: number[] = [];
+  let recall = 0;
+  const t0 = performance.now();
+  queries.forEach((q, i) => {
+    const t = performance.now();
+    const found = search(q);
+    times.push(performance.now() - t);
+    recall += recallAtK(found, truth[i]!, K);
+  });
+  const total = performance.now() - t0;
+  return { ef, recall: round(recall / queries.length, 4), p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
+}
+
+function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows: Row[]): Record<string, unknown> {
+  const { n, dims, data } = set;
+  const row = (i: number) => data.subarray(i * dims, (i + 1) * dims);
+  console.log(`n=${n} (${set.real} real, ${set.synthetic} synthetic): exact ground truth…`);
+
+  const bfTimes: number[] = [];
+  const truth = queries.map((q) => {
+    const t = performance.now();
+    const r = bruteForce(set, q, K);
+    bfTimes.push(performance.now() - t);
+    return r;
+  });
+  const brute = { p50ms: round(percentile(bfTimes, 50), 3), p99ms: round(percentile(bfTimes, 99), 3) };
+  rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
+
+  // hnswlib-node through Quarry's wrapper (labels = row numbers, as chunk rowids would be).
+  gc();
+  let rss0 = rssMiB();
+  let t = performance.now();
+  const hnsw = VectorIndex.create(dims, { space: 'cosine', M, efConstruction: EF_CONSTRUCTION, efSearch: 100 }, n);
+  for (let i = 0; i < n; i++) hnsw.add(i, row(i));
+  const hBuildS = (performance.now() - t) / 1000;
+  gc();
+  const hBytesPerVector = ((rssMiB() - rss0) * 2 ** 20) / n;
+  console.log(`hnswlib: built in ${hBuildS.toFixed(1)} s`);
+  const hnswQueries = efs.map((ef) => measure(queries, truth, (q) => hnsw.search(q, K, n, ef).map((x) => x.label), ef));
+  const hDefault = measure(queries, truth, (q) => hnsw.search(q, K, n).map((x) => x.label), null);
+  for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.p50ms, s.p99ms, s.qps]);
+
+  // Marshalling: Quarry copies every query into a JS array for hnswlib-node's N-API (it accepts only arrays).
+  const arr = queries.map((q) => Array.from(q));
+  let tm = performance.now();
+  for (let r = 0; r < 20; r++) for (const q of queries) Array.from(q);
+  const arrayFromUs = ((performance.now() - tm) / (20 * queries.length)) * 1000;
+  void arr;
+
+  // usearch: same M (connectivity) and efConstruction (expansion_add), one thread for adds and searches
+  // like hnswlib-node; expansion_search is fixed per Index, so the built graph is saved once and viewed
+  // (memory-mapped) under each ef.
+  gc();
+  rss0 = rssMiB();
+  t = performance.now();
+  const u = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
+  const keys = new BigUint64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = BigInt(i);
+  const BATCH = 1000;
+  for (let i = 0; i < n; i += BATCH) u.add(keys.subarray(i, Math.min(n, i + BATCH)), data.subarray(i * dims, Math.min(n, i + BATCH) * dims), 1);
+  const uBuildS = (performance.now() - t) / 1000;
+  gc();
+  const uBytesPerVector = ((rssMiB() - rss0) * 2 ** 20) / n;
+  console.log(`usearch: built in ${uBuildS.toFixed(1)} s`);
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const uFile = join(CACHE_DIR, `usearch-${n}.bin`);
+  u.save(uFile);
+  const usearchQueries = efs.map((ef) => {
+    const v = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: ef, multi: false });
+    v.view(uFile);
+    return measure(queries, truth, (q) => [...v.search(q, K, 1).keys].map(Number), ef);
+  });
+  rmSync(uFile, { force: true });
+  for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.p50ms, s.p99ms, s.qps]);
+
+  // Another thread count for the usearch build, for the record (hnswlib-node's addPoint is single-threaded).
+  t = performance.now();
+  const u2 = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
+  u2.add(keys, data, 2);
+  const u2BuildS = (performance.now() - t) / 1000;
+
+  return {
+    n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
+    bruteForce: brute,
+    hnswlib: { M, efConstruction: EF_CONSTRUCTION, buildS: round(hBuildS, 2), insertsPerS: round(n / hBuildS, 0), rssBytesPerVector: Math.round(hBytesPerVector), queries: hnswQueries, defaultEf100: hDefault, arrayFromUsPerQuery: round(arrayFromUs, 2) },
+    usearch: { connectivity: M, expansionAdd: EF_CONSTRUCTION, threads: 1, buildS: round(uBuildS, 2), insertsPerS: round(n / uBuildS, 0), rssBytesPerVector: Math.round(uBytesPerVector), queries: usearchQueries, buildS2Threads: round(u2BuildS, 2) },
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const sizes = numberList(args, 'sizes', [10_000, 100_000]);
+  const efs = numberList(args, 'ef', [16, 32, 64, 100, 128, 256, 512]);
+  const sigma = Number(flag(args, 'sigma', '0.025'));
+  const cache = loadCache();
+  const queries = queryVectors(cache, Number(flag(args, 'queries', '500')));
+  const result = newResult('ann', args);
+  result.cache = cache.header;
+  const rows: Row[] = [];
+  const bySize: unknown[] = [];
+  for (const n of sizes) {
+    bySize.push(benchSize(vectorSet(cache, n, sigma), queries, efs, rows));
+    console.log(JSON.stringify(bySize.at(-1)).slice(0, 400));
+  }
+  result.sizes = bySize;
+  const path = writeResult(result);
+  const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf100: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } }>).map(
+    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch 100: recall@10 ${s.hnswlib.defaultEf100.recall}, p50 ${s.hnswlib.defaultEf100.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch.buildS2Threads} s.`,
+  );
+  updateDoc('ann', result, [
+    `k=${K}, ${queries.length} held-out queries (${Math.min(queries.length, cache.header.queries.scifact)} SciFact test queries, the rest bbc-news titles), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, 1 thread. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
+    '',
+    markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),
+    '',
+    ...notes,
+    '',
+    `Raw: \`${path.slice(ROOT.length + 1)}\``,
+  ].join('\n'));
+  console.log(`wrote ${path}`);
+}

@@ -1,0 +1,169 @@
+/**
+ * `npm run bench -- embed [--short 256] [--long 64] [--rounds 3] [--batches 8,32,64] [--threads 1,2] [--no-variants]`
+ *
+ * Quarry's embed stage (createEmbedder -> embedPassages: tokenise, run, pool, normalise, copy) against a
+ * bare onnxruntime-node session of the same model file fed the same token ids, pre-tokenised outside the
+ * timed region: the floor Quarry's own overhead sits on. Every configuration runs once per round, Quarry
+ * and bare alternating which goes first, so machine noise falls on both; the median round is reported.
+ */
+import { loadConfig } from '../src/config/config.ts';
+import type { Embedder } from '../src/embed/embedder.ts';
+import { createEmbedder } from '../src/runtime.ts';
+import { ROOT, flag, has, numberList } from './lib/args.ts';
+import { createSession, loadTokenizer, meanPoolNormalise, modelFile, tokeniseBatches, type TokenisedBatch } from './lib/bare-onnx.ts';
+import { paragraphs, seededShuffle } from './lib/corpus.ts';
+import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
+import { median, round } from './lib/stats.ts';
+import type * as ort from 'onnxruntime-node';
+
+const MFLOP_PER_TOKEN = 22;
+
+async function timeQuarry(e: Embedder, texts: string[]): Promise<number> {
+  const t = performance.now();
+  await e.embedPassages(texts);
+  return (performance.now() - t) / 1000;
+}
+
+async function timeBare(s: ort.InferenceSession, batches: TokenisedBatch[]): Promise<number> {
+  const t = performance.now();
+  for (const b of batches) await s.run(b.feed);
+  return (performance.now() - t) / 1000;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const rounds = Number(flag(args, 'rounds', '3'));
+  const batchSizes = numberList(args, 'batches', [8, 32, 64]);
+  const threadCounts = numberList(args, 'threads', [1, 2]);
+  const sets = {
+    'bbc-news paragraphs': seededShuffle(paragraphs('bbc-news')).slice(0, Number(flag(args, 'short', '256'))).map((p) => p.text),
+    'SciFact abstracts': seededShuffle(paragraphs('scifact')).slice(0, Number(flag(args, 'long', '64'))).map((p) => p.text),
+  };
+  const base = loadConfig({ env: process.env, cwd: ROOT, overrides: { logLevel: 'silent' } });
+  const file = modelFile(base.modelsDir, base.model, base.dtype);
+  const result = newResult('embed', args);
+
+  // One Quarry embedder per (threads, batch): each is one ONNX session, created once, as in the service.
+  const quarry = new Map<string, Embedder>();
+  const bare = new Map<number, ort.InferenceSession>();
+  for (const threads of threadCounts) {
+    bare.set(threads, await createSession(file, { intraOpNumThreads: threads, interOpNumThreads: 1 }));
+    for (const b of batchSizes) quarry.set(`${threads}/${b}`, await createEmbedder(loadConfig({ env: process.env, cwd: ROOT, overrides: { threads, embedBatchSize: b, logLevel: 'silent' } })));
+  }
+  const tokenizer = await loadTokenizer(base.model);
+  const inputNames = bare.values().next().value!.inputNames;
+
+  const rows: Row[] = [];
+  const measurements: unknown[] = [];
+  for (const [setName, texts] of Object.entries(sets)) {
+    const tokenised = new Map(batchSizes.map((b) => [b, tokeniseBatches(tokenizer, texts, b, inputNames)]));
+    const tokens = tokenised.get(batchSizes[0]!)!.reduce((n, b) => n + b.tokens, 0);
+    // Warm-up: first runs allocate arenas and pick kernels.
+    for (const [key, e] of quarry) await e.embedPassages(texts.slice(0, 16)), void key;
+    for (const s of bare.values()) await timeBare(s, tokenised.get(batchSizes[0]!)!.slice(0, 2));
+
+    const samples = new Map<string, { q: number[]; b: number[] }>();
+    for (let r = 0; r < rounds; r++) {
+      for (const threads of threadCounts) {
+        for (const b of batchSizes) {
+          const key = `${threads}/${b}`;
+          const s = samples.get(key) ?? { q: [], b: [] };
+          samples.set(key, s);
+          const q = () => timeQuarry(quarry.get(key)!, texts).then((x) => s.q.push(x));
+          const bb = () => timeBare(bare.get(threads)!, tokenised.get(b)!).then((x) => s.b.push(x));
+          if (r % 2 === 0) { await q(); await bb(); } else { await bb(); await q(); }
+        }
+      }
+    }
+    for (const threads of threadCounts) {
+      for (const b of batchSizes) {
+        const s = samples.get(`${threads}/${b}`)!;
+        const padded = tokenised.get(b)!.reduce((n, x) => n + x.padded, 0);
+        const qS = median(s.q);
+        const bS = median(s.b);
+        // Ratio per round (same round = same machine state), then the median of those.
+        const ratio = median(s.q.map((x, i) => s.b[i]! / x));
+        const m = {
+          set: setName, texts: texts.length, tokens, paddedTokens: padded, threads, batch: b,
+          quarry: { seconds: s.q, chunksPerS: round(texts.length / qS, 1), tokensPerS: round(tokens / qS, 0) },
+          bare: { seconds: s.b, chunksPerS: round(texts.length / bS, 1), tokensPerS: round(tokens / bS, 0) },
+          ratio: round(ratio, 3),
+          computeShare: round((tokens / qS) * MFLOP_PER_TOKEN * 1e6 / (result.machine.peakGflops * 1e9), 4),
+        };
+        measurements.push(m);
+        rows.push([setName, Math.round(tokens / texts.length), threads, b, m.quarry.chunksPerS, m.quarry.tokensPerS, m.bare.chunksPerS, m.bare.tokensPerS, `${m.ratio.toFixed(2)}×`, `${(m.computeShare * 100).toFixed(1)}%`]);
+        console.log(rows.at(-1)!.join('  '));
+      }
+    }
+
+    // JS-side costs, timed alone at batch 32: tokenisation, and pooling + normalisation of real outputs.
+    const bJs = batchSizes.includes(32) ? 32 : batchSizes[0]!;
+    const tTok = performance.now();
+    tokeniseBatches(tokenizer, texts, bJs, inputNames);
+    const tokeniseS = (performance.now() - tTok) / 1000;
+    const session = bare.get(threadCounts.at(-1)!)!;
+    let poolS = 0;
+    for (const tb of tokenised.get(bJs)!) {
+      const out = await session.run(tb.feed);
+      const hidden = out[session.outputNames[0]!]!;
+      const t = performance.now();
+      meanPoolNormalise(hidden.data as Float32Array, tb.mask, tb.dims[0], tb.dims[1], hidden.dims[2]!);
+      poolS += (performance.now() - t) / 1000;
+    }
+    const bestQuarry = Math.min(...(samples.get(`${threadCounts.at(-1)}/${bJs}`)?.q ?? [NaN]));
+    measurements.push({ set: setName, jsCosts: { batch: bJs, tokeniseS: round(tokeniseS, 4), poolS: round(poolS, 4), quarryBestS: round(bestQuarry, 4), tokeniseShare: round(tokeniseS / bestQuarry, 4), poolShare: round(poolS / bestQuarry, 4) } });
+    console.log(`${setName}: tokenise ${tokeniseS.toFixed(3)} s, pool ${poolS.toFixed(3)} s, quarry ${bestQuarry.toFixed(3)} s`);
+  }
+  result.measurements = measurements;
+  result.mflopPerToken = MFLOP_PER_TOKEN;
+
+  // Speed pass: ONNX Runtime session options on the bare session (batch 32), interleaved round-robin.
+  const variantRows: Row[] = [];
+  if (!has(args, 'no-variants')) {
+    const texts = sets['bbc-news paragraphs'];
+    const variants: Record<string, ort.InferenceSession.SessionOptions> = {
+      'intra 2, inter 1, opt all (Quarry)': { intraOpNumThreads: 2, interOpNumThreads: 1 },
+      'intra 2, opt extended': { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'extended' },
+      'intra 2, opt basic': { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'basic' },
+      'intra 2, opt disabled': { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'disabled' },
+      'intra 2, no spinning': { intraOpNumThreads: 2, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } },
+      'intra 4 (oversubscribed)': { intraOpNumThreads: 4, interOpNumThreads: 1 },
+      'intra 2, inter 2, parallel': { intraOpNumThreads: 2, interOpNumThreads: 2, executionMode: 'parallel' },
+      'intra 0 (ORT default)': {},
+    };
+    const sessions = new Map<string, ort.InferenceSession>();
+    for (const [k, o] of Object.entries(variants)) sessions.set(k, await createSession(file, o));
+    const batches = tokeniseBatches(tokenizer, texts, 32, inputNames);
+    const tokens = batches.reduce((n, b) => n + b.tokens, 0);
+    for (const s of sessions.values()) await timeBare(s, batches.slice(0, 2));
+    const vs = new Map<string, number[]>([...sessions.keys()].map((k) => [k, []]));
+    const keys = [...sessions.keys()];
+    for (let r = 0; r < rounds; r++) {
+      for (const k of r % 2 === 0 ? keys : keys.slice().reverse()) vs.get(k)!.push(await timeBare(sessions.get(k)!, batches));
+    }
+    const ref = median(vs.get(keys[0]!)!);
+    const variantResults = keys.map((k) => {
+      const s = median(vs.get(k)!);
+      variantRows.push([k, round(texts.length / s, 1), round(tokens / s, 0), `${(ref / s).toFixed(2)}×`]);
+      console.log(variantRows.at(-1)!.join('  '));
+      return { variant: k, options: variants[k], seconds: vs.get(k), tokensPerS: round(tokens / s, 0), vsQuarrySettings: round(ref / s, 3) };
+    });
+    result.sessionVariants = { set: 'bbc-news paragraphs', batch: 32, texts: texts.length, tokens, results: variantResults };
+    for (const s of sessions.values()) await s.release();
+  }
+
+  for (const e of quarry.values()) await e.close();
+  for (const s of bare.values()) await s.release();
+  const path = writeResult(result);
+  const body = [
+    `Compute limit: ${MFLOP_PER_TOKEN} MFLOP/token against an estimated ${result.machine.peakGflops} GFLOP/s peak (${result.machine.peakAssumption}). Tokens are real (unpadded) tokens; the median of ${rounds} interleaved rounds.`,
+    '',
+    markdownTable(['inputs', 'tokens/chunk', 'threads', 'batch', 'Quarry chunks/s', 'Quarry tokens/s', 'bare ORT chunks/s', 'bare ORT tokens/s', 'Quarry ÷ bare', 'share of peak'], rows),
+    ...(variantRows.length ? ['', 'ONNX Runtime session options, bare session, bbc-news paragraphs, batch 32 (same run):', '', markdownTable(['session options', 'chunks/s', 'tokens/s', 'vs Quarry settings'], variantRows)] : []),
+    '',
+    `JS-side costs (batch 32): ${measurements.filter((m): m is { set: string; jsCosts: Record<string, number> } => typeof m === 'object' && m !== null && 'jsCosts' in m).map((m) => `${m.set}: tokenisation ${(m.jsCosts.tokeniseShare! * 100).toFixed(1)}%, pooling+normalising ${(m.jsCosts.poolShare! * 100).toFixed(1)}% of Quarry's embed time`).join('; ')}.`,
+    '',
+    `Raw: \`${path.slice(ROOT.length + 1)}\``,
+  ].join('\n');
+  updateDoc('embed', result, body);
+  console.log(`wrote ${path}`);
+}

@@ -1,0 +1,82 @@
+import { mulberry32 } from './corpus.ts';
+import type { LoadedCache } from './vector-cache.ts';
+
+export interface VectorSet {
+  n: number;
+  dims: number;
+  /** n × dims, row-major, unit length. */
+  data: Float32Array;
+  real: number;
+  synthetic: number;
+  noiseSigma: number;
+}
+
+/** Standard normal (Box–Muller) from a seeded uniform source. */
+function gaussian(rand: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+/**
+ * The first `n` cached real vectors; when the cache holds fewer, the rest are synthetic: a real vector
+ * chosen at random (seed 7), plus Gaussian noise of `sigma` per dimension, renormalised. At sigma 0.025
+ * over 384 dimensions the noise has norm ≈ 0.49, so a copy has cosine ≈ 0.9 to its source: near
+ * neighbours of real points, not uniform noise (uniform noise would make the graph search easier than
+ * real data, not harder).
+ */
+export function vectorSet(cache: LoadedCache, n: number, sigma = 0.025): VectorSet {
+  const dims = cache.header.dims;
+  const real = Math.min(n, cache.header.count);
+  const data = new Float32Array(n * dims);
+  data.set(cache.vectors.subarray(0, real * dims));
+  const rand = mulberry32(7);
+  const g = gaussian(rand);
+  for (let i = real; i < n; i++) {
+    const src = Math.floor(rand() * cache.header.count) * dims;
+    const off = i * dims;
+    let norm = 0;
+    for (let d = 0; d < dims; d++) {
+      const v = cache.vectors[src + d]! + sigma * g();
+      data[off + d] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm);
+    for (let d = 0; d < dims; d++) data[off + d]! /= norm;
+  }
+  return { n, dims, data, real, synthetic: n - real, noiseSigma: sigma };
+}
+
+/** Held-out queries: all SciFact test queries, then bbc titles, up to `count` (seeded pick of titles). */
+export function queryVectors(cache: LoadedCache, count: number): Float32Array[] {
+  const dims = cache.header.dims;
+  const total = cache.header.queries.scifact + cache.header.queries.bbcTitles;
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < Math.min(count, total); i++) rows.push(cache.queries.slice(i * dims, (i + 1) * dims));
+  return rows;
+}
+
+/** Exact top-k by dot product (vectors are unit length, so this is cosine). */
+export function bruteForce(set: VectorSet, q: Float32Array, k: number): number[] {
+  const { data, dims, n } = set;
+  const topIdx = new Int32Array(k).fill(-1);
+  const topSim = new Float32Array(k).fill(-Infinity);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    const off = i * dims;
+    for (let d = 0; d < dims; d++) s += data[off + d]! * q[d]!;
+    if (s <= topSim[k - 1]!) continue;
+    let j = k - 1;
+    while (j > 0 && topSim[j - 1]! < s) {
+      topSim[j] = topSim[j - 1]!;
+      topIdx[j] = topIdx[j - 1]!;
+      j--;
+    }
+    topSim[j] = s;
+    topIdx[j] = i;
+  }
+  return [...topIdx];
+}
+
+export function recallAtK(found: readonly number[], truth: readonly number[], k: number): number {
+  const t = new Set(truth.slice(0, k));
+  return found.slice(0, k).filter((x) => t.has(x)).length / k;
+}
