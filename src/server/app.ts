@@ -61,6 +61,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(statusRoutes(quarry, auth.read));
   app.use('/search', auth.read);
   app.use(searchRoutes(quarry));
+  // /articles/:id answers HTML or JSON by Accept: caches (and the browser's back button) must key on it.
+  app.use('/articles', (_req, res, next) => {
+    res.vary('Accept');
+    next();
+  });
   app.use(articleRoutes(quarry, config, auth, { articleHtml: `${publicDir}article.html` }));
   app.use(adminRoutes(quarry, auth.write));
   app.use(notFoundHandler);
