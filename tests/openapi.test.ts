@@ -55,7 +55,7 @@ describe('OpenAPI document at /openapi.json', () => {
   it('is a valid OpenAPI 3.1 document whose $refs all resolve', async () => {
     expect(doc.openapi).toMatch(/^3\.1\./);
     const validator = new Validator();
-    const result = await validator.validate(doc as unknown as object);
+    const result = await validator.validate(doc as unknown as Record<string, unknown>);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(() => validator.resolveRefs()).not.toThrow();
