@@ -27,7 +27,9 @@ export function registerServe(program: Command): void {
       process.stdout.write(
         `\nQuarry is serving ${s.articles} article${s.articles === 1 ? '' : 's'} (${s.chunks} paragraphs, ${s.model}) at ${running.url}\n` +
           `  search page:  ${running.url}/?q=China-Belarus+industrial+cooperation\n` +
-          `  JSON API:     curl '${running.url}/search?q=China-Belarus%20industrial%20cooperation&k=3'\n\n`,
+          `  JSON API:     curl '${running.url}/search?q=China-Belarus%20industrial%20cooperation&k=3'\n` +
+          `  API docs:     ${running.url}/docs  (OpenAPI: ${running.url}/openapi.json)\n` +
+          `  metrics:      ${running.url}/metrics\n\n`,
       );
 
       let stopping = false;
