@@ -18,6 +18,8 @@ export interface MachineInfo {
   /** Estimated peak FP32 GFLOP/s and the assumption behind it. */
   peakGflops: number;
   peakAssumption: string;
+  /** Estimated peak int8 GOP/s with AVX-512 VNNI (the q4 model's MatMulNBits nodes have accuracy_level 4: int8 compute). */
+  peakInt8Gops: number | null;
 }
 
 const LIBS = ['@huggingface/transformers', 'onnxruntime-node', 'hnswlib-node', 'usearch', '@orama/orama', 'vectra', '@lancedb/lancedb', 'better-sqlite3', 'express', 'autocannon'];
@@ -62,6 +64,8 @@ export function machineInfo(): MachineInfo {
     node: process.version,
     libraries: Object.fromEntries(LIBS.map((p) => [p, version(p)])),
     peakGflops: Math.round(flopsPerCycle * ghz * cores),
+    // vpdpbusd: 4 int8 multiply-adds per 32-bit lane, i.e. 4× the FP32 FMA rate on the same pipes.
+    peakInt8Gops: flags.includes('avx512_vnni') || flags.includes('avx_vnni') ? Math.round(flopsPerCycle * 4 * ghz * cores) : null,
     peakAssumption: `${flopsPerCycle} FP32 FLOP/cycle/core (${zen ? 'AMD: 2 FMA pipes × 8 lanes × 2; AVX-512 double-pumped' : flags.includes('avx512f') ? '2 × AVX-512 FMA × 16 lanes × 2' : '2 × AVX2 FMA × 8 lanes × 2'}) × ${ghz.toFixed(2)} GHz (lscpu MHz, no turbo) × ${cores} cores; free memory ${(freemem() / 2 ** 30).toFixed(1)} GiB`,
   };
 }

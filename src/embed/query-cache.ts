@@ -1,0 +1,41 @@
+import type { Embedder } from './embedder.ts';
+
+/**
+ * Remembers the vectors of the most recent distinct queries (bounded LRU, keyed by the exact query
+ * text). The query embedding is most of a search's time; a repeated query (paging, a dashboard, the
+ * same question from many users) then skips the model. Passages are never cached.
+ */
+export function withQueryCache(inner: Embedder, maxEntries: number): Embedder & { readonly hits: number; readonly misses: number } {
+  const cache = new Map<string, Float32Array>();
+  let hits = 0;
+  let misses = 0;
+  return {
+    get info() {
+      return inner.info;
+    },
+    get hits() {
+      return hits;
+    },
+    get misses() {
+      return misses;
+    },
+    embedPassages: (texts, onProgress) => inner.embedPassages(texts, onProgress),
+    countTokens: (text) => inner.countTokens(text),
+    close: () => inner.close(),
+    async embedQuery(text: string): Promise<Float32Array> {
+      const cached = cache.get(text);
+      if (cached) {
+        hits++;
+        // Map keeps insertion order: re-inserting marks the entry most recently used.
+        cache.delete(text);
+        cache.set(text, cached);
+        return cached;
+      }
+      misses++;
+      const vector = await inner.embedQuery(text);
+      cache.set(text, vector);
+      if (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
+      return vector;
+    },
+  };
+}
