@@ -20,11 +20,12 @@ export function createEmbedder(config: Config): Promise<Embedder> {
   });
 }
 
-/** JSON logs (pino); human-readable when stdout is a terminal. */
+/** JSON logs (pino); human-readable when stdout is a terminal, one line per event (a request log line
+ * carries its request id). */
 export function createLogger(config: Config, opts: { destination?: NodeJS.WritableStream } = {}): Logger & pino.Logger {
   const pretty = process.stdout.isTTY && !opts.destination;
   return pino(
     { level: config.logLevel, base: undefined, redact: ['req.headers.authorization'] },
-    pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) : (opts.destination ?? process.stdout),
+    pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } }) : (opts.destination ?? process.stdout),
   );
 }
