@@ -75,6 +75,16 @@ describe('OpenAPI document at /openapi.json', () => {
     }
   });
 
+  it('the route walk sees a route added to the app (so an undocumented route would fail the check above)', () => {
+    const app = createApp({ quarry: service.quarry, config: service.config });
+    const before = registeredRoutes(app).length;
+    app.get('/undocumented/:thing', (_req, res) => res.end());
+    const after = registeredRoutes(app);
+    expect(after).toHaveLength(before + 1);
+    expect(after).toContainEqual({ method: 'get', path: '/undocumented/:thing' });
+    expect(Object.keys(doc.paths)).not.toContain('/undocumented/{thing}');
+  });
+
   it('generates request and response schemas from the zod schemas the routes use', () => {
     const components = (doc as unknown as { components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } }).components.schemas;
     expect(Object.keys(components.SearchRequest!.properties!)).toEqual(expect.arrayContaining(['q', 'k', 'mode', 'explain', 'minScore']));
