@@ -232,6 +232,13 @@ function renderResponse(data, state) {
   const took = Math.round(Number(data.took_ms) * 10) / 10;
   let line = `${plural(total, 'article')} in ${Number.isFinite(took) ? took : '?'} ms`;
   if (results.length > 0 && results.length < total) line += ` · showing the top ${results.length}`;
+  // With explain, the API also says where the time went (embed, k-NN, BM25, fusion, grouping).
+  if (data.timings_ms && typeof data.timings_ms === 'object') {
+    const stages = Object.entries(data.timings_ms)
+      .filter(([, ms]) => Number.isFinite(Number(ms)))
+      .map(([stage, ms]) => `${stage} ${Number(ms).toFixed(1)}`);
+    if (stages.length > 0) line += ` (${stages.join(' · ')} ms)`;
+  }
   statusEl.textContent = line;
 
   if (results.length === 0) {
