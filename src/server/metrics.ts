@@ -66,8 +66,10 @@ export function createMetrics(quarry: Quarry): AppMetrics {
     registry,
     middleware(req, res, next) {
       const end = latency.startTimer();
-      res.once('finish', () => {
-        const labels = { route: routeLabel(req, res), method: req.method, status: String(res.statusCode) };
+      // 'close' fires for finished and abandoned responses alike (the search page aborts a superseded
+      // search); an abandoned one is counted with status "aborted" rather than lost.
+      res.once('close', () => {
+        const labels = { route: routeLabel(req, res), method: req.method, status: res.writableFinished ? String(res.statusCode) : 'aborted' };
         requests.inc(labels);
         end(labels);
       });
