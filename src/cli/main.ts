@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
+import { registerCheck } from './commands/check.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerRebuildIndex } from './commands/rebuild-index.ts';
 import { registerSearch } from './commands/search.ts';
@@ -22,6 +23,7 @@ registerRebuildIndex(program);
 registerSearch(program);
 registerWriteCommands(program);
 registerConfig(program);
+registerCheck(program);
 
 /** The one place CLI errors become output: a message naming the file or flag, and an exit code. */
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -9,6 +9,8 @@ import type { ChunkerSettings } from './ingest.ts';
 import { chunkerManifest } from './ingest.ts';
 
 const YIELD_EVERY = 512;
+/** lastCheckpointSeq when the graph in memory is not the one on disk whatever its seq. */
+const NO_CHECKPOINT = -1;
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /**
@@ -28,11 +30,12 @@ export class Generation {
     readonly db: ArticleDatabase,
     public vectors: VectorIndex,
     readonly readonly: boolean,
+    checkpointSeq: number,
   ) {
     const counts = db.counts();
     this.liveChunks = counts.chunks;
     this.liveArticles = counts.articles;
-    this.lastCheckpointSeq = vectors.seq;
+    this.lastCheckpointSeq = checkpointSeq;
   }
 
   static async open(dir: string, embedder: Embedder, chunker: ChunkerSettings, opts: { readonly: boolean; efSearch: number }): Promise<Generation> {
@@ -45,13 +48,17 @@ export class Generation {
     const params = { ...manifest.hnsw, efSearch: opts.efSearch };
     try {
       let vectors = await VectorIndex.loadCheckpoint(dir, manifest.model.dims, params);
+      // The seq the file on disk holds, not the replayed one: changes replayed after a crash must reach the
+      // next checkpoint, or every later start would replay them again (and the log could never be pruned).
+      let checkpointSeq = NO_CHECKPOINT;
       if (vectors === null || vectors.seq > db.lastSeq()) {
         // No usable checkpoint (crash before the first one, or a damaged file): rebuild from SQLite's vectors.
         vectors = await rebuildVectors(db, manifest.model.dims, params);
       } else {
+        checkpointSeq = vectors.seq;
         replayChanges(db, vectors);
       }
-      return new Generation(dir, manifest, db, vectors, opts.readonly);
+      return new Generation(dir, manifest, db, vectors, opts.readonly, checkpointSeq);
     } catch (e) {
       db.close();
       throw e;
@@ -85,6 +92,8 @@ export class Generation {
   async compact(): Promise<void> {
     const fresh = await rebuildVectors(this.db, this.manifest.model.dims, this.vectors.params);
     this.vectors = fresh;
+    // Same seq, different graph: the next checkpoint must write it even though no change came in.
+    this.lastCheckpointSeq = NO_CHECKPOINT;
   }
 
   diskBytes(): { sqlite: number; hnsw: number } {

@@ -4,7 +4,7 @@ import { QuarryError } from '../errors.ts';
 import type { Embedder } from '../embed/embedder.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { ArticleDatabase, DATABASE_FILE, type ArticleRecord, type WriteResult } from '../store/database.ts';
-import { currentGenerationDir, publishGeneration, removeStaleGenerations } from '../store/index-dir.ts';
+import { currentGenerationDir, discardGeneration, publishGeneration, removeStaleGenerations } from '../store/index-dir.ts';
 import { acquireWriterLock } from '../store/lock.ts';
 import { rankArticles } from '../search/search.ts';
 import type { SearchMode, SearchRequest, SearchResponse, SearchTimings } from '../search/schema.ts';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { buildGeneration, type BuildProgress, type BuildReport, type SourcedArticle } from './build-index.ts';
 import { Generation } from './generation.ts';
 import { prepareArticles } from './ingest.ts';
+import { checkIntegrity, type IntegrityReport } from './integrity.ts';
 import { WriteQueue } from './write-queue.ts';
 
 export interface QuarryDeps {
@@ -73,6 +74,9 @@ export class Quarry {
   private rebuildFromSeq: number | null = null;
   private checkpointTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Set when close() starts: a background rebuild stops at its next step and discards its directory. */
+  private closing = false;
+  private rebuildRun: Promise<void> | null = null;
   private readonly searchListeners = new Set<SearchListener>();
 
   private constructor(
@@ -257,7 +261,7 @@ export class Quarry {
     this.rebuildFromSeq = old.db.lastSeq();
     const articles = [...old.db.iterateArticles()].map(storedToSourced);
     this.rebuildStatus = { ...idleRebuild(), state: 'running', startedAt: new Date().toISOString(), articlesTotal: articles.length };
-    void this.runRebuild(articles).catch((e: Error) => {
+    this.rebuildRun = this.runRebuild(articles).catch((e: Error) => {
       this.log.error({ err: e }, 'rebuild failed; the previous index is still in use');
       this.rebuildStatus = { ...this.rebuildStatus, state: 'failed', finishedAt: new Date().toISOString(), error: e.message };
       this.rebuildFromSeq = null;
@@ -271,11 +275,18 @@ export class Quarry {
       config: this.config,
       embedder: this.embedder,
       articles,
-      source: { kind: 'store' },
-      onProgress: (p) => Object.assign(this.rebuildStatus, { articlesDone: p.articlesDone, chunksDone: p.chunksDone }),
+      // Keep what the index tracks (a seeds folder): a rebuild re-embeds the same articles, and a start after
+      // it must still sync that folder.
+      source: this.gen.manifest.source,
+      onProgress: (p) => {
+        this.abandonRebuildIfClosing();
+        Object.assign(this.rebuildStatus, { articlesDone: p.articlesDone, chunksDone: p.chunksDone });
+      },
     });
-    await this.queue.run(
-      async () => {
+    let published = false;
+    try {
+      await this.queue.run(async () => {
+        this.abandonRebuildIfClosing();
         const old = this.gen;
         const fresh = await Generation.open(buildingDir, this.embedder, this.config, { readonly: false, efSearch: this.config.efSearch });
         const touched = new Set(old.db.changesAfter(this.rebuildFromSeq ?? 0).map((c) => c.articleId));
@@ -300,13 +311,17 @@ export class Quarry {
           fresh.close();
         }
         const finalDir = publishGeneration(this.config.indexDir, buildingDir);
+        published = true;
         this.gen = await Generation.open(finalDir, this.embedder, this.config, { readonly: false, efSearch: this.config.efSearch });
         old.close();
         removeStaleGenerations(this.config.indexDir);
         this.log.info({ ...report, caughtUp: touched.size }, 'rebuild swapped in');
-      },
-      { bypassLimit: true },
-    );
+      }, { bypassLimit: true });
+    } catch (e) {
+      // Not published: the half-made generation is ours (its owner pid is alive), so nobody else removes it.
+      if (!published) discardGeneration(buildingDir);
+      throw e;
+    }
     this.rebuildFromSeq = null;
     this.rebuildStatus = { ...this.rebuildStatus, state: 'succeeded', finishedAt: new Date().toISOString(), report, articlesDone: report.articles, chunksDone: report.chunks };
   }
@@ -350,17 +365,26 @@ export class Quarry {
     }
   }
 
-  integrity(): { sqlite: string; chunks: number; hnswLive: number } {
-    return { sqlite: this.gen.db.integrityCheck(), chunks: this.gen.db.counts().chunks, hnswLive: this.gen.vectors.points - this.gen.deletedPoints };
+  /** A full consistency check of the open index (O(n): SQLite, FTS5 and every HNSW point); see integrity.ts. */
+  integrity(): IntegrityReport {
+    return checkIntegrity(this.gen);
   }
 
-  /** Waits for queued writes, writes a final checkpoint and releases the index. */
+  private abandonRebuildIfClosing(): void {
+    if (this.closing) throw new QuarryError('conflict', 'the index was closed during the rebuild; the previous index stays in use');
+  }
+
+  /** Stops a running rebuild, waits for queued writes, writes a final checkpoint and releases the index. */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    // A rebuild left running would write into the index folder after the lock is released.
+    this.closing = true;
+    await this.rebuildRun;
     if (!this.gen.readonly) {
-      await this.queue.drain();
-      await this.gen.checkpoint(this.rebuildFromSeq === null);
+      // Through the queue: a write that slipped in before `closing` was set finishes first, and nothing can
+      // mutate the graph while hnswlib writes it on its worker thread.
+      await this.queue.run(() => this.gen.checkpoint(this.rebuildFromSeq === null), { bypassLimit: true });
     }
     this.closed = true;
     this.gen.close();
@@ -368,7 +392,7 @@ export class Quarry {
   }
 
   private assertWritable(): void {
-    if (this.closed) throw new QuarryError('internal', 'the index is closed');
+    if (this.closed || this.closing) throw new QuarryError('overloaded', 'the index is closing (the server is shutting down); retry against the restarted server');
     if (this.gen.readonly) throw new QuarryError('forbidden', 'this index was opened read-only');
   }
 }

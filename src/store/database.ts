@@ -281,6 +281,28 @@ export class ArticleDatabase {
     return String(this.db.pragma('integrity_check', { simple: true }));
   }
 
+  /**
+   * The facts an integrity check compares (O(n), for `quarry check` and tests, never per request): SQLite's
+   * own check, foreign keys, and whether the FTS5 rows and the chunk rows are the same set.
+   */
+  consistency(): { sqlite: string; foreignKeyViolations: number; articles: number; chunks: number; ftsRows: number; chunksWithoutFts: number; ftsWithoutChunk: number; articlesWithoutChunks: number } {
+    const one = (sql: string) => (this.db.prepare<[], { n: number }>(sql).get()?.n ?? 0);
+    return {
+      sqlite: this.integrityCheck(),
+      foreignKeyViolations: (this.db.pragma('foreign_key_check') as unknown[]).length,
+      ...this.counts(),
+      ftsRows: one('SELECT count(*) AS n FROM chunks_fts'),
+      chunksWithoutFts: one('SELECT count(*) AS n FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM chunks_fts f WHERE f.rowid = c.rowid)'),
+      ftsWithoutChunk: one('SELECT count(*) AS n FROM chunks_fts f WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.rowid = f.rowid)'),
+      articlesWithoutChunks: one('SELECT count(*) AS n FROM articles a WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_rowid = a.rowid)'),
+    };
+  }
+
+  /** Every chunk rowid, ascending (integrity checks). */
+  chunkRowids(): number[] {
+    return this.db.prepare<[], { rowid: number }>('SELECT rowid FROM chunks ORDER BY rowid').all().map((r) => r.rowid);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

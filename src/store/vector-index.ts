@@ -84,6 +84,20 @@ export class VectorIndex {
     }
   }
 
+  /** Every label in the graph, marked-deleted ones included. */
+  labels(): number[] {
+    return this.hnsw.getIdsList();
+  }
+
+  /** The stored vector of a live point; null when the label is absent or marked deleted (hnswlib throws then). */
+  pointOf(label: number): Float32Array | null {
+    try {
+      return Float32Array.from(this.hnsw.getPoint(label));
+    } catch {
+      return null;
+    }
+  }
+
   /** The k nearest live points. `liveCount` clamps k: hnswlib throws when k exceeds what it can return. */
   search(vector: Float32Array, k: number, liveCount: number, ef?: number): Neighbour[] {
     const n = Math.min(k, liveCount);
@@ -113,7 +127,8 @@ export class VectorIndex {
     const cp: Checkpoint = { file, seq: this.seq, points: this.hnsw.getCurrentCount(), written: new Date().toISOString() };
     writeFileAtomic(join(dir, CHECKPOINT_FILE), `${JSON.stringify(cp)}\n`);
     for (const old of readdirSync(dir)) {
-      if (/^hnsw-.*\.bin(\.tmp)?$/.test(old) && old !== file) rmSync(join(dir, old), { force: true });
+      // Older graphs, and temporary files left by a process killed mid-checkpoint (graph or checkpoint.json).
+      if ((/^hnsw-.*\.bin(\.tmp)?$/.test(old) && old !== file) || old.startsWith(`${CHECKPOINT_FILE}.tmp-`)) rmSync(join(dir, old), { force: true });
     }
     return cp;
   }
