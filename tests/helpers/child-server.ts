@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface ChildServer {
+  url: string;
+  pid: number;
+  /** Everything the child wrote to stdout and stderr so far (for failure messages). */
+  output(): string;
+  /** Resolves when the child has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Runs `quarry serve` in a child process — one node process (`node --import tsx`, not `npx tsx`, which
+ * would put a wrapper process between us and the server and make SIGKILL miss it) — and resolves with its
+ * URL once it prints it. Settings come from QUARRY_* variables only: the parent's are dropped.
+ */
+export function startChildServer(opts: { indexDir: string; seedsDir: string; env?: Record<string, string>; timeoutMs?: number }): Promise<ChildServer> {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
+  Object.assign(env, {
+    QUARRY_INDEX_DIR: opts.indexDir,
+    QUARRY_SEEDS_DIR: opts.seedsDir,
+    QUARRY_MODELS_DIR: resolve(ROOT, 'models'),
+    PORT: '0',
+    QUARRY_LOG_LEVEL: 'warn',
+    ...opts.env,
+  });
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+
+  return new Promise((resolveStart, rejectStart) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rejectStart(new Error(`quarry serve did not print its URL within ${opts.timeoutMs ?? 60_000} ms:\n${out}`));
+    }, opts.timeoutMs ?? 60_000);
+    const onData = () => {
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolveStart({
+        url: m[1]!,
+        pid: child.pid!,
+        output: () => out,
+        exited,
+        kill: (signal = 'SIGKILL') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      rejectStart(new Error(`quarry serve exited (code ${code}, signal ${signal}) before serving:\n${out}`));
+    });
+  });
+}

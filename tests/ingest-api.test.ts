@@ -1,0 +1,248 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Embedder } from '../src/embed/embedder.ts';
+import { createEmbedder } from '../src/runtime.ts';
+import { SEEDS_DIR, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+
+/*
+ * The live write API end to end: the real model, a real index built from seeds/, the real HTTP server.
+ * Add, replace and delete through the API, then search; then restart on the same index folder and check
+ * again; validation errors name the field and write nothing.
+ */
+
+const KEY = 'ingest-test-key-0123456789';
+const auth = { authorization: `Bearer ${KEY}` };
+const json = { ...auth, 'content-type': 'application/json' };
+
+let embedder: Embedder;
+/** The service under test; replaced by the restart test (same index folder, which dispose() removes). */
+let service: RealService;
+
+const lighthouse = {
+  id: 'orkney-lighthouse',
+  title: 'Keeper restores the Noup Head lighthouse lamp',
+  date: '2024-03-02',
+  source: 'Test Wire',
+  paragraphs: [
+    'The volunteer keeper of the Noup Head lighthouse on Westray, in Orkney, has repaired the old lamp after a winter storm broke its lens. The keeper, Morag Flett, spent three weeks on the work.',
+    'Fishing crews said the light could be seen again from the Westray Firth on Tuesday night. The repair used brass fittings salvaged from a decommissioned lightship, quoth the harbour master.',
+  ],
+};
+const lighthouseReplacement = {
+  ...lighthouse,
+  title: 'Noup Head lighthouse to close for good',
+  paragraphs: [
+    'The Northern Lighthouse Board announced that the Noup Head light on Westray will be switched off permanently next spring and replaced by an automatic buoy in the Westray Firth.',
+    'Islanders plan a farewell gathering at the foot of the tower, with a ceilidh band and a bonfire on the cliffs.',
+  ],
+};
+const bakery = {
+  id: 'sourdough-bakery',
+  title: 'Village bakery wins a prize for its sourdough',
+  text: 'A small bakery in the Cotswolds won the national sourdough award on Saturday with a loaf made from heritage spelt flour and a starter kept alive since 1974.\n\nThe baker, Priya Okonkwo, said the secret was a long, cold fermentation of forty hours.',
+};
+
+type SearchBody = { results: Array<{ article: { id: string }; evidence: Array<{ paragraph: number; text: string }> }>; index: { articles: number; chunks: number } };
+
+async function search(url: string, q: string, mode: 'lexical' | 'semantic' | 'hybrid' = 'hybrid', k = 5): Promise<SearchBody> {
+  const res = await fetch(`${url}/search?${new URLSearchParams({ q, mode, k: String(k) })}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as SearchBody;
+}
+const ids = (b: SearchBody) => b.results.map((r) => r.article.id);
+const post = (url: string, body: unknown, headers: Record<string, string> = json) => fetch(`${url}/articles`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const getArticle = (url: string, id: string) => fetch(`${url}/articles/${id}`, { headers: { accept: 'application/json' } });
+
+beforeAll(async () => {
+  const config = testConfig({ seedsDir: SEEDS_DIR, apiKey: KEY, maxBatchArticles: 3, bodyLimit: '16kb' });
+  embedder = await createEmbedder(config);
+  service = await startRealService({ seedsDir: SEEDS_DIR, config, embedder });
+});
+afterAll(async () => {
+  await service?.dispose();
+  await embedder?.close();
+});
+
+describe('add, replace, delete through the API', () => {
+  it('adds an article: 201 with its chunk count, then found by keyword and by meaning', async () => {
+    const before = await search(service.url, 'anything', 'lexical');
+    const res = await post(service.url, lighthouse);
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { articles: Array<{ id: string; chunks: number; replaced: boolean }>; took_ms: number };
+    expect(body.articles).toEqual([{ id: 'orkney-lighthouse', chunks: 2, replaced: false }]);
+
+    expect(ids(await search(service.url, 'Morag Flett', 'lexical'))).toEqual(['orkney-lighthouse']);
+    expect(ids(await search(service.url, 'who fixed the broken lamp of a Scottish island lighthouse?', 'semantic'))[0]).toBe('orkney-lighthouse');
+    const hybrid = await search(service.url, 'brass fittings from an old lightship');
+    expect(ids(hybrid)[0]).toBe('orkney-lighthouse');
+    expect(hybrid.results[0]!.evidence[0]!.paragraph).toBe(1);
+    expect(hybrid.index.articles).toBe(before.index.articles + 1);
+
+    const article = await getArticle(service.url, 'orkney-lighthouse');
+    expect(article.status).toBe(200);
+    expect(await article.json()).toMatchObject({ id: 'orkney-lighthouse', title: lighthouse.title, date: '2024-03-02', source: 'Test Wire', paragraphs: lighthouse.paragraphs });
+  });
+
+  it('adds a batch ({articles: [...]}) given as text with blank lines', async () => {
+    const other = { id: 'tide-tables', title: 'New tide tables published', paragraphs: ['The harbour office of harbourmaster Quennell published the tide tables for the coming year, with the highest tide expected in late September.'] };
+    const res = await post(service.url, { articles: [bakery, other] });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { articles: unknown[] }).articles).toEqual([
+      { id: 'sourdough-bakery', chunks: 2, replaced: false },
+      { id: 'tide-tables', chunks: 1, replaced: false },
+    ]);
+    expect(((await (await getArticle(service.url, 'sourdough-bakery')).json()) as { paragraphs: string[] }).paragraphs).toHaveLength(2);
+    expect(ids(await search(service.url, 'forty hours cold fermentation', 'lexical'))).toEqual(['sourdough-bakery']);
+  });
+
+  it('replaces an article with the same id: the new text is found, the old text is not', async () => {
+    const chunksBefore = (await search(service.url, 'x', 'lexical')).index.chunks;
+    const res = await post(service.url, lighthouseReplacement);
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { articles: unknown[] }).articles).toEqual([{ id: 'orkney-lighthouse', chunks: 2, replaced: true }]);
+
+    expect(ids(await search(service.url, 'ceilidh bonfire farewell', 'lexical'))).toEqual(['orkney-lighthouse']);
+    expect(ids(await search(service.url, 'Morag Flett', 'lexical'))).toEqual([]);
+    expect(ids(await search(service.url, 'brass fittings salvaged lightship', 'lexical'))).toEqual([]);
+    // Dense retrieval must not find the old paragraphs either: the evidence comes only from the new text.
+    const semantic = await search(service.url, 'volunteer keeper repaired the lamp after the storm broke its lens', 'semantic', 10);
+    for (const r of semantic.results) for (const e of r.evidence) expect(lighthouse.paragraphs).not.toContain(e.text);
+    expect((await search(service.url, 'x', 'lexical')).index.chunks).toBe(chunksBefore);
+    expect(await (await getArticle(service.url, 'orkney-lighthouse')).json()).toMatchObject({ title: lighthouseReplacement.title, paragraphs: lighthouseReplacement.paragraphs });
+  });
+
+  it('deletes an article: 204, then it is in no search and GET gives 404; a second delete gives 404', async () => {
+    const res = await fetch(`${service.url}/articles/sourdough-bakery`, { method: 'DELETE', headers: auth });
+    expect(res.status).toBe(204);
+    expect(await res.text()).toBe('');
+    expect((await getArticle(service.url, 'sourdough-bakery')).status).toBe(404);
+    expect(ids(await search(service.url, 'sourdough spelt fermentation Okonkwo', 'lexical'))).toEqual([]);
+    for (const mode of ['semantic', 'hybrid'] as const) {
+      expect(ids(await search(service.url, 'award-winning sourdough bread from a village bakery', mode, 20))).not.toContain('sourdough-bakery');
+    }
+    const again = await fetch(`${service.url}/articles/sourdough-bakery`, { method: 'DELETE', headers: auth });
+    expect(again.status).toBe(404);
+    expect(await again.json()).toMatchObject({ error: { code: 'not_found', field: 'id' } });
+  });
+
+  it('keeps all of it after a restart on the same index folder, and the index checks out whole', async () => {
+    await service.stop();
+    const reopened = await startRealService({ seedsDir: SEEDS_DIR, config: service.config, embedder });
+    service = reopened;
+    expect(await (await getArticle(reopened.url, 'orkney-lighthouse')).json()).toMatchObject({ title: lighthouseReplacement.title, paragraphs: lighthouseReplacement.paragraphs });
+    expect((await getArticle(reopened.url, 'sourdough-bakery')).status).toBe(404);
+    expect((await getArticle(reopened.url, 'tide-tables')).status).toBe(200);
+    expect(ids(await search(reopened.url, 'Quennell', 'lexical'))).toEqual(['tide-tables']);
+    expect(ids(await search(reopened.url, 'ceilidh bonfire farewell', 'lexical'))).toEqual(['orkney-lighthouse']);
+    expect(ids(await search(reopened.url, 'Morag Flett', 'lexical'))).toEqual([]);
+    expect(ids(await search(reopened.url, 'sourdough spelt fermentation Okonkwo', 'lexical'))).toEqual([]);
+    expect(ids(await search(reopened.url, 'award-winning sourdough bread from a village bakery', 'semantic', 20))).not.toContain('sourdough-bakery');
+    expect(ids(await search(reopened.url, 'lighthouse switched off and replaced by a buoy', 'semantic'))[0]).toBe('orkney-lighthouse');
+    const integrity = reopened.quarry.integrity();
+    expect(integrity.problems).toEqual([]);
+    expect(integrity.hnsw.live).toBe(integrity.chunks);
+    // The deleted and replaced chunks are marked deleted in the graph, not live.
+    expect(integrity.hnsw.points).toBe(integrity.chunks + 4);
+  });
+});
+
+describe('background rebuild through the API', () => {
+  it('rebuilds into a new index while answering searches, keeps writes made meanwhile, and refuses a second rebuild', async () => {
+    const dirBefore = service.quarry.stats().dir;
+    const start = await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth });
+    expect(start.status).toBe(202);
+    expect(await start.json()).toMatchObject({ state: 'running', articlesTotal: 3 });
+    const second = await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth });
+    expect(second.status).toBe(409);
+
+    // Writes and searches while it runs.
+    expect((await post(service.url, bakery)).status).toBe(201);
+    expect((await fetch(`${service.url}/articles/tide-tables`, { method: 'DELETE', headers: auth })).status).toBe(204);
+    expect(ids(await search(service.url, 'ceilidh bonfire farewell', 'lexical'))).toEqual(['orkney-lighthouse']);
+
+    let status: { state: string; articlesDone: number; error: string | null } = { state: 'running', articlesDone: 0, error: null };
+    for (let i = 0; i < 600 && status.state === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = (await (await fetch(`${service.url}/admin/rebuild`, { headers: auth })).json()) as typeof status;
+    }
+    expect(status).toMatchObject({ state: 'succeeded', error: null });
+    expect(service.quarry.stats().dir).not.toBe(dirBefore);
+
+    expect(ids(await search(service.url, 'forty hours cold fermentation', 'lexical'))).toEqual(['sourdough-bakery']);
+    expect((await getArticle(service.url, 'tide-tables')).status).toBe(404);
+    expect(ids(await search(service.url, 'Quennell', 'lexical'))).toEqual([]);
+    const integrity = service.quarry.integrity();
+    expect(integrity.problems).toEqual([]);
+    // The rebuild dropped the points marked deleted before it; only the tide-tables chunk, deleted after it
+    // started, is marked deleted in the new graph.
+    expect(integrity.hnsw.points).toBe(integrity.chunks + 1);
+  });
+});
+
+describe('validation: 400 naming the field, and nothing written', () => {
+  const valid = { id: 'valid-id', title: 'A title', paragraphs: ['A paragraph that is long enough to be its own chunk of text.'] };
+  it.each([
+    ['missing title', { id: 'v1', text: 'Some text here.' }, 'title'],
+    ['empty title', { ...valid, title: '   ' }, 'title'],
+    ['missing text and paragraphs', { id: 'v1', title: 'T' }, 'text'],
+    ['empty text', { id: 'v1', title: 'T', text: ' \n\n ' }, 'text'],
+    ['empty paragraphs', { ...valid, paragraphs: [] }, 'paragraphs'],
+    ['blank paragraphs', { ...valid, paragraphs: ['  ', ''] }, 'paragraphs'],
+    ['both text and paragraphs', { ...valid, text: 'x' }, 'paragraphs'],
+    ['id with ../', { ...valid, id: '../x' }, 'id'],
+    ['id with a slash', { ...valid, id: 'a/b' }, 'id'],
+    ['id with a backslash', { ...valid, id: 'a\\b' }, 'id'],
+    ['id over 200 characters', { ...valid, id: 'a'.repeat(201) }, 'id'],
+    ['missing id', { title: 'T', text: 'Some text.' }, 'id'],
+    ['date not ISO 8601', { ...valid, date: '03/02/2024' }, 'date'],
+    ['date that does not exist', { ...valid, date: '2024-02-31' }, 'date'],
+    ['unknown field', { ...valid, author: 'me' }, 'author'],
+    ['too many articles in a batch', { articles: [1, 2, 3, 4].map((n) => ({ ...valid, id: `b${n}` })) }, 'articles'],
+    ['empty batch', { articles: [] }, 'articles'],
+    ['bad article inside a batch', { articles: [valid, { id: 'b2', text: 'no title' }] }, 'articles.1.title'],
+    ['the same id twice in a batch', { articles: [valid, valid] }, 'articles'],
+  ])('%s', async (_name, body, field) => {
+    const before = service.quarry.stats();
+    const res = await post(service.url, body);
+    expect(res.status).toBe(400);
+    const err = ((await res.json()) as { error: { code: string; field: string; message: string } }).error;
+    expect(err).toMatchObject({ code: 'invalid_request', field });
+    expect(err.message.length).toBeGreaterThan(10);
+    const after = service.quarry.stats();
+    expect([after.articles, after.chunks]).toEqual([before.articles, before.chunks]);
+  });
+
+  it('accepts an id of exactly 200 characters and an ISO date-time', async () => {
+    const res = await post(service.url, { ...valid, id: 'a'.repeat(200), date: '2024-03-02T10:15:00Z' });
+    expect(res.status).toBe(201);
+    expect((await fetch(`${service.url}/articles/${'a'.repeat(200)}`, { method: 'DELETE', headers: auth })).status).toBe(204);
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const res = await post(service.url, { ...valid, text: 'word '.repeat(5000), paragraphs: undefined });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: { code: 'payload_too_large' } });
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    const res = await post(service.url, 'id=x&title=y', { ...auth, 'content-type': 'application/x-www-form-urlencoded' });
+    expect(res.status).toBe(415);
+    expect(await res.json()).toMatchObject({ error: { code: 'unsupported_media_type', field: 'content-type' } });
+    const none = await fetch(`${service.url}/articles`, { method: 'POST', headers: auth, body: JSON.stringify(valid) });
+    expect(none.status).toBe(415);
+  });
+
+  it('answers 400 for malformed JSON', async () => {
+    const res = await post(service.url, '{"id": "x", ');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'invalid_request', field: 'body' } });
+  });
+
+  it('answers 404 for deleting an unknown id and 400 for a bad one', async () => {
+    const res = await fetch(`${service.url}/articles/no-such-article`, { method: 'DELETE', headers: auth });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: 'not_found', field: 'id' } });
+    const bad = await fetch(`${service.url}/articles/${'b'.repeat(201)}`, { method: 'DELETE', headers: auth });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'invalid_request', field: 'id' } });
+  });
+});
