@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SearchResponse } from '../src/search/schema.ts';
+import { createApp } from '../src/server/app.ts';
+import { listen } from '../src/server/listen.ts';
 import { ROOT, seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it when missing). */
@@ -130,6 +132,20 @@ describe.skipIf(!haveChromium)('search page in a real browser (Chromium via play
     await page.locator('#search-submit').click();
     await page.locator('#error').waitFor({ state: 'visible' });
     expect(await page.locator('#error').textContent()).toMatch(/Type a few words/);
+  });
+
+  it('shows an API error in plain words (here: a server that requires a read key)', async () => {
+    const locked = await listen(createApp({ quarry: service.quarry, config: { ...service.config, readKey: 'read-key-for-browser-test' } }), 0, '127.0.0.1');
+    try {
+      await page.goto(`${locked.url}/?q=${encodeURIComponent(QUERY)}`);
+      await page.locator('#error').waitFor({ state: 'visible' });
+      expect(await page.locator('#error').textContent()).toMatch(/^Search failed\. This server requires a read key/);
+      await expect.poll(() => page.locator('#stats').textContent()).toBe('Index stats unavailable.');
+      expect(await page.locator('article.result').count()).toBe(0);
+    } finally {
+      await locked.close();
+    }
+    problems = problems.filter((p) => !/401/.test(p)); // the browser logs the refused fetches
   });
 
   it('opens the whole article from a result, at the evidence paragraph, and comes back to the search', async () => {

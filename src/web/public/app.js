@@ -251,11 +251,14 @@ function renderResponse(data, state) {
 
 // ---------- networking ----------
 
+/** API messages start in lower case ("wrong API key"); after "Search failed." they read as a sentence. */
+const sentence = (m) => m.charAt(0).toUpperCase() + m.slice(1);
+
 /** Turn a non-2xx response into a human sentence, preferring the API's error.message. */
 async function errorMessage(res) {
   try {
     const body = await res.json();
-    if (body && body.error && body.error.message) return String(body.error.message);
+    if (body && body.error && body.error.message) return sentence(String(body.error.message));
   } catch {
     /* not JSON: fall through */
   }
