@@ -1,12 +1,14 @@
-import { rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config/config.ts';
 import { createLogger } from '../src/runtime.ts';
 import { createApp } from '../src/server/app.ts';
 import { listen, type RunningServer } from '../src/server/listen.ts';
 import { MAX_REQUEST_ID_LENGTH } from '../src/server/request-log.ts';
-import { seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
+import { ROOT, seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
 
 let service: RealService;
 let seeds: string;
@@ -123,6 +125,23 @@ describe('request logs', () => {
     const lines = app.lines().filter((l) => l.req?.path.startsWith('/search'));
     expect(lines.find((l) => l.req?.method === 'GET')?.req?.path).toBe(`/search?q=${encodeURIComponent(QUERY)}&k=2`);
     expect(lines.find((l) => l.req?.method === 'POST')?.q).toBe('tea harvest');
+  });
+
+  // util-linux `script` runs a command on a pseudo-terminal, the way an operator runs `quarry serve`.
+  const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+  if (!script) console.warn('[logging.test.ts] skipping the terminal-output test: util-linux `script` is not installed');
+  it.skipIf(!script)('is human-readable on a terminal and JSON otherwise', async () => {
+    const program = `import { loadConfig } from './src/config/config.ts'; import { createLogger } from './src/runtime.ts';
+      const log = createLogger(loadConfig({ env: {} })); log.info({ req: { id: 'tty-1', path: '/stats' } }, 'GET /stats 200 3ms');`;
+    const run = promisify(execFile);
+    const opts = { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 };
+    const piped = (await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], opts)).stdout.trim();
+    expect(JSON.parse(piped)).toMatchObject({ level: 30, msg: 'GET /stats 200 3ms', req: { id: 'tty-1' } });
+
+    const command = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', program].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const onTty = (await run(script!, ['-qec', command, '/dev/null'], opts)).stdout.replace(/\x1b\[[0-9;]*m/g, '').trim();
+    expect(onTty).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/stats 200 3ms .*"id":"tty-1"/);
+    expect(onTty.split('\n')).toHaveLength(1);
   });
 
   it('logs routine probes and scrapes at debug, so info-level logs stay about real traffic', async () => {
