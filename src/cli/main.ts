@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerConfig } from './commands/config.ts';
+import { registerEval } from './commands/eval.ts';
 import { registerRebuildIndex } from './commands/rebuild-index.ts';
 import { registerSearch } from './commands/search.ts';
 import { registerServe } from './commands/serve.ts';
@@ -24,6 +25,7 @@ registerSearch(program);
 registerWriteCommands(program);
 registerConfig(program);
 registerCheck(program);
+registerEval(program);
 
 /** The one place CLI errors become output: a message naming the file or flag, and an exit code. */
 program.parseAsync(process.argv).catch((e: unknown) => {

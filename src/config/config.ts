@@ -38,6 +38,12 @@ export const ConfigSchema = z
     rrfK: z.coerce.number().min(0).max(10_000).default(60),
     denseWeight: z.coerce.number().min(0).max(100).default(1),
     lexicalWeight: z.coerce.number().min(0).max(100).default(1),
+    /** Hybrid fusion: reciprocal rank fusion, or a weighted sum of min-max normalised scores. */
+    fusion: z.enum(['rrf', 'relative']).default('rrf'),
+    /** Hybrid: fuse per article (its best paragraph in each retriever) or per paragraph. */
+    fuseBy: z.enum(['chunk', 'article']).default('chunk'),
+    /** Drop English stop words ("the", "and", …) from the BM25 query unless nothing else is left. */
+    lexicalStopwords: bool.default(true),
     /** BM25 column weights (FTS5 bm25()): the article title and the chunk text. */
     bm25TitleWeight: z.coerce.number().min(0).max(100).default(1),
     bm25TextWeight: z.coerce.number().min(0).max(100).default(1),

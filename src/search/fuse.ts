@@ -7,9 +7,11 @@ export interface FusionParams {
   lexicalWeight: number;
 }
 
+export type FusionMethod = 'rrf' | 'relative';
+
 export interface FusedChunk {
   rowid: number;
-  /** Normalised to (0, 1]: 1 means first in every retriever that has weight. */
+  /** Normalised to [0, 1]: 1 means best in every retriever that has weight. */
   score: number;
   raw: number;
   dense?: RankedChunk;
@@ -46,5 +48,48 @@ export function reciprocalRankFusion(dense: RankedChunk[], lexical: RankedChunk[
     e.score = max > 0 ? e.raw / max : 0;
   }
   // Ties (same fused score) go to the better dense rank, then the lower rowid, so results are stable.
+  return fused.sort((a, b) => b.raw - a.raw || (a.dense?.rank ?? Infinity) - (b.dense?.rank ?? Infinity) || a.rowid - b.rowid);
+}
+
+/**
+ * Relative score fusion (Weaviate's relativeScoreFusion): each retriever's scores are min-max normalised over
+ * its own candidates (best 1, worst 0; a lone or all-equal list scores 1), then summed with the weights and
+ * divided by the weight total. Unlike RRF it keeps the margins: a paragraph that BM25 scores far above the
+ * rest stays far above, where RRF would only see "rank 1". A chunk a retriever did not return gets 0 from it.
+ */
+export function relativeScoreFusion(dense: RankedChunk[], lexical: RankedChunk[], p: Omit<FusionParams, 'k'>): FusedChunk[] {
+  const byRowid = new Map<number, FusedChunk>();
+  const entry = (rowid: number): FusedChunk => {
+    let e = byRowid.get(rowid);
+    if (!e) byRowid.set(rowid, (e = { rowid, score: 0, raw: 0, denseTerm: 0, lexicalTerm: 0 }));
+    return e;
+  };
+  const normaliser = (list: RankedChunk[]) => {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const c of list) {
+      min = Math.min(min, c.score);
+      max = Math.max(max, c.score);
+    }
+    return (s: number) => (max > min ? (s - min) / (max - min) : 1);
+  };
+  const nd = normaliser(dense);
+  for (const d of dense) {
+    const e = entry(d.rowid);
+    e.dense = d;
+    e.denseTerm = p.denseWeight * nd(d.score);
+  }
+  const nl = normaliser(lexical);
+  for (const l of lexical) {
+    const e = entry(l.rowid);
+    e.lexical = l;
+    e.lexicalTerm = p.lexicalWeight * nl(l.score);
+  }
+  const total = p.denseWeight + p.lexicalWeight;
+  const fused = [...byRowid.values()];
+  for (const e of fused) {
+    e.raw = e.denseTerm + e.lexicalTerm;
+    e.score = total > 0 ? e.raw / total : 0;
+  }
   return fused.sort((a, b) => b.raw - a.raw || (a.dense?.rank ?? Infinity) - (b.dense?.rank ?? Infinity) || a.rowid - b.rowid);
 }

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { ENGLISH_STOPWORDS } from './stopwords.ts';
 
 /** One retriever's ranked chunk list: rank is 1-based. */
 export interface RankedChunk {
@@ -15,13 +16,24 @@ export function queryTerms(q: string): string[] {
 }
 
 /**
+ * The terms the BM25 query is made of: {@link queryTerms} without English stop words when `stopwords` is on,
+ * unless that would leave nothing (a query of only stop words is still searched, with all of them).
+ */
+export function searchTerms(q: string, stopwords: boolean): string[] {
+  const terms = queryTerms(q);
+  if (!stopwords) return terms;
+  const content = terms.filter((t) => !ENGLISH_STOPWORDS.has(t));
+  return content.length > 0 ? content : terms;
+}
+
+/**
  * Builds an FTS5 MATCH expression from user text that can never be a syntax error: every term is a
  * quoted string of letters and digits, joined with OR (BM25 ranks documents matching more terms higher).
  * FTS5 operators typed by the user (AND, NEAR, *, ^, :, quotes, parentheses) become plain words or vanish.
  * Returns null when the text has no searchable term (only punctuation or emoji).
  */
-export function ftsMatchExpression(q: string): string | null {
-  const terms = queryTerms(q);
+export function ftsMatchExpression(q: string, stopwords = false): string | null {
+  const terms = searchTerms(q, stopwords);
   if (terms.length === 0) return null;
   return terms.map((t) => `"${t}"`).join(' OR ');
 }
@@ -30,10 +42,12 @@ export interface LexicalOptions {
   limit: number;
   titleWeight: number;
   textWeight: number;
+  /** Leave English stop words out of the query (see {@link searchTerms}). */
+  stopwords: boolean;
 }
 
 export function lexicalSearch(db: Database.Database, q: string, opts: LexicalOptions): RankedChunk[] {
-  const match = ftsMatchExpression(q);
+  const match = ftsMatchExpression(q, opts.stopwords);
   if (match === null || opts.limit <= 0) return [];
   const rows = db
     .prepare<[number, number, string, number], { rowid: number; score: number }>(
@@ -45,14 +59,14 @@ export function lexicalSearch(db: Database.Database, q: string, opts: LexicalOpt
 }
 
 /** Which of the query's terms each chunk matches (porter-stemmed as FTS5 matches them), for `explain`. */
-export function matchedTerms(db: Database.Database, q: string, rowids: number[]): Map<number, string[]> {
+export function matchedTerms(db: Database.Database, q: string, rowids: number[], stopwords = false): Map<number, string[]> {
   const out = new Map<number, string[]>(rowids.map((r) => [r, []]));
   if (rowids.length === 0) return out;
   const stmt = db.prepare<[string, string], { rowid: number }>(
     'SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))',
   );
   const ids = JSON.stringify(rowids);
-  for (const term of queryTerms(q)) {
+  for (const term of searchTerms(q, stopwords)) {
     for (const { rowid } of stmt.all(`"${term}"`, ids)) out.get(rowid)?.push(term);
   }
   return out;

@@ -1,6 +1,6 @@
 import type { ArticleDatabase } from '../store/database.ts';
 import type { VectorIndex } from '../store/vector-index.ts';
-import { reciprocalRankFusion, type FusedChunk } from './fuse.ts';
+import { reciprocalRankFusion, relativeScoreFusion, type FusedChunk, type FusionMethod, type FusionParams } from './fuse.ts';
 import { lexicalSearch, matchedTerms, type RankedChunk } from './lexical.ts';
 import type { Evidence, SearchMode, SearchRequest, SearchResult, SearchTimings } from './schema.ts';
 
@@ -11,6 +11,10 @@ export interface SearchDefaults {
   lexicalWeight: number;
   bm25TitleWeight: number;
   bm25TextWeight: number;
+  fusion: FusionMethod;
+  /** Hybrid only: fuse each article's best paragraph per retriever ('article') or single paragraphs ('chunk'). */
+  fuseBy: 'chunk' | 'article';
+  lexicalStopwords: boolean;
 }
 
 export interface SearchTarget {
@@ -45,25 +49,28 @@ export function rankArticles(target: SearchTarget, req: SearchRequest, queryVect
 
   const lexical: RankedChunk[] =
     req.mode !== 'semantic'
-      ? lexicalSearch(target.db.db, req.q, { limit: candidates, titleWeight: defaults.bm25TitleWeight, textWeight: defaults.bm25TextWeight })
+      ? lexicalSearch(target.db.db, req.q, { limit: candidates, titleWeight: defaults.bm25TitleWeight, textWeight: defaults.bm25TextWeight, stopwords: defaults.lexicalStopwords })
       : [];
   const lexicalMs = mark() - t;
   t = mark();
 
-  const fused = fuse(req.mode, dense, lexical, {
+  const method = req.fusion ?? defaults.fusion;
+  const params: FusionParams = {
     k: req.rrfK ?? defaults.rrfK,
     denseWeight: req.denseWeight ?? defaults.denseWeight,
     lexicalWeight: req.lexicalWeight ?? defaults.lexicalWeight,
-  });
+  };
+  const fused = fuse(req.mode, method, dense, lexical, params);
   const fuseMs = mark() - t;
   t = mark();
 
-  const grouped = groupByArticle(target.db, fused, req);
+  const byArticle = req.mode === 'hybrid' && defaults.fuseBy === 'article' ? { dense, lexical, method, params } : null;
+  const grouped = groupByArticle(target.db, fused, req, defaults.lexicalStopwords, byArticle);
   return { ...grouped, timings: { knn, lexical: lexicalMs, fuse: fuseMs, group: mark() - t } };
 }
 
-function fuse(mode: SearchMode, dense: RankedChunk[], lexical: RankedChunk[], p: { k: number; denseWeight: number; lexicalWeight: number }): FusedChunk[] {
-  if (mode === 'hybrid') return reciprocalRankFusion(dense, lexical, p);
+function fuse(mode: SearchMode, method: FusionMethod, dense: RankedChunk[], lexical: RankedChunk[], p: FusionParams): FusedChunk[] {
+  if (mode === 'hybrid') return fuseLists(method, dense, lexical, p);
   const single = mode === 'semantic' ? dense : lexical;
   return single.map((c) => ({
     rowid: c.rowid,
@@ -76,27 +83,72 @@ function fuse(mode: SearchMode, dense: RankedChunk[], lexical: RankedChunk[], p:
   }));
 }
 
-function groupByArticle(db: ArticleDatabase, fused: FusedChunk[], req: SearchRequest): Omit<RankedArticles, 'timings'> {
+const fuseLists = (method: FusionMethod, dense: RankedChunk[], lexical: RankedChunk[], p: FusionParams): FusedChunk[] =>
+  method === 'relative' ? relativeScoreFusion(dense, lexical, p) : reciprocalRankFusion(dense, lexical, p);
+
+interface ArticleFusion {
+  dense: RankedChunk[];
+  lexical: RankedChunk[];
+  method: FusionMethod;
+  params: FusionParams;
+}
+
+/**
+ * Article-level fusion: each retriever's list becomes a list of articles (an article ranks and scores as its
+ * best paragraph in that retriever), and those two lists are fused. An article whose best dense paragraph and
+ * best BM25 paragraph differ — the name in one paragraph, the meaning in another — then gets credit from both,
+ * which paragraph-level fusion cannot give it.
+ */
+function articleScores(rows: Map<number, { articleId: string }>, f: ArticleFusion): Map<string, number> {
+  const index = new Map<string, number>();
+  const ids: string[] = [];
+  const perArticle = (list: RankedChunk[]): RankedChunk[] => {
+    const seen = new Set<number>();
+    const out: RankedChunk[] = [];
+    for (const c of list) {
+      const id = rows.get(c.rowid)?.articleId;
+      if (id === undefined) continue;
+      let n = index.get(id);
+      if (n === undefined) {
+        index.set(id, (n = ids.length));
+        ids.push(id);
+      }
+      if (seen.has(n)) continue;
+      seen.add(n);
+      out.push({ rowid: n, rank: out.length + 1, score: c.score });
+    }
+    return out;
+  };
+  const fused = fuseLists(f.method, perArticle(f.dense), perArticle(f.lexical), f.params);
+  return new Map(fused.map((a) => [ids[a.rowid]!, a.score]));
+}
+
+function groupByArticle(db: ArticleDatabase, fused: FusedChunk[], req: SearchRequest, stopwords: boolean, byArticle: ArticleFusion | null): Omit<RankedArticles, 'timings'> {
   const rows = db.chunksByRowid(fused.map((f) => f.rowid));
-  const byArticle = new Map<string, SearchResult & { chunks: FusedChunk[] }>();
+  const articles = new Map<string, SearchResult & { chunks: FusedChunk[] }>();
   // `fused` is best-first, so the first chunk seen for an article is its best one and sets its score.
   for (const f of fused) {
     const row = rows.get(f.rowid);
     if (!row) continue; // deleted between retrieval and now
-    let entry = byArticle.get(row.articleId);
+    let entry = articles.get(row.articleId);
     if (!entry) {
       entry = { article: row.article, score: f.score, evidence: [], chunks: [] };
-      byArticle.set(row.articleId, entry);
+      articles.set(row.articleId, entry);
     }
     if (entry.evidence.length < req.evidence) {
       entry.evidence.push({ paragraph: row.paragraph, score: f.score, start: row.start, end: row.end, text: row.text });
       entry.chunks.push(f);
     }
   }
-  const all = [...byArticle.values()];
+  const all = [...articles.values()];
+  if (byArticle) {
+    const scores = articleScores(rows, byArticle);
+    for (const a of all) a.score = scores.get(a.article.id) ?? 0;
+    all.sort((a, b) => b.score - a.score); // stable: equal scores keep the paragraph-level order
+  }
   const kept = req.minScore === undefined ? all : all.filter((a) => a.score >= req.minScore!);
   const top = kept.slice(0, req.k);
-  if (req.explain) addExplain(db, req.q, top);
+  if (req.explain) addExplain(db, req.q, top, stopwords);
   return {
     results: top.map(({ article, score, evidence }) => ({ article, score, evidence })),
     total: kept.length,
@@ -104,8 +156,8 @@ function groupByArticle(db: ArticleDatabase, fused: FusedChunk[], req: SearchReq
   };
 }
 
-function addExplain(db: ArticleDatabase, q: string, results: Array<SearchResult & { chunks: FusedChunk[] }>): void {
-  const terms = matchedTerms(db.db, q, results.flatMap((r) => r.chunks.map((c) => c.rowid)));
+function addExplain(db: ArticleDatabase, q: string, results: Array<SearchResult & { chunks: FusedChunk[] }>, stopwords: boolean): void {
+  const terms = matchedTerms(db.db, q, results.flatMap((r) => r.chunks.map((c) => c.rowid)), stopwords);
   for (const r of results) {
     r.evidence.forEach((e: Evidence, i) => {
       const c = r.chunks[i]!;
