@@ -38,22 +38,24 @@ interface Trial {
   search?: SearchOverrides;
 }
 
-function trials(): Trial[] {
+function trials(title: number): Trial[] {
   const out: Trial[] = [{ name: 'semantic', mode: 'semantic' }];
   for (const stop of [false, true]) {
-    for (const title of [1, 0.5, 2]) {
-      out.push({ name: `lexical stop=${stop} title=${title}`, mode: 'lexical', config: { lexicalStopwords: stop, bm25TitleWeight: title } });
+    for (const t of [1, 0.5, 2, 0.25]) {
+      out.push({ name: `lexical stop=${stop} title=${t}`, mode: 'lexical', config: { lexicalStopwords: stop, bm25TitleWeight: t } });
     }
   }
-  const lex = (stop: boolean, title: number): Partial<Config> => ({ lexicalStopwords: stop, bm25TitleWeight: title });
-  for (const stop of [false, true]) {
+  const cfg = (stop: boolean, fuseBy: Config['fuseBy']): Partial<Config> => ({ lexicalStopwords: stop, bm25TitleWeight: title, fuseBy });
+  out.push({ name: `hybrid rrf chunk stop=false title=${title} k=60 dense=1 lex=1`, mode: 'hybrid', config: cfg(false, 'chunk'), search: { fusion: 'rrf', rrfK: 60, denseWeight: 1, lexicalWeight: 1 } });
+  for (const fuseBy of ['chunk', 'article'] as const) {
     for (const k of [10, 30, 60, 100]) {
       for (const [dw, lw] of [[1, 1], [1, 0.7], [0.7, 1]] as const) {
-        out.push({ name: `hybrid rrf stop=${stop} k=${k} dense=${dw} lex=${lw}`, mode: 'hybrid', config: lex(stop, 1), search: { fusion: 'rrf', rrfK: k, denseWeight: dw, lexicalWeight: lw } });
+        out.push({ name: `hybrid rrf ${fuseBy} stop=true title=${title} k=${k} dense=${dw} lex=${lw}`, mode: 'hybrid', config: cfg(true, fuseBy), search: { fusion: 'rrf', rrfK: k, denseWeight: dw, lexicalWeight: lw } });
       }
     }
     for (const a of [0.3, 0.4, 0.5, 0.6, 0.7]) {
-      out.push({ name: `hybrid relative stop=${stop} dense=${a} lex=${1 - a}`, mode: 'hybrid', config: lex(stop, 1), search: { fusion: 'relative', denseWeight: a, lexicalWeight: Math.round((1 - a) * 10) / 10 } });
+      const lw = Math.round((1 - a) * 10) / 10;
+      out.push({ name: `hybrid relative ${fuseBy} stop=true title=${title} dense=${a} lex=${lw}`, mode: 'hybrid', config: cfg(true, fuseBy), search: { fusion: 'relative', denseWeight: a, lexicalWeight: lw } });
     }
   }
   return out;
@@ -68,6 +70,7 @@ async function main(): Promise<void> {
       qrels: { type: 'string', default: 'qrels/train.tsv' },
       limit: { type: 'string' },
       only: { type: 'string' },
+      title: { type: 'string', default: '1' },
       json: { type: 'string' },
     },
   });
@@ -78,13 +81,13 @@ async function main(): Promise<void> {
   const embedder = cachingEmbedder(await createEmbedder(base));
   const rows: Array<{ name: string } & ModeReport> = [];
   try {
-    for (const t of trials().filter((t) => !values.only || t.name.includes(values.only))) {
+    for (const t of trials(Number(values.title)).filter((t) => !values.only || t.name.includes(values.only))) {
       const quarry = await Quarry.open({ config: { ...base, ...t.config }, embedder, readonly: true });
       try {
         const r = await evaluateMode(quarry, collection, t.mode, { search: t.search });
         rows.push({ name: t.name, ...r });
         const f = (x: number) => x.toFixed(4);
-        process.stdout.write(`${t.name.padEnd(52)} nDCG@10 ${f(r.ndcg10)}  R@10 ${f(r.recall10)}  R@100 ${f(r.recall100)}  MRR@10 ${f(r.mrr10)}\n`);
+        process.stdout.write(`${t.name.padEnd(72)} nDCG@10 ${f(r.ndcg10)}  R@10 ${f(r.recall10)}  R@100 ${f(r.recall100)}  MRR@10 ${f(r.mrr10)}\n`);
       } finally {
         await quarry.close();
       }

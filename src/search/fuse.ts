@@ -25,30 +25,11 @@ export interface FusedChunk {
  * maximum Σ w_r / (k + 1), so scores read like similarities and minScore means the same at any k.
  */
 export function reciprocalRankFusion(dense: RankedChunk[], lexical: RankedChunk[], p: FusionParams): FusedChunk[] {
-  const byRowid = new Map<number, FusedChunk>();
-  const entry = (rowid: number): FusedChunk => {
-    let e = byRowid.get(rowid);
-    if (!e) byRowid.set(rowid, (e = { rowid, score: 0, raw: 0, denseTerm: 0, lexicalTerm: 0 }));
-    return e;
-  };
-  for (const d of dense) {
-    const e = entry(d.rowid);
-    e.dense = d;
-    e.denseTerm = p.denseWeight / (p.k + d.rank);
-  }
-  for (const l of lexical) {
-    const e = entry(l.rowid);
-    e.lexical = l;
-    e.lexicalTerm = p.lexicalWeight / (p.k + l.rank);
-  }
-  const max = (p.denseWeight + p.lexicalWeight) / (p.k + 1);
-  const fused = [...byRowid.values()];
-  for (const e of fused) {
-    e.raw = e.denseTerm + e.lexicalTerm;
-    e.score = max > 0 ? e.raw / max : 0;
-  }
-  // Ties (same fused score) go to the better dense rank, then the lower rowid, so results are stable.
-  return fused.sort((a, b) => b.raw - a.raw || (a.dense?.rank ?? Infinity) - (b.dense?.rank ?? Infinity) || a.rowid - b.rowid);
+  return combine(dense, lexical, {
+    dense: (c) => p.denseWeight / (p.k + c.rank),
+    lexical: (c) => p.lexicalWeight / (p.k + c.rank),
+    max: (p.denseWeight + p.lexicalWeight) / (p.k + 1),
+  });
 }
 
 /**
@@ -58,38 +39,52 @@ export function reciprocalRankFusion(dense: RankedChunk[], lexical: RankedChunk[
  * rest stays far above, where RRF would only see "rank 1". A chunk a retriever did not return gets 0 from it.
  */
 export function relativeScoreFusion(dense: RankedChunk[], lexical: RankedChunk[], p: Omit<FusionParams, 'k'>): FusedChunk[] {
+  const nd = minMax(dense);
+  const nl = minMax(lexical);
+  return combine(dense, lexical, {
+    dense: (c) => p.denseWeight * nd(c.score),
+    lexical: (c) => p.lexicalWeight * nl(c.score),
+    max: p.denseWeight + p.lexicalWeight,
+  });
+}
+
+function minMax(list: RankedChunk[]): (score: number) => number {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const c of list) {
+    min = Math.min(min, c.score);
+    max = Math.max(max, c.score);
+  }
+  return (s) => (max > min ? (s - min) / (max - min) : 1);
+}
+
+/** Sums each chunk's per-retriever terms; `max` is the best possible sum, used to report scores in [0, 1]. */
+function combine(
+  dense: RankedChunk[],
+  lexical: RankedChunk[],
+  terms: { dense: (c: RankedChunk) => number; lexical: (c: RankedChunk) => number; max: number },
+): FusedChunk[] {
   const byRowid = new Map<number, FusedChunk>();
   const entry = (rowid: number): FusedChunk => {
     let e = byRowid.get(rowid);
     if (!e) byRowid.set(rowid, (e = { rowid, score: 0, raw: 0, denseTerm: 0, lexicalTerm: 0 }));
     return e;
   };
-  const normaliser = (list: RankedChunk[]) => {
-    let min = Infinity;
-    let max = -Infinity;
-    for (const c of list) {
-      min = Math.min(min, c.score);
-      max = Math.max(max, c.score);
-    }
-    return (s: number) => (max > min ? (s - min) / (max - min) : 1);
-  };
-  const nd = normaliser(dense);
   for (const d of dense) {
     const e = entry(d.rowid);
     e.dense = d;
-    e.denseTerm = p.denseWeight * nd(d.score);
+    e.denseTerm = terms.dense(d);
   }
-  const nl = normaliser(lexical);
   for (const l of lexical) {
     const e = entry(l.rowid);
     e.lexical = l;
-    e.lexicalTerm = p.lexicalWeight * nl(l.score);
+    e.lexicalTerm = terms.lexical(l);
   }
-  const total = p.denseWeight + p.lexicalWeight;
   const fused = [...byRowid.values()];
   for (const e of fused) {
     e.raw = e.denseTerm + e.lexicalTerm;
-    e.score = total > 0 ? e.raw / total : 0;
+    e.score = terms.max > 0 ? e.raw / terms.max : 0;
   }
+  // Ties (same fused score) go to the better dense rank, then the lower rowid, so results are stable.
   return fused.sort((a, b) => b.raw - a.raw || (a.dense?.rank ?? Infinity) - (b.dense?.rank ?? Infinity) || a.rowid - b.rowid);
 }
