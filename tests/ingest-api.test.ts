@@ -145,6 +145,29 @@ describe('add, replace, delete through the API', () => {
   });
 });
 
+describe('searches during a write', () => {
+  it('answers a search sent while a large write is embedding before that write is acknowledged', async () => {
+    // 40 paragraphs: the model embeds them in several slices (WRITE_EMBED_SLICE), and onnxruntime-node
+    // blocks the event loop during each; the search must get its turn between slices, not after the write.
+    const big = {
+      id: 'big-write',
+      title: 'A long report on northern harbours',
+      paragraphs: Array.from({ length: 40 }, (_, i) => `Section ${i} of the report describes the harbour walls, the ferries, the fishing fleet and the weather of the northern isles in great detail.`),
+    };
+    const order: string[] = [];
+    const write = post(service.url, big).then(async (r) => {
+      order.push(`write ${r.status}`);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const read = fetch(`${service.url}/search?q=${encodeURIComponent('lighthouse closing on Westray')}&mode=hybrid`).then(async (r) => {
+      order.push(`search ${r.status}`);
+    });
+    await Promise.all([write, read]);
+    expect(order).toEqual(['search 200', 'write 201']);
+    expect((await fetch(`${service.url}/articles/big-write`, { method: 'DELETE', headers: auth })).status).toBe(204);
+  });
+});
+
 describe('background rebuild through the API', () => {
   it('rebuilds into a new index while answering searches, keeps writes made meanwhile, and refuses a second rebuild', async () => {
     const dirBefore = service.quarry.stats().dir;

@@ -1,6 +1,6 @@
 import type { Article } from '../corpus/article.ts';
 import { CHUNKER_VERSION, chunkArticle, type Chunk } from '../corpus/chunk.ts';
-import type { EmbedProgress, Embedder } from '../embed/embedder.ts';
+import { lengthSortedBatches, type EmbedProgress, type Embedder } from '../embed/embedder.ts';
 import type { ChunkWithVector } from '../store/database.ts';
 import type { Manifest } from '../store/manifest.ts';
 
@@ -16,9 +16,18 @@ export function chunkWithModel(article: Article, embedder: Embedder, s: ChunkerS
 }
 
 /**
- * Chunks and embeds a group of articles in one embedding pass (batches sorted by length across all of
- * them, which keeps padding low). Runs before any transaction: the database is never held while the
- * model works.
+ * Passages per model call on the write path. onnxruntime-node runs a session synchronously on the main
+ * thread (inside a setImmediate), so every call blocks the event loop, searches included, for its whole
+ * duration: a write of 32 articles embedded as 32-passage batches held searches for a whole batch each
+ * time. Small calls with a yield between them let a search's query embedding run after at most one of them;
+ * on this 2-core machine 8 embeds as fast as 32 (length-sorted, padding stays low).
+ */
+export const WRITE_EMBED_SLICE = 8;
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Chunks and embeds a group of articles (slices sorted by length across all of them, which keeps padding
+ * low). Runs before any transaction: the database is never held while the model works.
  */
 export async function prepareArticles(
   articles: Article[],
@@ -28,7 +37,16 @@ export async function prepareArticles(
 ): Promise<Array<{ article: Article; chunks: ChunkWithVector[] }>> {
   const chunked = articles.map((article) => ({ article, chunks: chunkWithModel(article, embedder, s) }));
   const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
-  const vectors = await embedder.embedPassages(texts, onProgress);
+  const vectors = new Array<Float32Array>(texts.length);
+  let done = 0;
+  for (const slice of lengthSortedBatches(texts, WRITE_EMBED_SLICE)) {
+    const out = await embedder.embedPassages(slice.map((i) => texts[i]!));
+    slice.forEach((textIndex, j) => (vectors[textIndex] = out[j]!));
+    done += slice.length;
+    onProgress?.({ done, total: texts.length });
+    // Queued searches (their query embeddings) run here, before the next slice.
+    await yieldToEventLoop();
+  }
   let i = 0;
   return chunked.map(({ article, chunks }) => ({ article, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
 }
