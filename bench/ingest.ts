@@ -1,0 +1,172 @@
+/**
+ * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--idle-requests 300]` (or `npm run bench -- ingest …`)
+ *
+ * Ingest through the live API, as a client would: a `quarry serve` child process on a temporary index
+ * (seeds only, default settings, synchronous=FULL), bbc-news (../shared/data, read at run time) posted
+ * in batches to POST /articles, one request at a time. Meanwhile a second loop sends sequential
+ * GET /search requests (hybrid, k=10) over a fixed list of queries; after the ingest the same loop runs on
+ * the idle server for comparison. Reports articles/s, chunks/s, per-batch latency, and search latency
+ * p50/p99 during ingest vs idle. Results: bench/results/ingest-<timestamp>.json and a table on stdout.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { flag, ROOT } from './lib/args.ts';
+import { readDocs } from './lib/corpus.ts';
+import { markdownTable, newResult, writeResult } from './lib/results.ts';
+import { percentile, round } from './lib/stats.ts';
+
+const API_KEY = 'bench-ingest-key-0123456789';
+
+/** News-style questions over the five bbc-news topics (business, entertainment, politics, sport, tech). */
+const QUERIES = [
+  'oil prices and the dollar',
+  'Labour election campaign promises',
+  'mobile phone sales growth',
+  'Oscar nominations for best film',
+  'England rugby six nations',
+  'interest rates held by the central bank',
+  'video game console launch',
+  'tennis player injured before the open',
+  'music album tops the charts',
+  'broadband internet in homes',
+  'airline job cuts',
+  'Tory plans for immigration',
+  'chelsea football transfer',
+  'computer virus spreads through email',
+  'stock market shares fall',
+  'television comedy series',
+  'Iraq war and the prime minister',
+  'marathon world record',
+  'online music downloads',
+  'car maker profits',
+];
+
+interface ServeChild {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `quarry serve` in its own process, so the client loops below never share its event loop. */
+function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
+  Object.assign(env, { QUARRY_INDEX_DIR: indexDir, QUARRY_SEEDS_DIR: seedsDir, QUARRY_API_KEY: API_KEY, PORT: '0', QUARRY_LOG_LEVEL: 'warn' });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve({ url: m[1]!, stop: async () => void (child.kill('SIGTERM'), await exited) });
+    });
+    void exited.then(() => reject(new Error(`quarry serve exited before serving:\n${out}`)));
+  });
+}
+
+interface Sample {
+  at: number;
+  ms: number;
+}
+
+/** Sequential searches until `until()` says stop (or `count` requests); returns each latency. */
+async function searchLoop(url: string, opts: { until?: () => boolean; count?: number }): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let i = 0; opts.count === undefined ? !opts.until!() : i < opts.count; i++) {
+    const q = QUERIES[i % QUERIES.length]!;
+    const t = performance.now();
+    const res = await fetch(`${url}/search?q=${encodeURIComponent(q)}&k=10`);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET /search answered ${res.status}`);
+    samples.push({ at: t, ms: performance.now() - t });
+  }
+  return samples;
+}
+
+/** Fixed decimals: the table shows what was measured, without exponent notation. */
+const fmt = (x: number, digits = 1): string => x.toFixed(digits);
+const summary = (xs: number[]) => ({ n: xs.length, p50: round(percentile(xs, 50), 2), p90: round(percentile(xs, 90), 2), p99: round(percentile(xs, 99), 2), max: round(Math.max(...xs), 2) });
+
+export async function run(args: string[]): Promise<void> {
+  const limit = Number(flag(args, 'limit', '0')) || Infinity;
+  const batchSize = Number(flag(args, 'batch', '32'));
+  const idleRequests = Number(flag(args, 'idle-requests', '300'));
+  const docs = readDocs('bbc-news').slice(0, limit);
+  // bbc-news ids look like "business/001": a slash is a path character, refused by the API.
+  const articles = docs.map((d) => ({ id: d.id.replace(/[^A-Za-z0-9._:-]/g, '-'), title: d.title?.trim() || d.id, source: 'BBC', text: d.text }));
+
+  const indexDir = mkdtempSync(join(tmpdir(), 'quarry-bench-ingest-'));
+  const seedsDir = mkdtempSync(join(tmpdir(), 'quarry-bench-seeds-'));
+  cpSync(join(ROOT, 'seeds'), seedsDir, { recursive: true });
+  const result = newResult('ingest', args);
+  const server = await startServer(indexDir, seedsDir);
+  try {
+    // Warm-up: the model's first passes and the HTTP path.
+    await searchLoop(server.url, { count: QUERIES.length });
+
+    let ingesting = true;
+    const during = searchLoop(server.url, { until: () => !ingesting });
+    const batchMs: number[] = [];
+    let chunks = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < articles.length; i += batchSize) {
+      const batch = articles.slice(i, i + batchSize);
+      const t = performance.now();
+      const res = await fetch(`${server.url}/articles`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ articles: batch }),
+      });
+      if (res.status !== 201) throw new Error(`POST /articles answered ${res.status}: ${await res.text()}`);
+      const ack = (await res.json()) as { articles: Array<{ chunks: number }> };
+      chunks += ack.articles.reduce((n, a) => n + a.chunks, 0);
+      batchMs.push(performance.now() - t);
+      if ((i / batchSize) % 10 === 0) process.stderr.write(`\r${Math.min(i + batchSize, articles.length)}/${articles.length} articles, ${chunks} chunks`);
+    }
+    const ingestSeconds = (performance.now() - t0) / 1000;
+    ingesting = false;
+    const duringSamples = await during;
+    process.stderr.write('\n');
+    const idleSamples = await searchLoop(server.url, { count: idleRequests });
+    const stats = (await (await fetch(`${server.url}/stats`)).json()) as { articles: number; chunks: number; disk: { totalBytes: number } };
+
+    Object.assign(result, {
+      settings: { articles: articles.length, batchSize, clients: 1, idleRequests, queries: QUERIES.length, server: 'quarry serve child process, default settings (synchronous=FULL, checkpointEvery 2000)' },
+      ingest: {
+        seconds: round(ingestSeconds, 2),
+        articles: articles.length,
+        chunks,
+        articlesPerSecond: round(articles.length / ingestSeconds, 1),
+        chunksPerSecond: round(chunks / ingestSeconds, 1),
+        batchLatencyMs: summary(batchMs),
+      },
+      searchDuringIngestMs: summary(duringSamples.map((s) => s.ms)),
+      searchIdleMs: summary(idleSamples.map((s) => s.ms)),
+      indexAfter: { articles: stats.articles, chunks: stats.chunks, diskMiB: round(stats.disk.totalBytes / 2 ** 20, 1) },
+    });
+    const file = writeResult(result);
+
+    const r = result as unknown as { ingest: { seconds: number; articlesPerSecond: number; chunksPerSecond: number; batchLatencyMs: ReturnType<typeof summary> }; searchDuringIngestMs: ReturnType<typeof summary>; searchIdleMs: ReturnType<typeof summary> };
+    console.log(`\nIngest of ${articles.length} bbc-news articles (${chunks} chunks) through POST /articles in batches of ${batchSize}, one client:`);
+    console.log(markdownTable(['seconds', 'articles/s', 'chunks/s', 'batch p50 ms', 'batch p99 ms'], [[fmt(r.ingest.seconds), fmt(r.ingest.articlesPerSecond), fmt(r.ingest.chunksPerSecond), fmt(r.ingest.batchLatencyMs.p50, 0), fmt(r.ingest.batchLatencyMs.p99, 0)]]));
+    console.log('\nGET /search (hybrid, k=10), sequential requests, same server and queries:');
+    console.log(
+      markdownTable(['while', 'requests', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], [
+        ['ingest runs', r.searchDuringIngestMs.n, ...[r.searchDuringIngestMs.p50, r.searchDuringIngestMs.p90, r.searchDuringIngestMs.p99, r.searchDuringIngestMs.max].map((x) => fmt(x))],
+        ['idle (after ingest)', r.searchIdleMs.n, ...[r.searchIdleMs.p50, r.searchIdleMs.p90, r.searchIdleMs.p99, r.searchIdleMs.max].map((x) => fmt(x))],
+      ]),
+    );
+    console.log(`\nload average at start: ${result.machine.loadavg1.toFixed(2)}; results: ${file}`);
+  } finally {
+    await server.stop();
+    rmSync(indexDir, { recursive: true, force: true });
+    rmSync(seedsDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await run(process.argv.slice(2));
+}
