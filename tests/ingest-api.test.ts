@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { SEEDS_DIR, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+import { rmSync } from 'node:fs';
+import { seedsWithDistractors, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
 
 /*
  * The live write API end to end: the real model, a real index built from seeds/, the real HTTP server.
@@ -14,8 +15,10 @@ const auth = { authorization: `Bearer ${KEY}` };
 const json = { ...auth, 'content-type': 'application/json' };
 
 let embedder: Embedder;
-/** The service under test; replaced by the restart test (same index folder, which dispose() removes). */
+/** The service under test; replaced by the restart tests (same index folder, which dispose() removes). */
 let service: RealService;
+/** The seed article and six distractors, as a seeds folder synced at every start. */
+let seedsDir: string;
 
 const lighthouse = {
   id: 'orkney-lighthouse',
@@ -53,13 +56,15 @@ const post = (url: string, body: unknown, headers: Record<string, string> = json
 const getArticle = (url: string, id: string) => fetch(`${url}/articles/${id}`, { headers: { accept: 'application/json' } });
 
 beforeAll(async () => {
-  const config = testConfig({ seedsDir: SEEDS_DIR, apiKey: KEY, maxBatchArticles: 3, bodyLimit: '16kb' });
+  seedsDir = seedsWithDistractors();
+  const config = testConfig({ seedsDir, apiKey: KEY, maxBatchArticles: 3, bodyLimit: '16kb' });
   embedder = await createEmbedder(config);
-  service = await startRealService({ seedsDir: SEEDS_DIR, config, embedder });
+  service = await startRealService({ seedsDir, config, embedder });
 });
 afterAll(async () => {
   await service?.dispose();
   await embedder?.close();
+  if (seedsDir) rmSync(seedsDir, { recursive: true, force: true });
 });
 
 describe('add, replace, delete through the API', () => {
@@ -91,7 +96,7 @@ describe('add, replace, delete through the API', () => {
       { id: 'tide-tables', chunks: 1, replaced: false },
     ]);
     expect(((await (await getArticle(service.url, 'sourdough-bakery')).json()) as { paragraphs: string[] }).paragraphs).toHaveLength(2);
-    expect(ids(await search(service.url, 'forty hours cold fermentation', 'lexical'))).toEqual(['sourdough-bakery']);
+    expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
   });
 
   it('replaces an article with the same id: the new text is found, the old text is not', async () => {
@@ -125,13 +130,23 @@ describe('add, replace, delete through the API', () => {
   });
 
   it('keeps all of it after a restart on the same index folder, and the index checks out whole', async () => {
+    // The seed article replaced through the API: the seeds folder, synced at every start, must not revert it.
+    const seedId = '1a76b68b4bef4123';
+    const mine = { id: seedId, title: 'Seed article replaced through the API', paragraphs: ['This text replaced the seed file version through the API, and it must survive a restart with the seeds folder still in place.'] };
+    expect(((await (await post(service.url, mine)).json()) as { articles: unknown[] }).articles).toEqual([{ id: seedId, chunks: 1, replaced: true }]);
+    // And a seed article deleted through the API must stay deleted.
+    expect((await fetch(`${service.url}/articles/distractor-weather`, { method: 'DELETE', headers: auth })).status).toBe(204);
+    const deletedPoints = service.quarry.stats().deleted;
     await service.stop();
-    const reopened = await startRealService({ seedsDir: SEEDS_DIR, config: service.config, embedder });
+    const reopened = await startRealService({ seedsDir, config: service.config, embedder });
     service = reopened;
     expect(await (await getArticle(reopened.url, 'orkney-lighthouse')).json()).toMatchObject({ title: lighthouseReplacement.title, paragraphs: lighthouseReplacement.paragraphs });
     expect((await getArticle(reopened.url, 'sourdough-bakery')).status).toBe(404);
     expect((await getArticle(reopened.url, 'tide-tables')).status).toBe(200);
     expect(ids(await search(reopened.url, 'Quennell', 'lexical'))).toEqual(['tide-tables']);
+    expect(await (await getArticle(reopened.url, seedId)).json()).toMatchObject({ title: mine.title, paragraphs: mine.paragraphs });
+    expect((await getArticle(reopened.url, 'distractor-weather')).status).toBe(404);
+    expect((await getArticle(reopened.url, 'distractor-football')).status).toBe(200);
     expect(ids(await search(reopened.url, 'ceilidh bonfire farewell', 'lexical'))).toEqual(['orkney-lighthouse']);
     expect(ids(await search(reopened.url, 'Morag Flett', 'lexical'))).toEqual([]);
     expect(ids(await search(reopened.url, 'sourdough spelt fermentation Okonkwo', 'lexical'))).toEqual([]);
@@ -140,8 +155,9 @@ describe('add, replace, delete through the API', () => {
     const integrity = reopened.quarry.integrity();
     expect(integrity.problems).toEqual([]);
     expect(integrity.hnsw.live).toBe(integrity.chunks);
-    // The deleted and replaced chunks are marked deleted in the graph, not live.
-    expect(integrity.hnsw.points).toBe(integrity.chunks + 4);
+    // The deleted and replaced chunks (2 + 2 + the seed's 14 + the storm's) are marked deleted in the graph, not live.
+    expect(deletedPoints).toBeGreaterThan(18);
+    expect(integrity.hnsw.points - integrity.chunks).toBe(deletedPoints);
   });
 });
 
@@ -170,10 +186,10 @@ describe('searches during a write', () => {
 
 describe('background rebuild through the API', () => {
   it('rebuilds into a new index while answering searches, keeps writes made meanwhile, and refuses a second rebuild', async () => {
-    const dirBefore = service.quarry.stats().dir;
+    const { dir: dirBefore, articles } = service.quarry.stats();
     const start = await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth });
     expect(start.status).toBe(202);
-    expect(await start.json()).toMatchObject({ state: 'running', articlesTotal: 3 });
+    expect(await start.json()).toMatchObject({ state: 'running', articlesTotal: articles });
     const second = await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth });
     expect(second.status).toBe(409);
 
@@ -190,7 +206,7 @@ describe('background rebuild through the API', () => {
     expect(status).toMatchObject({ state: 'succeeded', error: null });
     expect(service.quarry.stats().dir).not.toBe(dirBefore);
 
-    expect(ids(await search(service.url, 'forty hours cold fermentation', 'lexical'))).toEqual(['sourdough-bakery']);
+    expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
     expect((await getArticle(service.url, 'tide-tables')).status).toBe(404);
     expect(ids(await search(service.url, 'Quennell', 'lexical'))).toEqual([]);
     const integrity = service.quarry.integrity();
@@ -198,6 +214,13 @@ describe('background rebuild through the API', () => {
     // The rebuild dropped the points marked deleted before it; only the tide-tables chunk, deleted after it
     // started, is marked deleted in the new graph.
     expect(integrity.hnsw.points).toBe(integrity.chunks + 1);
+
+    // A start after the rebuild still keeps what the API did to the seed articles.
+    await service.stop();
+    service = await startRealService({ seedsDir, config: service.config, embedder });
+    expect((await getArticle(service.url, 'distractor-weather')).status).toBe(404);
+    expect(await (await getArticle(service.url, '1a76b68b4bef4123')).json()).toMatchObject({ title: 'Seed article replaced through the API' });
+    expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
   });
 });
 

@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import type { Article } from '../corpus/article.ts';
 import type { Config } from '../config/config.ts';
 import type { Embedder } from '../embed/embedder.ts';
-import { ArticleDatabase, DATABASE_FILE } from '../store/database.ts';
+import { ArticleDatabase, articleContentHash, DATABASE_FILE } from '../store/database.ts';
 import { discardGeneration, startGeneration } from '../store/index-dir.ts';
 import { MANIFEST_FORMAT, writeManifest, type Manifest } from '../store/manifest.ts';
 import { VectorIndex } from '../store/vector-index.ts';
 import { chunkerManifest, prepareArticles } from './ingest.ts';
+import { FOLDER_ORIGIN_PREFIX } from './seeds-sync.ts';
 
 export interface SourcedArticle {
   article: Article;
@@ -41,6 +42,8 @@ export async function buildGeneration(opts: {
   articles: SourcedArticle[];
   source: Manifest['source'];
   onProgress?: (p: BuildProgress) => void;
+  /** The seeds-folder record to keep (a rebuild of an existing index); by default, the folder articles built. */
+  folderFiles?: ReadonlyMap<string, string>;
 }): Promise<{ buildingDir: string; report: BuildReport }> {
   const { config, embedder } = opts;
   const started = performance.now();
@@ -68,6 +71,7 @@ export async function buildGeneration(opts: {
       opts.onProgress?.({ articlesDone, articlesTotal: opts.articles.length, chunksDone: chunks });
     }
     vectors.seq = db.lastSeq();
+    db.setFolderFiles(opts.folderFiles ?? new Map(opts.articles.filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX)).map((a) => [a.article.id, articleContentHash(a.article)])));
     db.finishBulk();
     await vectors.saveCheckpoint(dir);
     db.pruneChanges(vectors.seq);

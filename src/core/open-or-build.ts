@@ -5,6 +5,8 @@ import type { Embedder } from '../embed/embedder.ts';
 import type { Logger } from '../logger.ts';
 import { currentGenerationDir } from '../store/index-dir.ts';
 import { readManifest } from '../store/manifest.ts';
+import { ArticleDatabase, DATABASE_FILE } from '../store/database.ts';
+import { join } from 'node:path';
 import type { BuildProgress, SourcedArticle } from './build-index.ts';
 import { Quarry } from './quarry.ts';
 import { FOLDER_ORIGIN_PREFIX, syncFolderArticles, type SyncReport } from './seeds-sync.ts';
@@ -12,6 +14,15 @@ import { FOLDER_ORIGIN_PREFIX, syncFolderArticles, type SyncReport } from './see
 export async function loadFolderArticles(dir: string): Promise<{ articles: SourcedArticle[]; errors: QuarryError[] }> {
   const loaded = await loadArticleFolder(dir);
   return { articles: loaded.articles.map((a) => ({ article: a, origin: `${FOLDER_ORIGIN_PREFIX}${a.id}` })), errors: loaded.errors };
+}
+
+function storedFolderFiles(indexDir: string): Map<string, string> {
+  const db = new ArticleDatabase(join(currentGenerationDir(indexDir)!, DATABASE_FILE), { readonly: true });
+  try {
+    return db.folderFiles();
+  } finally {
+    db.close();
+  }
 }
 
 export interface OpenReport {
@@ -48,7 +59,7 @@ export async function openOrBuild(deps: { config: Config; embedder: Embedder; lo
     const previous = readManifest(currentGenerationDir(config.indexDir)!);
     report.rebuiltReason = e.message;
     logger.warn({ reason: e.message }, 'index built with other settings: rebuilding it from its stored articles');
-    await Quarry.buildFrom({ config, embedder, articles: Quarry.readStoredArticles(config.indexDir), source: previous.source, onProgress: deps.onProgress });
+    await Quarry.buildFrom({ config, embedder, articles: Quarry.readStoredArticles(config.indexDir), source: previous.source, onProgress: deps.onProgress, folderFiles: storedFolderFiles(config.indexDir) });
     quarry = await Quarry.open({ config, embedder, logger });
   }
 

@@ -120,10 +120,10 @@ export class Quarry {
    * Builds a new generation from `articles` and makes it current (the CLI's rebuild-index, and the first
    * start). Takes the writer lock for the duration; the previous generation stays usable until the swap.
    */
-  static async buildFrom(deps: QuarryDeps & { articles: SourcedArticle[]; source: { kind: 'folder' | 'store' | 'empty'; path?: string; fingerprint?: string }; onProgress?: (p: BuildProgress) => void }): Promise<BuildReport> {
+  static async buildFrom(deps: QuarryDeps & { articles: SourcedArticle[]; source: { kind: 'folder' | 'store' | 'empty'; path?: string; fingerprint?: string }; onProgress?: (p: BuildProgress) => void; folderFiles?: ReadonlyMap<string, string> }): Promise<BuildReport> {
     const release = acquireWriterLock(deps.config.indexDir);
     try {
-      const { buildingDir, report } = await buildGeneration({ root: deps.config.indexDir, config: deps.config, embedder: deps.embedder, articles: deps.articles, source: deps.source, onProgress: deps.onProgress });
+      const { buildingDir, report } = await buildGeneration({ root: deps.config.indexDir, config: deps.config, embedder: deps.embedder, articles: deps.articles, source: deps.source, onProgress: deps.onProgress, folderFiles: deps.folderFiles });
       publishGeneration(deps.config.indexDir, buildingDir);
       removeStaleGenerations(deps.config.indexDir);
       return report;
@@ -190,6 +190,16 @@ export class Quarry {
 
   listArticles(): Array<{ id: string; origin: string; contentHash: string }> {
     return this.gen.db.listArticles();
+  }
+
+  /** Seeds-folder articles as last applied to the index, id -> content hash (see seeds-sync.ts). */
+  folderFiles(): Map<string, string> {
+    return this.gen.db.folderFiles();
+  }
+
+  async recordFolderFiles(files: ReadonlyMap<string, string>): Promise<void> {
+    this.assertWritable();
+    await this.queue.run(() => this.gen.db.setFolderFiles(files), { bypassLimit: true });
   }
 
   /**
@@ -305,6 +315,8 @@ export class Quarry {
                 if (r) fresh.applyWrite(r, new Map());
               }
             }
+            // Seed articles deleted through the API are in no stored article: keep the record that says so.
+            fresh.db.setFolderFiles(old.db.folderFiles());
           }).immediate();
           await fresh.checkpoint(true);
         } finally {

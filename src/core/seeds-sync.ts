@@ -14,18 +14,28 @@ export interface SyncReport {
 export const FOLDER_ORIGIN_PREFIX = 'folder:';
 
 /**
- * Makes the index match a folder of articles without a rebuild: new and changed files are embedded and
- * upserted, articles whose file disappeared are deleted, unchanged ones are skipped (content hash).
- * Articles that came from elsewhere (the API, the CLI) are never touched.
+ * Brings the changes made in a seeds folder since the last start into the index, without a rebuild: new
+ * files and files edited since they were last applied are embedded and upserted, articles whose file
+ * disappeared are deleted, the rest is skipped (content hash). What was done through the API or the CLI
+ * is never undone: a seed article deleted or replaced there stays so until its file changes again.
  */
 export async function syncFolderArticles(quarry: Quarry, loaded: { articles: SourcedArticle[]; errors: QuarryError[] }): Promise<SyncReport> {
+  const applied = quarry.folderFiles();
   const stored = new Map(quarry.listArticles().map((a) => [a.id, a]));
-  const changed = loaded.articles.filter(({ article }) => stored.get(article.id)?.contentHash !== articleContentHash(article));
-  const wanted = new Set(loaded.articles.map((a) => a.article.id));
-  const gone = [...stored.values()].filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX) && !wanted.has(a.id));
+  const hashes = new Map(loaded.articles.map(({ article }) => [article.id, articleContentHash(article)]));
+  const changed = loaded.articles.filter(({ article }) => {
+    const hash = hashes.get(article.id)!;
+    if (applied.has(article.id)) return applied.get(article.id) !== hash;
+    // An index made before the record was kept: compare with the stored article, if the folder still owns it.
+    const s = stored.get(article.id);
+    return !s || (s.origin.startsWith(FOLDER_ORIGIN_PREFIX) && s.contentHash !== hash);
+  });
+  const gone = [...stored.values()].filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX) && !hashes.has(a.id));
   const origins = new Map(changed.map((c) => [c.article.id, c.origin]));
   if (changed.length > 0) await quarry.upsertArticles(changed.map((c) => c.article), (a) => origins.get(a.id)!);
   for (const a of gone) await quarry.deleteArticle(a.id);
+  // After the writes: a crash in between only makes the next start apply the same files again.
+  await quarry.recordFolderFiles(hashes);
   const updated = changed.filter((c) => stored.has(c.article.id)).length;
   return { added: changed.length - updated, updated, removed: gone.length, unchanged: loaded.articles.length - changed.length, errors: loaded.errors };
 }

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS changes (
   chunk_rowid INTEGER NOT NULL,
   article_id TEXT NOT NULL
 );
+-- The version (content hash) of each seeds-folder article last applied to this index. A start re-applies a
+-- file only when it differs from this, so an article deleted or replaced through the API stays so.
+CREATE TABLE IF NOT EXISTS folder_files (id TEXT PRIMARY KEY, content_hash TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 export interface StoredChunk extends Chunk {
@@ -296,6 +299,23 @@ export class ArticleDatabase {
       ftsWithoutChunk: one('SELECT count(*) AS n FROM chunks_fts f WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.rowid = f.rowid)'),
       articlesWithoutChunks: one('SELECT count(*) AS n FROM articles a WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_rowid = a.rowid)'),
     };
+  }
+
+  /** Seeds-folder articles as last applied (id -> content hash); empty for an index made before they were kept. */
+  folderFiles(): Map<string, string> {
+    // Prepared here, not in the constructor: a read-only open of an older index has no such table.
+    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folder_files'").get()) return new Map();
+    const rows = this.db.prepare<[], { id: string; content_hash: string }>('SELECT id, content_hash FROM folder_files').all();
+    return new Map(rows.map((r) => [r.id, r.content_hash]));
+  }
+
+  /** Replaces the record of applied seeds-folder articles, in one transaction. */
+  setFolderFiles(files: ReadonlyMap<string, string>): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM folder_files').run();
+      const insert = this.db.prepare('INSERT INTO folder_files (id, content_hash) VALUES (?, ?)');
+      for (const [id, hash] of files) insert.run(id, hash);
+    }).immediate();
   }
 
   /** Every chunk rowid, ascending (integrity checks). */
