@@ -123,14 +123,17 @@ async function checkOnDisk(): Promise<IntegrityReport> {
   }
 }
 
-/** Signs that the kill landed inside a checkpoint: a temporary file, or a new graph not yet named or the old not yet removed. */
-function checkpointInterrupted(genDir: string): boolean {
-  const files = readdirSync(genDir);
+/**
+ * Signs that the kill landed inside a checkpoint, among files that were not there when the round began (a
+ * kill in an earlier round may have left some): a temporary file, or a new graph not yet named by
+ * checkpoint.json, or the old graph not yet removed.
+ */
+function checkpointInterrupted(genDir: string, before: Set<string>): boolean {
+  const files = readdirSync(genDir).filter((f) => !before.has(f));
   if (files.some((f) => f.includes('.tmp'))) return true;
-  const graphs = files.filter((f) => /^hnsw-.*\.bin$/.test(f));
-  if (graphs.length > 1) return true;
   const named = JSON.parse(readFileSync(join(genDir, 'checkpoint.json'), 'utf8')) as { file: string };
-  return graphs.length === 1 && graphs[0] !== named.file;
+  const graphs = readdirSync(genDir).filter((f) => /^hnsw-.*\.bin$/.test(f));
+  return files.some((f) => /^hnsw-.*\.bin$/.test(f)) && (graphs.length > 1 || graphs[0] !== named.file);
 }
 
 describe('crash safety under SIGKILL', () => {
@@ -343,6 +346,7 @@ describe('crash safety under SIGKILL', () => {
         if (round > 0) await timed('verify', () => verify(server, round));
         const writers = startWriters(server);
         const genDir = currentGen();
+        const filesBefore = new Set(readdirSync(genDir));
         let watcher: FSWatcher | null = null;
         let kind = plan[round]!;
 
@@ -383,7 +387,7 @@ describe('crash safety under SIGKILL', () => {
           (watcher as FSWatcher | null)?.close();
           counts.kills++;
           counts.killsOnCheckpointStart++;
-          if (checkpointInterrupted(genDir)) counts.checkpointsInterrupted++;
+          if (checkpointInterrupted(genDir, filesBefore)) counts.checkpointsInterrupted++;
         } else if (kind === 'rebuild') {
           await new Promise((r) => setTimeout(r, between(100, 400)));
           const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth });

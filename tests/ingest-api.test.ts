@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { seedsWithDistractors, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
 
 /*
@@ -220,6 +220,17 @@ describe('background rebuild through the API', () => {
     service = await startRealService({ seedsDir, config: service.config, embedder });
     expect((await getArticle(service.url, 'distractor-weather')).status).toBe(404);
     expect(await (await getArticle(service.url, '1a76b68b4bef4123')).json()).toMatchObject({ title: 'Seed article replaced through the API' });
+    expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
+  });
+
+  it('abandons a rebuild when the service stops: no half-built index is left, and the old one reopens whole', async () => {
+    const dirBefore = service.quarry.stats().dir;
+    expect((await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth })).status).toBe(202);
+    await service.stop();
+    expect(readdirSync(service.config.indexDir).filter((n) => n.endsWith('.building'))).toEqual([]);
+    service = await startRealService({ seedsDir, config: service.config, embedder });
+    expect(service.quarry.stats().dir).toBe(dirBefore);
+    expect(service.quarry.integrity().problems).toEqual([]);
     expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
   });
 });
