@@ -348,7 +348,7 @@ describe('crash safety under SIGKILL', () => {
         const genDir = currentGen();
         const filesBefore = new Set(readdirSync(genDir));
         let watcher: FSWatcher | null = null;
-        let kind = plan[round]!;
+        const kind = plan[round]!;
 
         if (round === completeRebuildAt) {
           // A rebuild that finishes while writes keep coming: the catch-up must carry them into the new index.
@@ -371,7 +371,6 @@ describe('crash safety under SIGKILL', () => {
           await server.kill('SIGKILL');
           counts.kills++;
           counts.killsAtRandom++;
-          kind = 'random';
         } else if (kind === 'checkpoint') {
           // Kill the moment a checkpoint starts writing (its temporary graph or checkpoint.json file appears).
           await new Promise<void>((res) => {
