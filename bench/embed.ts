@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- embed [--short 256] [--long 64] [--rounds 3] [--batches 8,32,64] [--threads 1,2] [--no-variants]`
+ * `npm run bench -- embed [--short 256] [--long 64] [--rounds 3] [--batches 8,32,64] [--threads 1,2] [--no-variants]
+ *   [--variants-only] [--variants 'opt basic|no spinning']`
  *
  * Quarry's embed stage (createEmbedder -> embedPassages: tokenise, run, pool, normalise, copy) against a
  * bare onnxruntime-node session of the same model file fed the same token ids, pre-tokenised outside the
@@ -24,10 +25,14 @@ async function timeQuarry(e: Embedder, texts: string[]): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-async function timeBare(s: ort.InferenceSession, batches: TokenisedBatch[]): Promise<number> {
+async function timeBare(s: ort.InferenceSession, batches: TokenisedBatch[], cpu?: number[]): Promise<number> {
+  const c = process.cpuUsage();
   const t = performance.now();
   for (const b of batches) await s.run(b.feed);
-  return (performance.now() - t) / 1000;
+  const wall = (performance.now() - t) / 1000;
+  const used = process.cpuUsage(c);
+  cpu?.push((used.user + used.system) / 1e6);
+  return wall;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -54,7 +59,7 @@ export async function run(args: string[]): Promise<void> {
 
   const rows: Row[] = [];
   const measurements: unknown[] = [];
-  for (const [setName, texts] of Object.entries(sets)) {
+  for (const [setName, texts] of Object.entries(has(args, 'variants-only') ? {} : sets)) {
     const tokenised = new Map(batchSizes.map((b) => [b, tokeniseBatches(tokenizer, texts, b, inputNames)]));
     const tokens = tokenised.get(batchSizes[0]!)!.reduce((n, b) => n + b.tokens, 0);
     // Warm-up: first runs allocate arenas and pick kernels.
@@ -120,7 +125,7 @@ export async function run(args: string[]): Promise<void> {
   const variantRows: Row[] = [];
   if (!has(args, 'no-variants')) {
     const texts = sets['bbc-news paragraphs'];
-    const variants: Record<string, ort.InferenceSession.SessionOptions> = {
+    const allVariants: Record<string, ort.InferenceSession.SessionOptions> = {
       'intra 2, inter 1, opt all (Quarry)': { intraOpNumThreads: 2, interOpNumThreads: 1 },
       'intra 2, opt extended': { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'extended' },
       'intra 2, opt basic': { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'basic' },
@@ -130,22 +135,27 @@ export async function run(args: string[]): Promise<void> {
       'intra 2, inter 2, parallel': { intraOpNumThreads: 2, interOpNumThreads: 2, executionMode: 'parallel' },
       'intra 0 (ORT default)': {},
     };
+    const only = flag(args, 'variants', undefined)?.split('|');
+    const variants = only ? Object.fromEntries(Object.entries(allVariants).filter(([k], i) => i === 0 || only.some((o) => k.includes(o)))) : allVariants;
     const sessions = new Map<string, ort.InferenceSession>();
     for (const [k, o] of Object.entries(variants)) sessions.set(k, await createSession(file, o));
     const batches = tokeniseBatches(tokenizer, texts, 32, inputNames);
     const tokens = batches.reduce((n, b) => n + b.tokens, 0);
     for (const s of sessions.values()) await timeBare(s, batches.slice(0, 2));
     const vs = new Map<string, number[]>([...sessions.keys()].map((k) => [k, []]));
+    // CPU seconds this process used per pass: threads that spin while waiting show up here, not in wall time.
+    const cpu = new Map<string, number[]>([...sessions.keys()].map((k) => [k, []]));
     const keys = [...sessions.keys()];
     for (let r = 0; r < rounds; r++) {
-      for (const k of r % 2 === 0 ? keys : keys.slice().reverse()) vs.get(k)!.push(await timeBare(sessions.get(k)!, batches));
+      for (const k of r % 2 === 0 ? keys : keys.slice().reverse()) vs.get(k)!.push(await timeBare(sessions.get(k)!, batches, cpu.get(k)));
     }
     const ref = median(vs.get(keys[0]!)!);
     const variantResults = keys.map((k) => {
       const s = median(vs.get(k)!);
-      variantRows.push([k, round(texts.length / s, 1), round(tokens / s, 0), `${(ref / s).toFixed(2)}×`]);
+      const cpuS = median(cpu.get(k)!);
+      variantRows.push([k, round(texts.length / s, 1), round(tokens / s, 0), `${(ref / s).toFixed(2)}×`, round(cpuS / s, 2)]);
       console.log(variantRows.at(-1)!.join('  '));
-      return { variant: k, options: variants[k], seconds: vs.get(k), tokensPerS: round(tokens / s, 0), vsQuarrySettings: round(ref / s, 3) };
+      return { variant: k, options: variants[k], seconds: vs.get(k), cpuSeconds: cpu.get(k), tokensPerS: round(tokens / s, 0), vsQuarrySettings: round(ref / s, 3), coresBusy: round(cpuS / s, 2) };
     });
     result.sessionVariants = { set: 'bbc-news paragraphs', batch: 32, texts: texts.length, tokens, results: variantResults };
     for (const s of sessions.values()) await s.release();
@@ -158,12 +168,13 @@ export async function run(args: string[]): Promise<void> {
     `Compute limit: ${MFLOP_PER_TOKEN} MFLOP/token against an estimated ${result.machine.peakGflops} GFLOP/s peak (${result.machine.peakAssumption}). Tokens are real (unpadded) tokens; the median of ${rounds} interleaved rounds.`,
     '',
     markdownTable(['inputs', 'tokens/chunk', 'threads', 'batch', 'Quarry chunks/s', 'Quarry tokens/s', 'bare ORT chunks/s', 'bare ORT tokens/s', 'Quarry ÷ bare', 'share of peak'], rows),
-    ...(variantRows.length ? ['', 'ONNX Runtime session options, bare session, bbc-news paragraphs, batch 32 (same run):', '', markdownTable(['session options', 'chunks/s', 'tokens/s', 'vs Quarry settings'], variantRows)] : []),
+    ...(variantRows.length ? ['', 'ONNX Runtime session options, bare session, bbc-news paragraphs, batch 32 (same run):', '', markdownTable(['session options', 'chunks/s', 'tokens/s', 'vs Quarry settings', 'CPU s per wall s'], variantRows)] : []),
     '',
     `JS-side costs (batch 32): ${measurements.filter((m): m is { set: string; jsCosts: Record<string, number> } => typeof m === 'object' && m !== null && 'jsCosts' in m).map((m) => `${m.set}: tokenisation ${(m.jsCosts.tokeniseShare! * 100).toFixed(1)}%, pooling+normalising ${(m.jsCosts.poolShare! * 100).toFixed(1)}% of Quarry's embed time`).join('; ')}.`,
     '',
     `Raw: \`${path.slice(ROOT.length + 1)}\``,
   ].join('\n');
-  updateDoc('embed', result, body);
+  // A variants-only run updates its own block, leaving the full grid's table in place.
+  updateDoc(has(args, 'variants-only') ? 'embed-session-options' : 'embed', result, body);
   console.log(`wrote ${path}`);
 }

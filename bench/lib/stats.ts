@@ -1,3 +1,6 @@
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
 /** Nearest-rank percentile of unsorted samples (p in 0..100). */
 export function percentile(samples: readonly number[], p: number): number {
   if (samples.length === 0) return NaN;
@@ -16,7 +19,11 @@ export function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
-/** Best effort: a full GC before reading RSS (needs --expose-gc; otherwise a no-op). */
+// A full GC before reading RSS, without asking every caller to pass --expose-gc to node.
+v8.setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc') as () => void;
+
 export function gc(): void {
-  (globalThis as { gc?: () => void }).gc?.();
+  fullGc();
+  fullGc();
 }
