@@ -165,7 +165,7 @@ export async function run(args: string[]): Promise<void> {
   for (const s of bare.values()) await s.release();
   const path = writeResult(result);
   const body = [
-    `Compute limit: ${MFLOP_PER_TOKEN} MFLOP/token against an estimated ${result.machine.peakGflops} GFLOP/s peak (${result.machine.peakAssumption}). Tokens are real (unpadded) tokens; the median of ${rounds} interleaved rounds.`,
+    `Compute limit: ${MFLOP_PER_TOKEN} MFLOP/token against an estimated ${result.machine.peakGflops} GFLOP/s peak (${result.machine.peakAssumption}). Tokens are real (unpadded) tokens; the median of ${rounds} interleaved rounds. The q4 model's MatMulNBits nodes carry accuracy_level 4 (int8 compute), whose VNNI peak is about ${result.machine.peakInt8Gops ?? '?'} GOP/s: against that, divide the share by 4.`,
     '',
     markdownTable(['inputs', 'tokens/chunk', 'threads', 'batch', 'Quarry chunks/s', 'Quarry tokens/s', 'bare ORT chunks/s', 'bare ORT tokens/s', 'Quarry ÷ bare', 'share of peak'], rows),
     ...(variantRows.length ? ['', 'ONNX Runtime session options, bare session, bbc-news paragraphs, batch 32 (same run):', '', markdownTable(['session options', 'chunks/s', 'tokens/s', 'vs Quarry settings', 'CPU s per wall s'], variantRows)] : []),

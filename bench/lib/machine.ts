@@ -34,6 +34,14 @@ function version(pkg: string): string {
   }
 }
 
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function lscpu(): Record<string, string> {
   try {
     const out = execFileSync('lscpu', { encoding: 'utf8' });
@@ -48,7 +56,8 @@ export function machineInfo(): MachineInfo {
   const flags = (l.Flags ?? '').split(/\s+/);
   const simd = ['avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx_vnni'].filter((f) => flags.includes(f));
   const cores = Number(l['CPU(s)'] ?? cpus().length);
-  const mhz = Number(l['CPU MHz'] ?? cpus()[0]?.speed ?? 0) || null;
+  const procMhz = /cpu MHz\s*:\s*([\d.]+)/.exec(safeRead('/proc/cpuinfo'))?.[1];
+  const mhz = Math.round(Number(l['CPU MHz'] ?? procMhz ?? cpus()[0]?.speed ?? 0)) || null;
   // FP32 FLOP per cycle per core: two FMA pipes × vector lanes × 2 (multiply + add). AMD Zen 4 executes
   // AVX-512 as two 256-bit halves, so its FP32 FMA peak equals AVX2's: 2 × 8 × 2 = 32.
   const zen = /EPYC|Ryzen/i.test(l['Model name'] ?? '');
@@ -66,6 +75,6 @@ export function machineInfo(): MachineInfo {
     peakGflops: Math.round(flopsPerCycle * ghz * cores),
     // vpdpbusd: 4 int8 multiply-adds per 32-bit lane, i.e. 4× the FP32 FMA rate on the same pipes.
     peakInt8Gops: flags.includes('avx512_vnni') || flags.includes('avx_vnni') ? Math.round(flopsPerCycle * 4 * ghz * cores) : null,
-    peakAssumption: `${flopsPerCycle} FP32 FLOP/cycle/core (${zen ? 'AMD: 2 FMA pipes × 8 lanes × 2; AVX-512 double-pumped' : flags.includes('avx512f') ? '2 × AVX-512 FMA × 16 lanes × 2' : '2 × AVX2 FMA × 8 lanes × 2'}) × ${ghz.toFixed(2)} GHz (lscpu MHz, no turbo) × ${cores} cores; free memory ${(freemem() / 2 ** 30).toFixed(1)} GiB`,
+    peakAssumption: `${flopsPerCycle} FP32 FLOP/cycle/core (${zen ? 'AMD: 2 FMA pipes × 8 lanes × 2; AVX-512 double-pumped' : flags.includes('avx512f') ? '2 × AVX-512 FMA × 16 lanes × 2' : '2 × AVX2 FMA × 8 lanes × 2'}) × ${ghz.toFixed(2)} GHz (cpu MHz as reported; turbo not counted) × ${cores} cores; free memory ${(freemem() / 2 ** 30).toFixed(1)} GiB`,
   };
 }
