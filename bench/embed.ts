@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- embed [--short 256] [--long 64] [--rounds 3] [--batches 8,32,64] [--threads 1,2] [--no-variants]
- *   [--variants-only] [--variants 'opt basic|no spinning']`
+ *   [--variants-only] [--variants 'opt basic|no spinning'] [--block NAME: the docs block to write]`
  *
  * Quarry's embed stage (createEmbedder -> embedPassages: tokenise, run, pool, normalise, copy) against a
  * bare onnxruntime-node session of the same model file fed the same token ids, pre-tokenised outside the
@@ -175,6 +175,6 @@ export async function run(args: string[]): Promise<void> {
     `Raw: \`${path.slice(ROOT.length + 1)}\``,
   ].join('\n');
   // A variants-only run updates its own block, leaving the full grid's table in place.
-  updateDoc(has(args, 'variants-only') ? 'embed-session-options' : 'embed', result, body);
+  updateDoc(flag(args, 'block', has(args, 'variants-only') ? 'embed-session-options' : 'embed'), result, body);
   console.log(`wrote ${path}`);
 }
