@@ -11,7 +11,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import usearch from 'usearch';
 import { VectorIndex } from '../src/store/vector-index.ts';
-import { flag, numberList, ROOT } from './lib/args.ts';
+import { flag, has, numberList, ROOT } from './lib/args.ts';
 import { bruteForce, queryVectors, recallAtK, vectorSet, type VectorSet } from './lib/dataset.ts';
 import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
 import { gc, percentile, round, rssMiB } from './lib/stats.ts';
@@ -24,27 +24,37 @@ const EF_CONSTRUCTION = 200;
 interface QueryStats {
   ef: number | null;
   recall: number;
+  /** Recall@10 by query source: in-domain bbc titles vs out-of-domain SciFact queries. */
+  recallBySource: Record<string, number>;
   p50ms: number;
   p99ms: number;
   qps: number;
 }
 
+let SOURCES: string[] = [];
+
 function measure(queries: Float32Array[], truth: number[][], search: (q: Float32Array) => number[], ef: number | null): QueryStats {
   for (const q of queries.slice(0, 20)) search(q); // warm caches
   const times: number[] = [];
   let recall = 0;
+  const bySource: Record<string, { sum: number; n: number }> = {};
   const t0 = performance.now();
   queries.forEach((q, i) => {
     const t = performance.now();
     const found = search(q);
     times.push(performance.now() - t);
-    recall += recallAtK(found, truth[i]!, K);
+    const r = recallAtK(found, truth[i]!, K);
+    recall += r;
+    const s = (bySource[SOURCES[i] ?? '?'] ??= { sum: 0, n: 0 });
+    s.sum += r;
+    s.n++;
   });
   const total = performance.now() - t0;
-  return { ef, recall: round(recall / queries.length, 4), p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
+  const recallBySource = Object.fromEntries(Object.entries(bySource).map(([k, v]) => [k, round(v.sum / v.n, 4)]));
+  return { ef, recall: round(recall / queries.length, 4), recallBySource, p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
 }
 
-function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows: Row[]): Record<string, unknown> {
+function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows: Row[], usearchTwoThreads: boolean): Record<string, unknown> {
   const { n, dims, data } = set;
   const row = (i: number) => data.subarray(i * dims, (i + 1) * dims);
   console.log(`n=${n} (${set.real} real, ${set.synthetic} synthetic): exact ground truth…`);
@@ -57,7 +67,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
     return r;
   });
   const brute = { p50ms: round(percentile(bfTimes, 50), 3), p99ms: round(percentile(bfTimes, 99), 3) };
-  rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
+  rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, 1, 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
 
   // hnswlib-node through Quarry's wrapper (labels = row numbers, as chunk rowids would be).
   gc();
@@ -71,7 +81,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   console.log(`hnswlib: built in ${hBuildS.toFixed(1)} s`);
   const hnswQueries = efs.map((ef) => measure(queries, truth, (q) => hnsw.search(q, K, n, ef).map((x) => x.label), ef));
   const hDefault = measure(queries, truth, (q) => hnsw.search(q, K, n).map((x) => x.label), null);
-  for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.p50ms, s.p99ms, s.qps]);
+  for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
 
   // Marshalling: Quarry copies every query into a JS array for hnswlib-node's N-API (it accepts only arrays).
   const arr = queries.map((q) => Array.from(q));
@@ -104,13 +114,16 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
     return measure(queries, truth, (q) => [...v.search(q, K, 1).keys].map(Number), ef);
   });
   rmSync(uFile, { force: true });
-  for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.p50ms, s.p99ms, s.qps]);
+  for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
 
   // Another thread count for the usearch build, for the record (hnswlib-node's addPoint is single-threaded).
-  t = performance.now();
-  const u2 = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
-  u2.add(keys, data, 2);
-  const u2BuildS = (performance.now() - t) / 1000;
+  let u2BuildS = NaN;
+  if (usearchTwoThreads) {
+    t = performance.now();
+    const u2 = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
+    u2.add(keys, data, 2);
+    u2BuildS = (performance.now() - t) / 1000;
+  }
 
   return {
     n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
@@ -125,24 +138,26 @@ export async function run(args: string[]): Promise<void> {
   const efs = numberList(args, 'ef', [16, 32, 64, 100, 128, 256, 512]);
   const sigma = Number(flag(args, 'sigma', '0.025'));
   const cache = loadCache();
-  const queries = queryVectors(cache, Number(flag(args, 'queries', '500')));
+  const picked = queryVectors(cache, Number(flag(args, 'queries', '500')));
+  const queries = picked.vectors;
+  SOURCES = picked.sources;
   const result = newResult('ann', args);
   result.cache = cache.header;
   const rows: Row[] = [];
   const bySize: unknown[] = [];
   for (const n of sizes) {
-    bySize.push(benchSize(vectorSet(cache, n, sigma), queries, efs, rows));
+    bySize.push(benchSize(vectorSet(cache, n, sigma), queries, efs, rows, !has(args, 'no-usearch-2t')));
     console.log(JSON.stringify(bySize.at(-1)).slice(0, 400));
   }
   result.sizes = bySize;
   const path = writeResult(result);
   const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf100: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } }>).map(
-    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch 100: recall@10 ${s.hnswlib.defaultEf100.recall}, p50 ${s.hnswlib.defaultEf100.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch.buildS2Threads} s.`,
+    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch 100: recall@10 ${s.hnswlib.defaultEf100.recall} (bbc titles ${s.hnswlib.defaultEf100.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf100.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf100.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch.buildS2Threads} s.`,
   );
   updateDoc('ann', result, [
-    `k=${K}, ${queries.length} held-out queries (${Math.min(queries.length, cache.header.queries.scifact)} SciFact test queries, the rest bbc-news titles), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, 1 thread. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
+    `k=${K}, ${queries.length} held-out queries (${SOURCES.filter((x) => x === 'scifact').length} SciFact test queries — out of domain for these news-heavy vectors — and ${SOURCES.filter((x) => x === 'bbc-title').length} bbc-news titles, alternating), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, 1 thread. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
     '',
-    markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),
+    markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'recall bbc titles', 'recall SciFact', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),
     '',
     ...notes,
     '',

@@ -45,13 +45,20 @@ export function vectorSet(cache: LoadedCache, n: number, sigma = 0.025): VectorS
   return { n, dims, data, real, synthetic: n - real, noiseSigma: sigma };
 }
 
-/** Held-out queries: all SciFact test queries, then bbc titles, up to `count` (seeded pick of titles). */
-export function queryVectors(cache: LoadedCache, count: number): Float32Array[] {
+/**
+ * Held-out queries, alternating SciFact test queries (out of domain for a news index: their neighbours are
+ * far and their similarities flat, the hard case for a graph search) and bbc-news titles (in domain).
+ */
+export function queryVectors(cache: LoadedCache, count: number): { vectors: Float32Array[]; sources: Array<'scifact' | 'bbc-title'> } {
   const dims = cache.header.dims;
-  const total = cache.header.queries.scifact + cache.header.queries.bbcTitles;
-  const rows: Float32Array[] = [];
-  for (let i = 0; i < Math.min(count, total); i++) rows.push(cache.queries.slice(i * dims, (i + 1) * dims));
-  return rows;
+  const { scifact, bbcTitles } = cache.header.queries;
+  const vectors: Float32Array[] = [];
+  const sources: Array<'scifact' | 'bbc-title'> = [];
+  for (let i = 0; vectors.length < count && (i < scifact || i < bbcTitles); i++) {
+    if (i < scifact) (vectors.push(cache.queries.slice(i * dims, (i + 1) * dims)), sources.push('scifact'));
+    if (i < bbcTitles && vectors.length < count) (vectors.push(cache.queries.slice((scifact + i) * dims, (scifact + i + 1) * dims)), sources.push('bbc-title'));
+  }
+  return { vectors, sources };
 }
 
 /** Exact top-k by dot product (vectors are unit length, so this is cosine). */
