@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- search [--chunks 100000] [--seconds 10] [--rebuild]`
+ * `npm run bench -- search [--chunks 100000] [--seconds 10] [--rebuild] [--mode semantic|lexical|hybrid]`
  *
  * End-to-end /search over HTTP on loopback against an index of ~100k chunks built from the cached vectors
  * (bench/cache; no re-embedding: see lib/precomputed-embedder.ts), with the real model for queries.
@@ -66,14 +66,18 @@ async function buildIndex(config: Config, target: number): Promise<Record<string
 }
 
 /** Asynchronous: the server runs in this process, so its event loop must stay free while the client runs. */
+let EXTRA = '';
+
 async function loadTest(url: string, connections: number, seconds: number, queriesFile: string): Promise<Record<string, number | Record<string, number>>> {
-  const { stdout } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'bench/lib/load-client.ts'), url, String(connections), String(seconds), queriesFile], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const { stdout } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'bench/lib/load-client.ts'), url, String(connections), String(seconds), queriesFile, EXTRA], { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(stdout) as Record<string, number | Record<string, number>>;
 }
 
 export async function run(args: string[]): Promise<void> {
   const target = Number(flag(args, 'chunks', '100000'));
   const seconds = Number(flag(args, 'seconds', '10'));
+  const mode = flag(args, 'mode', undefined) as 'hybrid' | 'semantic' | 'lexical' | undefined;
+  EXTRA = mode ? `mode=${mode}` : '';
   const indexDir = join(CACHE_DIR, `search-index-${target}`);
   const config = loadConfig({ env: process.env, cwd: ROOT, overrides: { indexDir, logLevel: 'silent' } });
   const result = newResult('search', args);
@@ -99,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
   writeFileSync(qFile, JSON.stringify(queries));
 
   // In-process: the query embedding alone, then the whole search (embed + retrieval), same queries.
-  for (const q of queries.slice(0, 20)) await quarry.search(SearchRequestSchema.parse({ q }));
+  for (const q of queries.slice(0, 20)) await quarry.search(SearchRequestSchema.parse({ q, mode }));
   const embedMs: number[] = [];
   const searchMs: number[] = [];
   const stage: Record<string, number[]> = { embed: [], knn: [], lexical: [], fuse: [], group: [], json: [] };
@@ -108,10 +112,10 @@ export async function run(args: string[]): Promise<void> {
     await embedder.embedQuery(q);
     embedMs.push(performance.now() - t);
     t = performance.now();
-    await quarry.search(SearchRequestSchema.parse({ q }));
+    await quarry.search(SearchRequestSchema.parse({ q, mode }));
     searchMs.push(performance.now() - t);
     // explain=true adds the stage timings, and its own matched-terms lookup inside `group`.
-    const r = await quarry.search(SearchRequestSchema.parse({ q, explain: true }));
+    const r = await quarry.search(SearchRequestSchema.parse({ q, mode, explain: true }));
     const tj = performance.now();
     JSON.stringify(r);
     stage.json!.push(performance.now() - tj);
@@ -173,8 +177,8 @@ export async function run(args: string[]): Promise<void> {
   const bRows: Row[] = Object.entries(breakdown).map(([k, v]) => [k, v.p50, v.p99]);
   const lw = lru.without.latencyMs as Record<string, number>;
   const lc = lru.with.latencyMs as Record<string, number>;
-  updateDoc('search', result, [
-    `Index: ${idx.chunks} chunks (${stats.articles} articles), hybrid mode (default), k=10, efSearch ${stats.hnsw.efSearch}; RSS growth when opening it ${(result.index as { rssGrowthMiB: number }).rssGrowthMiB} MiB = ${idx.rssBytesPerChunk} bytes/chunk. Load from autocannon in a second process on loopback, ${seconds} s per row, each request a different held-out query.`,
+  updateDoc(mode ? `search-${mode}` : 'search', result, [
+    `Index: ${idx.chunks} chunks (${stats.articles} articles), ${mode ?? 'hybrid'} mode${mode ? '' : ' (default)'}, k=10, efSearch ${stats.hnsw.efSearch}; RSS growth when opening it ${(result.index as { rssGrowthMiB: number }).rssGrowthMiB} MiB = ${idx.rssBytesPerChunk} bytes/chunk. Load from autocannon in a second process on loopback, ${seconds} s per row, each request a different held-out query.`,
     '',
     markdownTable(['connections', 'requests/s', 'p50 ms', 'p99 ms', 'errors'], rows),
     '',

@@ -1,6 +1,6 @@
 /**
  * The load generator, run as a separate process so it does not share the server's event loop:
- * `tsx bench/lib/load-client.ts <url> <connections> <seconds> <queries.json>` prints autocannon's result
+ * `tsx bench/lib/load-client.ts <url> <connections> <seconds> <queries.json> [extra query string]` prints autocannon's result
  * as JSON on stdout. Each request takes the next query of the list (round robin across connections).
  */
 import { readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ interface AutocannonResult {
 }
 type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
-const [url, connections, seconds, queriesFile] = process.argv.slice(2);
+const [url, connections, seconds, queriesFile, extra] = process.argv.slice(2);
 const queries = JSON.parse(readFileSync(queriesFile!, 'utf8')) as string[];
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 let next = 0;
@@ -28,7 +28,7 @@ const result = await autocannon({
   requests: [
     {
       method: 'GET',
-      setupRequest: (req: { path: string }) => ({ ...req, path: `/search?q=${encodeURIComponent(queries[next++ % queries.length]!)}` }),
+      setupRequest: (req: { path: string }) => ({ ...req, path: `/search?q=${encodeURIComponent(queries[next++ % queries.length]!)}${extra ? `&${extra}` : ''}` }),
     },
   ],
 });
