@@ -53,8 +53,8 @@ function trials(title: number): Trial[] {
         out.push({ name: `hybrid rrf ${fuseBy} stop=true title=${title} k=${k} dense=${dw} lex=${lw}`, mode: 'hybrid', config: cfg(true, fuseBy), search: { fusion: 'rrf', rrfK: k, denseWeight: dw, lexicalWeight: lw } });
       }
     }
-    for (const a of [0.3, 0.4, 0.5, 0.6, 0.7]) {
-      const lw = Math.round((1 - a) * 10) / 10;
+    for (const a of [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]) {
+      const lw = Math.round((1 - a) * 100) / 100;
       out.push({ name: `hybrid relative ${fuseBy} stop=true title=${title} dense=${a} lex=${lw}`, mode: 'hybrid', config: cfg(true, fuseBy), search: { fusion: 'relative', denseWeight: a, lexicalWeight: lw } });
     }
   }

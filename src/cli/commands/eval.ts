@@ -24,7 +24,7 @@ interface EvalFlags extends CommonFlags {
 
 const EvalFlagsSchema = z
   .object({
-    mode: z.union([SearchModeSchema, z.literal('all')]),
+    mode: z.enum([...SearchModeSchema.options, 'all'], { error: 'must be semantic, lexical, hybrid or all' }),
     limit: z.coerce.number().int().min(1).optional(),
   })
   .extend(SearchRequestSchema.pick({ fusion: true, rrfK: true, denseWeight: true, lexicalWeight: true, candidates: true }).shape);
