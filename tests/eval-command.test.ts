@@ -1,12 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatEvalReport } from '../src/cli/commands/eval.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { runEval, type EvalReport } from '../src/eval/run-eval.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { testConfig } from './helpers/real-service.ts';
+import { ROOT, testConfig } from './helpers/real-service.ts';
 
 /**
  * A five-document collection whose answers are known. Expected metrics are computed by hand from the
@@ -111,4 +113,19 @@ describe('quarry eval (real model, real index)', () => {
     expect(second.modes[0]!.ndcg10).toBeCloseTo(1, 10);
     expect(second.modes[0]).toMatchObject({ recall10: first.modes[0]!.recall10, mrr10: first.modes[0]!.mrr10 });
   });
+
+  it('runs as `quarry eval` from the command line: table on stdout, the same numbers in --json', async () => {
+    const json = join(keep, '..', 'report.json');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'eval', '--dataset', dataset, '--mode', 'lexical', '--json', json, '--log-level', 'silent'],
+      { cwd: ROOT, env: { ...process.env, QUARRY_MODELS_DIR: join(ROOT, 'models') }, timeout: 120_000 },
+    );
+    expect(stdout).toMatch(/5 documents \(5 chunks\), 5 queries/);
+    expect(stdout).toMatch(new RegExp(`^lexical\\s+${EXPECTED.ndcg10.toFixed(4)}\\s+${EXPECTED.recall10.toFixed(4)}`, 'm'));
+    const written = JSON.parse(readFileSync(json, 'utf8')) as EvalReport;
+    expect(written.modes).toHaveLength(1);
+    expect(written.modes[0]!.ndcg10).toBeCloseTo(EXPECTED.ndcg10, 10);
+    expect(written.indexReused).toBe(false);
+  }, 120_000);
 });
