@@ -441,7 +441,7 @@ describe('crash safety under SIGKILL', () => {
     expect(final.hnsw.live).toBe(final.chunks);
     expect(counts.kills).toBeGreaterThanOrEqual(20);
     expect(counts.acknowledgedChecked).toBeGreaterThan(counts.kills * 5);
-    expect(counts.killsOnCheckpointStart).toBeGreaterThan(0);
+    expect(counts.checkpointsInterrupted).toBeGreaterThan(0); // at least one kill provably inside a checkpoint
     expect(counts.rebuildsInterrupted).toBeGreaterThan(0);
     expect(counts.rebuildsCompleted).toBe(1);
     expect(counts.writesDuringCompletedRebuild).toBeGreaterThan(0);
