@@ -41,7 +41,15 @@ export async function createTransformersEmbedder(opts: TransformersEmbedderOptio
   try {
     extractor = (await pipeline('feature-extraction', opts.model, {
       dtype: opts.dtype as 'q4',
-      session_options: { intraOpNumThreads: opts.threads, interOpNumThreads: 1 },
+      // Sequential execution, one intra-op pool sized to the cores: more threads oversubscribe 2 cores
+      // (0.78-0.83x in bench/embed). Idle workers block instead of spinning: spinning burns the CPU the
+      // event loop and other processes need, and was never faster here (1.00x and 1.31x, docs/benchmarks.md).
+      session_options: {
+        intraOpNumThreads: opts.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      },
     })) as FeatureExtractionPipeline;
   } catch (e) {
     throw new QuarryError('model_unavailable', `cannot load model ${opts.model} (${opts.dtype}): ${(e as Error).message}`, { field: 'model', cause: e });
