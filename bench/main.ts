@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   ann: './ann.ts',
   search: './search.ts',
   peers: './peers.ts',
+  padding: './padding.ts',
   ingest: './ingest.ts',
 };
 

@@ -31,9 +31,15 @@ export interface Embedder {
   close(): Promise<void>;
 }
 
-/** Indices of `texts` sorted by length, cut into batches, so padding is small in every batch. */
-export function lengthSortedBatches(texts: readonly string[], batchSize: number): number[][] {
-  const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
+/**
+ * Indices of `texts` sorted by length, cut into batches, so padding is small in every batch. `lengths`
+ * (e.g. token counts) replaces the character length: characters are a loose proxy for tokens, and sorting
+ * by them left 19-28% of a build-sized call's tokens as padding at batch 32, against 2-5% by tokens
+ * (`npm run bench -- padding`).
+ */
+export function lengthSortedBatches(texts: readonly string[], batchSize: number, lengths?: readonly number[]): number[][] {
+  const len = (i: number) => lengths?.[i] ?? texts[i]!.length;
+  const order = texts.map((_, i) => i).sort((a, b) => len(a) - len(b));
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
   return batches;
