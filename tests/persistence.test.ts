@@ -121,6 +121,25 @@ describe('an index on disk', () => {
     }
   });
 
+  it('does not delete an article while its seed file cannot be parsed', async () => {
+    const seedsDir = tempDir('quarry-seeds-');
+    cpSync(seeds, seedsDir, { recursive: true });
+    const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir: tempDir('quarry-index-'), seedsDir, modelsDir: join(ROOT, 'models') } });
+    const first = await openOrBuild({ config, embedder, logger: silentLogger });
+    await first.quarry.close();
+
+    const seedFile = readdirSync(seedsDir).find((f) => f.endsWith('.txt'))!;
+    writeFileSync(join(seedsDir, seedFile), ''); // e.g. caught half-written by an editor or a copy
+    const second = await openOrBuild({ config, embedder, logger: silentLogger });
+    try {
+      expect(second.report.parseErrors.map((e) => e.message)).toEqual([expect.stringMatching(/the file is empty/)]);
+      expect(second.report.sync).toMatchObject({ removed: 0 });
+      expect(second.quarry.getArticle('1a76b68b4bef4123')?.title).toBe('Chinese, Belarusian presidents pledge to enhance ties');
+    } finally {
+      await second.quarry.close();
+    }
+  });
+
   it('leaves the previous index usable when a build fails half way', async () => {
     const config = configFor(tempDir('quarry-index-'));
     const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });

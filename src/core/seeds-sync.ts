@@ -30,7 +30,9 @@ export async function syncFolderArticles(quarry: Quarry, loaded: { articles: Sou
     const s = stored.get(article.id);
     return !s || (s.origin.startsWith(FOLDER_ORIGIN_PREFIX) && s.contentHash !== hash);
   });
-  const gone = [...stored.values()].filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX) && !hashes.has(a.id));
+  // A file that cannot be read right now (half-written, bad encoding) must not delete its article: while
+  // any file fails to parse, nothing is deleted — the article comes back or goes at the next clean start.
+  const gone = loaded.errors.length > 0 ? [] : [...stored.values()].filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX) && !hashes.has(a.id));
   const origins = new Map(changed.map((c) => [c.article.id, c.origin]));
   if (changed.length > 0) await quarry.upsertArticles(changed.map((c) => c.article), (a) => origins.get(a.id)!);
   for (const a of gone) await quarry.deleteArticle(a.id);
