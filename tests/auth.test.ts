@@ -49,6 +49,12 @@ describe('no API key configured', () => {
     expect((await fetch(`${s.url}/articles/no-key`, { headers: { accept: 'application/json' } })).status).toBe(404);
   });
 
+  it('refuses before reading the body: an unauthenticated client cannot make the server parse it', async () => {
+    // Malformed JSON far over the body limit: had it been parsed, this would be 400 or 413, not 403.
+    const res = await fetch(`${s.url}/articles`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{${'x'.repeat(11 * 1024 * 1024)}` });
+    expect(res.status).toBe(403);
+  });
+
   it('leaves reads open', async () => {
     expect((await fetch(`${s.url}/search?q=industrial+park`)).status).toBe(200);
     expect((await fetch(`${s.url}/stats`)).status).toBe(200);

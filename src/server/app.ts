@@ -4,6 +4,7 @@ import pino from 'pino';
 import type { Config } from '../config/config.ts';
 import type { Quarry } from '../core/quarry.ts';
 import { requireReadKey, requireWriteKey } from './auth.ts';
+import { jsonBody } from './content-type.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import { requestLogger } from './request-log.ts';
@@ -49,7 +50,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLogger(logger, { logQueries: config.logQueries }));
   app.use(metrics.middleware);
   app.use(securityHeaders);
-  app.use(express.json({ limit: config.bodyLimit, strict: true }));
 
   const auth = { write: requireWriteKey(config.apiKey), read: requireReadKey(config.readKey, config.apiKey) };
   app.get('/', (_req, res) => res.sendFile(`${publicDir}index.html`));
@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(statusRoutes(quarry, auth.read));
   app.use('/search', auth.read);
-  app.use(searchRoutes(quarry));
+  app.use(searchRoutes(quarry, jsonBody(config.bodyLimit)));
   // /articles/:id answers HTML or JSON by Accept: caches (and the browser's back button) must key on it.
   app.use('/articles', (_req, res, next) => {
     res.vary('Accept');

@@ -3,7 +3,7 @@ import type { Config } from '../../config/config.ts';
 import { ArticleInputSchema, normaliseArticle } from '../../corpus/article.ts';
 import type { Quarry } from '../../core/quarry.ts';
 import { QuarryError } from '../../errors.ts';
-import { requireJsonBody } from '../content-type.ts';
+import { jsonBody } from '../content-type.ts';
 import { parseOrThrow } from '../errors.ts';
 import { ArticleIdParamSchema, articleBatchSchema } from '../schemas.ts';
 
@@ -20,7 +20,7 @@ export function articleRoutes(quarry: Quarry, config: Config, auth: { write: Req
     res.json({ id: a.id, title: a.title, date: a.date, source: a.source, url: a.url, paragraphs: a.paragraphs, updated_at: a.updatedAt });
   });
 
-  router.post('/articles', auth.write, requireJsonBody, async (req, res) => {
+  router.post('/articles', auth.write, ...jsonBody(config.bodyLimit), async (req, res) => {
     const started = performance.now();
     const inputs = 'articles' in req.body ? parseOrThrow(batchSchema, req.body, 'body').articles : [parseOrThrow(ArticleInputSchema, req.body, 'body')];
     const acks = await quarry.upsertArticles(inputs.map(normaliseArticle), 'api');
