@@ -31,7 +31,9 @@ export async function loadTokenizer(model: string): Promise<PreTrainedTokenizer>
  * batch, truncation to the model maximum), in Quarry's length-sorted batches.
  */
 export function tokeniseBatches(tokenizer: PreTrainedTokenizer, texts: string[], batchSize: number, inputNames: readonly string[]): TokenisedBatch[] {
-  return lengthSortedBatches(texts, batchSize).map((idx) => {
+  // Same batches as Quarry's embedPassages: sorted by token count.
+  const lengths = texts.map((t) => tokenizer.encode(t).length);
+  return lengthSortedBatches(texts, batchSize, lengths).map((idx) => {
     const enc = tokenizer(idx.map((i) => texts[i]!), { padding: true, truncation: true }) as unknown as Record<string, { data: BigInt64Array; dims: number[] }>;
     const mask = enc.attention_mask!;
     const dims = mask.dims as [number, number];
