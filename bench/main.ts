@@ -14,6 +14,7 @@ const BENCHES: Record<string, string> = {
   peers: './peers.ts',
   padding: './padding.ts',
   ingest: './ingest.ts',
+  sequential: './sequential.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);
