@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { processAlive } from './lock.ts';
 
 /**
  * An index root holds generations (`gen-…/`, each a complete index: manifest, SQLite, HNSW checkpoint)
@@ -38,15 +39,6 @@ export function publishGeneration(root: string, buildingDir: string): string {
   writeFileAtomic(join(root, CURRENT_FILE), `${finalDir.slice(root.length + 1)}\n`);
   return finalDir;
 }
-
-const processAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * Removes superseded generations and builds abandoned by a crashed process. A build owned by a live

@@ -4,7 +4,8 @@ import { QuarryError } from '../errors.ts';
 
 const LOCK_FILE = 'LOCK';
 
-const alive = (pid: number): boolean => {
+/** Whether a process exists (EPERM: it does, but belongs to another user). */
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -32,7 +33,7 @@ export function acquireWriterLock(root: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const owner = Number(readFileSync(path, 'utf8').trim());
-      if (owner > 0 && owner !== process.pid && alive(owner)) {
+      if (owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw new QuarryError(
           'conflict',
           `the index ${root} is in use by process ${owner} (a running server or rebuild). Stop it first, or use the HTTP API (POST /articles, POST /admin/rebuild) to change a served index`,
