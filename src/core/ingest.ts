@@ -40,7 +40,10 @@ export async function prepareArticles(
   const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
   const vectors = new Array<Float32Array>(texts.length);
   let done = 0;
-  for (const slice of lengthSortedBatches(texts, WRITE_EMBED_SLICE)) {
+  // Slices cut by token count, not characters: at 4-8 texts a slice, character order leaves 12-20% of the
+  // tokens as padding on a build-sized group, token order about 1% (docs/benchmarks.md, padding).
+  const tokens = texts.map((t) => embedder.countTokens(t));
+  for (const slice of lengthSortedBatches(texts, WRITE_EMBED_SLICE, tokens)) {
     const out = await embedder.embedPassages(slice.map((i) => texts[i]!));
     slice.forEach((textIndex, j) => (vectors[textIndex] = out[j]!));
     done += slice.length;
