@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- peers [--queries 500] [--ef 16,32,64,100,128] [--n 100000]`
+ * `npm run bench -- peers [--queries 500] [--ef 16,32,64,100,128] [--n 100000] [--skip vectra]`
  *
  * bbc-news paragraphs with the same cached embeddings (bench/cache) in Quarry's HNSW (hnswlib-node via
  * VectorIndex), Orama, Vectra and LanceDB (@lancedb/lancedb 0.31.0, flat scan: no ANN index at this
@@ -57,6 +57,7 @@ export async function run(args: string[]): Promise<void> {
   for (let i = 0; i < Math.min(nq, bbcTitles); i++) queries.push(cache.queries.slice((scifact + i) * dims, (scifact + i + 1) * dims));
   const truth = queries.map((q) => bruteForce(set, q, K));
   const results: EngineResult[] = [];
+  const skip = (flag(args, 'skip', '') ?? '').split(',');
   const log = (r: EngineResult) => (results.push(r), console.log(JSON.stringify(r)));
 
   {
@@ -89,7 +90,8 @@ export async function run(args: string[]): Promise<void> {
 
   // Vectra keeps its index as one JSON file: past ~50k vectors of 384 floats the JSON text exceeds V8's
   // maximum string length, so a failure there is recorded, not fatal to the other engines' figures.
-  try {
+  if (skip.includes('vectra')) results.push({ engine: 'Vectra', setting: 'skipped (--skip vectra)', indexS: NaN, recall: NaN, p50ms: NaN, p99ms: NaN });
+  else try {
     const dir = join(CACHE_DIR, 'peers-vectra');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
