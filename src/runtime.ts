@@ -3,11 +3,12 @@ import type { Config } from './config/config.ts';
 import type { Embedder } from './embed/embedder.ts';
 import { withQueryCache } from './embed/query-cache.ts';
 import { createTransformersEmbedder } from './embed/transformers-embedder.ts';
+import { withPassageWorker } from './embed/worker-embedder.ts';
 import type { Logger } from './logger.ts';
 
 /** The real model, as configured. One per process. */
 export async function createEmbedder(config: Config): Promise<Embedder> {
-  const model = await createTransformersEmbedder({
+  const options = {
     model: config.model,
     dtype: config.dtype,
     pooling: config.pooling,
@@ -18,7 +19,9 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     allowRemoteModels: config.allowRemoteModels,
     threads: config.threads,
     batchSize: config.embedBatchSize,
-  });
+  };
+  const main = await createTransformersEmbedder(options);
+  const model = config.passageWorker ? await withPassageWorker(main, options) : main;
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;
 }
 

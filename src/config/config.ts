@@ -30,6 +30,9 @@ export const ConfigSchema = z
     allowRemoteModels: bool.default(false),
     threads: int(1, 64).default(2),
     embedBatchSize: int(1, 512).default(32),
+    /** Embed passages (writes, rebuilds) in a worker thread with its own model session, so they never
+     * block searches: onnxruntime-node runs a model call synchronously on its calling thread. */
+    passageWorker: bool.default(true),
     /** Query embeddings kept in an LRU (repeated queries skip the model: hybrid 54 -> 87 req/s in
      * bench search); 0 turns it off. */
     queryCacheSize: int(0, 1_000_000).default(1000),

@@ -38,9 +38,15 @@ export async function prepareArticles(
 ): Promise<Array<{ article: Article; chunks: ChunkWithVector[] }>> {
   const chunked = articles.map((article) => ({ article, chunks: chunkWithModel(article, embedder, s) }));
   const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
+  if (embedder.passagesOffMainThread) {
+    // A worker embeds them: nothing here blocks the event loop, so one call with full, token-sorted batches.
+    const vectors = await embedder.embedPassages(texts, onProgress);
+    let i = 0;
+    return chunked.map(({ article, chunks }) => ({ article, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
+  }
   const vectors = new Array<Float32Array>(texts.length);
   let done = 0;
-  // Slices cut by token count, not characters: at 4-8 texts a slice, character order leaves 12-20% of the
+  // On the main thread (QUARRY_PASSAGE_WORKER=0): slices cut by token count, not characters: at 4-8 texts a slice, character order leaves 12-20% of the
   // tokens as padding on a build-sized group, token order about 1% (docs/benchmarks.md, padding).
   const tokens = texts.map((t) => embedder.countTokens(t));
   for (const slice of lengthSortedBatches(texts, WRITE_EMBED_SLICE, tokens)) {

@@ -28,6 +28,8 @@ export interface Embedder {
   embedQuery(text: string): Promise<Float32Array>;
   /** Tokens the model sees for a passage, prefix and special tokens included (for the chunker). */
   countTokens(text: string): number;
+  /** True when passages are embedded off the main thread (a worker), so a long call blocks no request. */
+  readonly passagesOffMainThread?: boolean;
   close(): Promise<void>;
 }
 

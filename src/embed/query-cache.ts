@@ -13,6 +13,7 @@ export function withQueryCache(inner: Embedder, maxEntries: number): Embedder & 
     get info() {
       return inner.info;
     },
+    passagesOffMainThread: inner.passagesOffMainThread,
     get hits() {
       return hits;
     },
