@@ -15,6 +15,7 @@ const BENCHES: Record<string, string> = {
   padding: './padding.ts',
   ingest: './ingest.ts',
   sequential: './sequential.ts',
+  'passage-worker': './passage-worker.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -52,10 +52,16 @@ export async function withPassageWorker(main: Embedder, opts: TransformersEmbedd
     embedQuery: (text) => main.embedQuery(text),
     countTokens: (text) => main.countTokens(text),
     async embedPassages(texts: string[], onProgress?: (p: EmbedProgress) => void): Promise<Float32Array[]> {
-      const out: Float32Array[] = [];
-      for (let i = 0; i < texts.length; i += SLICE) {
-        out.push(...(await call({ id: nextId++, texts: texts.slice(i, i + SLICE) })));
-        onProgress?.({ done: out.length, total: texts.length });
+      // Sorted by token count across the whole call before it is cut into messages: the worker only sorts
+      // within a message, and slices of mixed lengths would be padded (measured 40% slower unsorted).
+      const tokens = texts.map((t) => main.countTokens(t));
+      const order = texts.map((_, i) => i).sort((a, b) => tokens[a]! - tokens[b]!);
+      const out = new Array<Float32Array>(texts.length);
+      for (let i = 0; i < order.length; i += SLICE) {
+        const slice = order.slice(i, i + SLICE);
+        const vectors = await call({ id: nextId++, texts: slice.map((j) => texts[j]!) });
+        slice.forEach((j, n) => (out[j] = vectors[n]!));
+        onProgress?.({ done: Math.min(i + SLICE, texts.length), total: texts.length });
       }
       return out;
     },
