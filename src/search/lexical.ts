@@ -46,15 +46,26 @@ export interface LexicalOptions {
   stopwords: boolean;
 }
 
+type Bm25Statement = Database.Statement<[number, number, string, number], { rowid: number; score: number }>;
+/** The BM25 query is on every search: prepared once per connection, not per request. */
+const bm25Statements = new WeakMap<Database.Database, Bm25Statement>();
+
+function bm25Statement(db: Database.Database): Bm25Statement {
+  let stmt = bm25Statements.get(db);
+  if (!stmt) {
+    stmt = db.prepare<[number, number, string, number], { rowid: number; score: number }>(
+      // bm25() is lower-is-better; negated so that every retriever's score is higher-is-better.
+      'SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?',
+    );
+    bm25Statements.set(db, stmt);
+  }
+  return stmt;
+}
+
 export function lexicalSearch(db: Database.Database, q: string, opts: LexicalOptions): RankedChunk[] {
   const match = ftsMatchExpression(q, opts.stopwords);
   if (match === null || opts.limit <= 0) return [];
-  const rows = db
-    .prepare<[number, number, string, number], { rowid: number; score: number }>(
-      // bm25() is lower-is-better; negated so that every retriever's score is higher-is-better.
-      'SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?',
-    )
-    .all(opts.titleWeight, opts.textWeight, match, opts.limit);
+  const rows = bm25Statement(db).all(opts.titleWeight, opts.textWeight, match, opts.limit);
   return rows.map((r, i) => ({ rowid: r.rowid, rank: i + 1, score: r.score }));
 }
 

@@ -144,6 +144,11 @@ export class ArticleDatabase {
       counts: db.prepare<[], { articles: number; chunks: number }>('SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM chunks) AS chunks'),
       vector: db.prepare<[number], { vector: Buffer }>('SELECT vector FROM chunks WHERE rowid = ?'),
       vectorPage: db.prepare<[number, number], { rowid: number; vector: Buffer }>('SELECT rowid, vector FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?'),
+      // On every search: prepared once; json_each keeps it one statement whatever the number of ids.
+      chunksByRowid: db.prepare<[string], { rowid: number; paragraph: number; start: number; end: number; text: string; id: string; title: string; date: string | null; source: string | null; url: string | null }>(
+        `SELECT c.rowid, c.paragraph, c.start, c.end, c.text, a.id, a.title, a.date, a.source, a.url
+           FROM json_each(?) j JOIN chunks c ON c.rowid = j.value JOIN articles a ON a.rowid = c.article_rowid`,
+      ),
       allArticleIds: db.prepare<[], { id: string; origin: string; content_hash: string }>('SELECT id, origin, content_hash FROM articles ORDER BY rowid'),
     };
   }
@@ -257,13 +262,7 @@ export class ArticleDatabase {
   chunksByRowid(rowids: number[]): Map<number, StoredChunk & { article: ArticleMeta }> {
     const out = new Map<number, StoredChunk & { article: ArticleMeta }>();
     if (rowids.length === 0) return out;
-    // json_each keeps this one prepared statement whatever the number of ids.
-    const rows = this.db
-      .prepare<[string], { rowid: number; paragraph: number; start: number; end: number; text: string; id: string; title: string; date: string | null; source: string | null; url: string | null }>(
-        `SELECT c.rowid, c.paragraph, c.start, c.end, c.text, a.id, a.title, a.date, a.source, a.url
-           FROM json_each(?) j JOIN chunks c ON c.rowid = j.value JOIN articles a ON a.rowid = c.article_rowid`,
-      )
-      .all(JSON.stringify(rowids));
+    const rows = this.stmts.chunksByRowid.all(JSON.stringify(rowids));
     for (const r of rows) {
       out.set(r.rowid, {
         rowid: r.rowid, articleId: r.id, paragraph: r.paragraph, start: r.start, end: r.end, text: r.text,
