@@ -3,7 +3,7 @@ import type { Config } from './config/config.ts';
 import type { Embedder } from './embed/embedder.ts';
 import { withQueryCache } from './embed/query-cache.ts';
 import { createTransformersEmbedder } from './embed/transformers-embedder.ts';
-import { withPassageWorker } from './embed/worker-embedder.ts';
+import { withWorkers } from './embed/worker-embedder.ts';
 import type { Logger } from './logger.ts';
 
 /** The real model, as configured. One per process. */
@@ -21,7 +21,7 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     batchSize: config.embedBatchSize,
   };
   const main = await createTransformersEmbedder(options);
-  const model = config.passageWorker ? await withPassageWorker(main, options) : main;
+  const model = await withWorkers(main, options, { passages: config.passageWorker, queries: config.queryWorker });
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;
 }
 

@@ -33,6 +33,9 @@ export const ConfigSchema = z
     /** Embed passages (writes, rebuilds) in a worker thread with its own model session, so they never
      * block searches: onnxruntime-node runs a model call synchronously on its calling thread. */
     passageWorker: bool.default(true),
+    /** Embed queries in a worker thread with its own model session, so a search runs BM25 on the main
+     * thread while the model works, and the event loop keeps serving other requests (bench search). */
+    queryWorker: bool.default(true),
     /** Query embeddings kept in an LRU (repeated queries skip the model: hybrid 54 -> 87 req/s in
      * bench search); 0 turns it off. */
     queryCacheSize: int(0, 1_000_000).default(1000),

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./passage-worker.ts');
+await import('./embed-worker.ts');

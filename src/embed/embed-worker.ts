@@ -1,12 +1,13 @@
 /**
- * Runs in a worker thread: a second model session that embeds passages for writes and rebuilds.
- * onnxruntime-node runs inference synchronously on the thread that calls it, so passages embedded on the
- * main thread would hold every search (and every HTTP request) for the length of each model call.
+ * Runs in a worker thread: a model session of its own, embedding either passages (writes and rebuilds) or
+ * queries (searches), one worker per role. onnxruntime-node runs inference synchronously on the thread
+ * that calls it, so a model call on the main thread holds every search and every HTTP request for its
+ * length, and nothing else (BM25, the next request) can use the other core meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createTransformersEmbedder, type TransformersEmbedderOptions } from './transformers-embedder.ts';
 
-export type WorkerRequest = { id: number; texts: string[] } | { id: number; close: true };
+export type WorkerRequest = { id: number; kind: 'passages' | 'query'; texts: string[] } | { id: number; close: true };
 export type WorkerResponse = { id: number; vectors?: Float32Array[]; error?: string; ready?: true };
 
 const port = parentPort!;
@@ -24,7 +25,7 @@ if (embedder) {
       return;
     }
     try {
-      const vectors = await embedder.embedPassages(msg.texts);
+      const vectors = msg.kind === 'query' ? [await embedder.embedQuery(msg.texts[0] ?? '')] : await embedder.embedPassages(msg.texts);
       // Transferred, not copied: each vector owns its buffer (see transformers-embedder's slice()).
       port.postMessage({ id: msg.id, vectors } satisfies WorkerResponse, vectors.map((v) => v.buffer as ArrayBuffer));
     } catch (e) {
