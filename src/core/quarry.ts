@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { ArticleDatabase, DATABASE_FILE, type ArticleRecord, type WriteResult } from '../store/database.ts';
 import { currentGenerationDir, discardGeneration, publishGeneration, removeStaleGenerations } from '../store/index-dir.ts';
 import { acquireWriterLock } from '../store/lock.ts';
-import { rankArticles } from '../search/search.ts';
+import { lexicalCandidates, rankArticles } from '../search/search.ts';
 import type { SearchMode, SearchRequest, SearchResponse, SearchTimings } from '../search/schema.ts';
 import { join } from 'node:path';
 import { buildGeneration, type BuildProgress, type BuildReport, type SourcedArticle } from './build-index.ts';
@@ -154,15 +154,24 @@ export class Quarry {
 
   async search(req: SearchRequest): Promise<SearchResponse> {
     const started = performance.now();
+    const vectorPromise = req.mode !== 'lexical' ? this.embedder.embedQuery(req.q) : null;
+    // Handled below; this only keeps a rejection from counting as unhandled should BM25 throw first.
+    vectorPromise?.catch(() => undefined);
+    // BM25 runs while the model embeds the query: with the query worker the two overlap on two cores.
+    let gen = this.gen;
+    let lexical = lexicalCandidates(gen, req, this.config);
     let embedMs = 0;
     let queryVector: Float32Array | null = null;
-    if (req.mode !== 'lexical') {
-      queryVector = await this.embedder.embedQuery(req.q);
+    if (vectorPromise) {
+      queryVector = await vectorPromise;
       embedMs = performance.now() - started;
     }
-    // Read the generation after the await: a rebuild may have swapped it meanwhile.
-    const gen = this.gen;
-    const ranked = rankArticles(gen, req, queryVector, this.config);
+    // A rebuild may have swapped the generation during the await: its chunk rowids are not the old ones.
+    if (this.gen !== gen) {
+      gen = this.gen;
+      lexical = lexicalCandidates(gen, req, this.config);
+    }
+    const ranked = rankArticles(gen, req, queryVector, lexical, this.config);
     const took = performance.now() - started;
     const timings: SearchTimings = { embed: embedMs, ...ranked.timings };
     for (const listener of this.searchListeners) listener({ mode: req.mode, timings, tookMs: took });

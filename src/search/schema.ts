@@ -86,7 +86,7 @@ export const SearchResponseSchema = z.object({
   cut_by_min_score: z.number().int().describe('articles that matched but scored below minScore'),
   results: z.array(SearchResultSchema),
   index: IndexSummarySchema,
-  timings_ms: SearchTimingsSchema.optional().describe('per-stage time, with explain'),
+  timings_ms: SearchTimingsSchema.optional().describe('per-stage time, with explain. BM25 (lexical) runs while the query is embedded, so `embed` (until the query vector was ready) and `lexical` overlap and can sum to more than took_ms'),
 });
 export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 export type SearchResult = z.infer<typeof SearchResultSchema>;

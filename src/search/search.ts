@@ -30,13 +30,39 @@ export interface RankedArticles {
   timings: Omit<SearchTimings, 'embed'>;
 }
 
+/** Chunk candidates taken from each retriever: `candidates`, or 4 per requested article if that is more. */
+export const candidateCount = (req: SearchRequest, defaults: SearchDefaults): number => Math.max(req.candidates ?? defaults.candidates, req.k * 4);
+
 /**
- * Retrieval after the query is embedded: k-NN and/or BM25 candidates -> fusion -> group by article ->
- * evidence. Scores are higher-is-better in every mode: cosine (semantic), BM25 (lexical), normalised
- * RRF (hybrid). An article scores as its best paragraph.
+ * BM25 candidates. Needs no query vector, so a search runs it while the model embeds the query (in the
+ * query worker); empty in semantic mode.
  */
-export function rankArticles(target: SearchTarget, req: SearchRequest, queryVector: Float32Array | null, defaults: SearchDefaults): RankedArticles {
-  const candidates = Math.max(req.candidates ?? defaults.candidates, req.k * 4);
+export function lexicalCandidates(target: SearchTarget, req: SearchRequest, defaults: SearchDefaults): { chunks: RankedChunk[]; ms: number } {
+  if (req.mode === 'semantic') return { chunks: [], ms: 0 };
+  const t = performance.now();
+  const chunks = lexicalSearch(target.db.db, req.q, {
+    limit: candidateCount(req, defaults),
+    titleWeight: defaults.bm25TitleWeight,
+    textWeight: defaults.bm25TextWeight,
+    stopwords: defaults.lexicalStopwords,
+  });
+  return { chunks, ms: performance.now() - t };
+}
+
+/**
+ * Retrieval once the query is embedded and the BM25 candidates are in (both from the same `target`):
+ * k-NN candidates -> fusion -> group by article -> evidence. Scores are higher-is-better in every mode:
+ * cosine (semantic), BM25 (lexical), fused (hybrid). An article scores as its best paragraph, or, with
+ * fuseBy 'article', as the fusion of its best paragraph in each retriever.
+ */
+export function rankArticles(
+  target: SearchTarget,
+  req: SearchRequest,
+  queryVector: Float32Array | null,
+  lexicalResult: { chunks: RankedChunk[]; ms: number },
+  defaults: SearchDefaults,
+): RankedArticles {
+  const candidates = candidateCount(req, defaults);
   const mark = () => performance.now();
   let t = mark();
 
@@ -45,13 +71,7 @@ export function rankArticles(target: SearchTarget, req: SearchRequest, queryVect
       ? target.vectors.search(queryVector, candidates, target.liveChunks, req.efSearch).map((n, i) => ({ rowid: n.label, rank: i + 1, score: n.similarity }))
       : [];
   const knn = mark() - t;
-  t = mark();
-
-  const lexical: RankedChunk[] =
-    req.mode !== 'semantic'
-      ? lexicalSearch(target.db.db, req.q, { limit: candidates, titleWeight: defaults.bm25TitleWeight, textWeight: defaults.bm25TextWeight, stopwords: defaults.lexicalStopwords })
-      : [];
-  const lexicalMs = mark() - t;
+  const lexical = lexicalResult.chunks;
   t = mark();
 
   const method = req.fusion ?? defaults.fusion;
@@ -66,7 +86,7 @@ export function rankArticles(target: SearchTarget, req: SearchRequest, queryVect
 
   const byArticle = req.mode === 'hybrid' && defaults.fuseBy === 'article' ? { dense, lexical, method, params } : null;
   const grouped = groupByArticle(target.db, fused, req, defaults.lexicalStopwords, byArticle);
-  return { ...grouped, timings: { knn, lexical: lexicalMs, fuse: fuseMs, group: mark() - t } };
+  return { ...grouped, timings: { knn, lexical: lexicalResult.ms, fuse: fuseMs, group: mark() - t } };
 }
 
 function fuse(mode: SearchMode, method: FusionMethod, dense: RankedChunk[], lexical: RankedChunk[], p: FusionParams): FusedChunk[] {
@@ -99,74 +119,77 @@ interface ArticleFusion {
  * best BM25 paragraph differ — the name in one paragraph, the meaning in another — then gets credit from both,
  * which paragraph-level fusion cannot give it.
  */
-function articleScores(rows: Map<number, { articleId: string }>, f: ArticleFusion): Map<string, number> {
-  const index = new Map<string, number>();
-  const ids: string[] = [];
+function articleScores(articleOf: Map<number, number>, f: ArticleFusion): Map<number, number> {
   const perArticle = (list: RankedChunk[]): RankedChunk[] => {
     const seen = new Set<number>();
     const out: RankedChunk[] = [];
     for (const c of list) {
-      const id = rows.get(c.rowid)?.articleId;
-      if (id === undefined) continue;
-      let n = index.get(id);
-      if (n === undefined) {
-        index.set(id, (n = ids.length));
-        ids.push(id);
-      }
-      if (seen.has(n)) continue;
-      seen.add(n);
-      out.push({ rowid: n, rank: out.length + 1, score: c.score });
+      const article = articleOf.get(c.rowid);
+      if (article === undefined || seen.has(article)) continue;
+      seen.add(article);
+      out.push({ rowid: article, rank: out.length + 1, score: c.score });
     }
     return out;
   };
   const fused = fuseLists(f.method, perArticle(f.dense), perArticle(f.lexical), f.params);
-  return new Map(fused.map((a) => [ids[a.rowid]!, a.score]));
+  return new Map(fused.map((a) => [a.rowid, a.score]));
 }
 
+interface ArticleGroup {
+  articleRowid: number;
+  score: number;
+  /** Its best chunks, best first, at most `evidence` of them. */
+  chunks: FusedChunk[];
+}
+
+/**
+ * Two passes over the store: every candidate's article (ids only) to group and rank, then text and article
+ * fields for the returned results only — a few dozen rows instead of every candidate's text.
+ */
 function groupByArticle(db: ArticleDatabase, fused: FusedChunk[], req: SearchRequest, stopwords: boolean, byArticle: ArticleFusion | null): Omit<RankedArticles, 'timings'> {
-  const rows = db.chunksByRowid(fused.map((f) => f.rowid));
-  const articles = new Map<string, SearchResult & { chunks: FusedChunk[] }>();
+  // Hybrid fusion lists every candidate of both retrievers, so this also covers articleScores' lookups.
+  const articleOf = db.articleOfChunks(fused.map((f) => f.rowid));
+  const groups = new Map<number, ArticleGroup>();
   // `fused` is best-first, so the first chunk seen for an article is its best one and sets its score.
   for (const f of fused) {
-    const row = rows.get(f.rowid);
-    if (!row) continue; // deleted between retrieval and now
-    let entry = articles.get(row.articleId);
-    if (!entry) {
-      entry = { article: row.article, score: f.score, evidence: [], chunks: [] };
-      articles.set(row.articleId, entry);
-    }
-    if (entry.evidence.length < req.evidence) {
-      entry.evidence.push({ paragraph: row.paragraph, score: f.score, start: row.start, end: row.end, text: row.text });
-      entry.chunks.push(f);
-    }
+    const articleRowid = articleOf.get(f.rowid);
+    if (articleRowid === undefined) continue; // deleted between retrieval and now
+    let group = groups.get(articleRowid);
+    if (!group) groups.set(articleRowid, (group = { articleRowid, score: f.score, chunks: [] }));
+    if (group.chunks.length < req.evidence) group.chunks.push(f);
   }
-  const all = [...articles.values()];
+  const all = [...groups.values()];
   if (byArticle) {
-    const scores = articleScores(rows, byArticle);
-    for (const a of all) a.score = scores.get(a.article.id) ?? 0;
+    const scores = articleScores(articleOf, byArticle);
+    for (const g of all) g.score = scores.get(g.articleRowid) ?? 0;
     all.sort((a, b) => b.score - a.score); // stable: equal scores keep the paragraph-level order
   }
-  const kept = req.minScore === undefined ? all : all.filter((a) => a.score >= req.minScore!);
+  const kept = req.minScore === undefined ? all : all.filter((g) => g.score >= req.minScore!);
   const top = kept.slice(0, req.k);
-  if (req.explain) addExplain(db, req.q, top, stopwords);
-  return {
-    results: top.map(({ article, score, evidence }) => ({ article, score, evidence })),
-    total: kept.length,
-    cutByMinScore: all.length - kept.length,
-  };
+
+  const texts = db.chunkTexts(top.flatMap((g) => g.chunks.map((c) => c.rowid)));
+  const metas = db.articleMetas(top.map((g) => g.articleRowid));
+  const terms = req.explain ? matchedTerms(db.db, req.q, [...texts.keys()], stopwords) : null;
+  const results: SearchResult[] = [];
+  for (const g of top) {
+    const article = metas.get(g.articleRowid);
+    if (!article) continue; // cannot happen inside one synchronous pass; kept as a guard
+    const evidence: Evidence[] = [];
+    for (const c of g.chunks) {
+      const text = texts.get(c.rowid);
+      if (!text) continue;
+      evidence.push({ paragraph: text.paragraph, score: c.score, start: text.start, end: text.end, text: text.text, ...(terms ? { explain: explainOf(c, terms) } : {}) });
+    }
+    results.push({ article, score: g.score, evidence });
+  }
+  return { results, total: kept.length, cutByMinScore: all.length - kept.length };
 }
 
-function addExplain(db: ArticleDatabase, q: string, results: Array<SearchResult & { chunks: FusedChunk[] }>, stopwords: boolean): void {
-  const terms = matchedTerms(db.db, q, results.flatMap((r) => r.chunks.map((c) => c.rowid)), stopwords);
-  for (const r of results) {
-    r.evidence.forEach((e: Evidence, i) => {
-      const c = r.chunks[i]!;
-      e.explain = {
-        dense: c.dense ? { cosine: c.dense.score, rank: c.dense.rank, term: c.denseTerm } : null,
-        lexical: c.lexical ? { bm25: c.lexical.score, rank: c.lexical.rank, term: c.lexicalTerm } : null,
-        fused: c.raw,
-        matchedTerms: terms.get(c.rowid) ?? [],
-      };
-    });
-  }
+function explainOf(c: FusedChunk, terms: Map<number, string[]>): NonNullable<Evidence['explain']> {
+  return {
+    dense: c.dense ? { cosine: c.dense.score, rank: c.dense.rank, term: c.denseTerm } : null,
+    lexical: c.lexical ? { bm25: c.lexical.score, rank: c.lexical.rank, term: c.lexicalTerm } : null,
+    fused: c.raw,
+    matchedTerms: terms.get(c.rowid) ?? [],
+  };
 }
