@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- ann [--sizes 10000,100000] [--queries 500] [--ef 16,32,64,100,128,256,512] [--sigma 0.025]`
+ * `npm run bench -- ann [--sizes 10000,100000] [--queries 500] [--ef 16,32,64,100,128,256,512] [--sigma 0.025]
+ *   [--m 16] [--ef-construction 200] [--no-usearch] [--no-usearch-2t] [--js-truth-max 200000] [--block ann]`
  *
  * The same cached real embeddings (bench/cache, see `vectors`) — topped up with documented synthetic
  * perturbed copies when the cache is smaller than a size — in hnswlib-node through Quarry's VectorIndex,
@@ -18,8 +19,9 @@ import { gc, percentile, round, rssMiB } from './lib/stats.ts';
 import { CACHE_DIR, loadCache } from './lib/vector-cache.ts';
 
 const K = 10;
-const M = 16;
-const EF_CONSTRUCTION = 200;
+/** Quarry's defaults (config hnswM, hnswEfConstruction); `--m` and `--ef-construction` try others. */
+let M = 16;
+let EF_CONSTRUCTION = 200;
 
 interface QueryStats {
   ef: number | null;
@@ -54,18 +56,40 @@ function measure(queries: Float32Array[], truth: number[][], search: (q: Float32
   return { ef, recall: round(recall / queries.length, 4), recallBySource, p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
 }
 
-function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows: Row[], usearchTwoThreads: boolean): Record<string, unknown> {
+interface SizeOptions {
+  usearch: boolean;
+  usearchTwoThreads: boolean;
+  jsTruthMax: number;
+}
+
+function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows: Row[], opts: SizeOptions): Record<string, unknown> {
   const { n, dims, data } = set;
   const row = (i: number) => data.subarray(i * dims, (i + 1) * dims);
   console.log(`n=${n} (${set.real} real, ${set.synthetic} synthetic): exact ground truth…`);
 
   const bfTimes: number[] = [];
-  const truth = queries.map((q) => {
+  // Exact search in JS costs ~2 s per query at 1M: above `jsTruthMax` the ground truth comes from usearch's
+  // exact (brute-force, SIMD, 2 threads) search instead, checked against the JS one on the first queries.
+  const jsTruth = (q: Float32Array) => {
     const t = performance.now();
     const r = bruteForce(set, q, K);
     bfTimes.push(performance.now() - t);
     return r;
-  });
+  };
+  let truth: number[][];
+  let truthCheck: { queries: number; agreement: number } | null = null;
+  if (n <= opts.jsTruthMax) truth = queries.map(jsTruth);
+  else {
+    const qs = new Float32Array(queries.length * dims);
+    queries.forEach((q, i) => qs.set(q, i * dims));
+    const t = performance.now();
+    const batch = usearch.exactSearch(data, qs, dims, K, usearch.MetricKind.IP, 2) as InstanceType<typeof usearch.BatchMatches>;
+    console.log(`exact truth (usearch): ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    truth = queries.map((_, i) => [...batch.get(i).keys].map(Number));
+    const checked = queries.slice(0, 10).map(jsTruth);
+    truthCheck = { queries: checked.length, agreement: round(checked.reduce((a, r, i) => a + recallAtK(truth[i]!, r, K), 0) / checked.length, 4) };
+    console.log(`usearch exact vs JS brute force on ${checked.length} queries: ${truthCheck.agreement}`);
+  }
   const brute = { p50ms: round(percentile(bfTimes, 50), 3), p99ms: round(percentile(bfTimes, 99), 3) };
   rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, 1, 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
 
@@ -90,6 +114,22 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   const arrayFromUs = ((performance.now() - tm) / (20 * queries.length)) * 1000;
   void arr;
 
+  let usearchResult: Record<string, unknown> | null = null;
+  if (opts.usearch) usearchResult = benchUsearch(set, queries, truth, efs, rows, opts.usearchTwoThreads);
+
+  return {
+    n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
+    bruteForce: brute,
+    hnswlib: { M, efConstruction: EF_CONSTRUCTION, buildS: round(hBuildS, 2), insertsPerS: round(n / hBuildS, 0), rssBytesPerVector: Math.round(hBytesPerVector), queries: hnswQueries, defaultEf100: hDefault, arrayFromUsPerQuery: round(arrayFromUs, 2) },
+    usearch: usearchResult,
+    truthCheck,
+  };
+}
+
+function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][], efs: number[], rows: Row[], twoThreads: boolean): Record<string, unknown> {
+  const { n, dims, data } = set;
+  let t: number;
+  let rss0: number;
   // usearch: same M (connectivity) and efConstruction (expansion_add), one thread for adds and searches
   // like hnswlib-node; expansion_search is fixed per Index, so the built graph is saved once and viewed
   // (memory-mapped) under each ef.
@@ -118,25 +158,22 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
 
   // Another thread count for the usearch build, for the record (hnswlib-node's addPoint is single-threaded).
   let u2BuildS = NaN;
-  if (usearchTwoThreads) {
+  if (twoThreads) {
     t = performance.now();
     const u2 = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
     u2.add(keys, data, 2);
     u2BuildS = (performance.now() - t) / 1000;
   }
 
-  return {
-    n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
-    bruteForce: brute,
-    hnswlib: { M, efConstruction: EF_CONSTRUCTION, buildS: round(hBuildS, 2), insertsPerS: round(n / hBuildS, 0), rssBytesPerVector: Math.round(hBytesPerVector), queries: hnswQueries, defaultEf100: hDefault, arrayFromUsPerQuery: round(arrayFromUs, 2) },
-    usearch: { connectivity: M, expansionAdd: EF_CONSTRUCTION, threads: 1, buildS: round(uBuildS, 2), insertsPerS: round(n / uBuildS, 0), rssBytesPerVector: Math.round(uBytesPerVector), queries: usearchQueries, buildS2Threads: round(u2BuildS, 2) },
-  };
+  return { connectivity: M, expansionAdd: EF_CONSTRUCTION, threads: 1, buildS: round(uBuildS, 2), insertsPerS: round(n / uBuildS, 0), rssBytesPerVector: Math.round(uBytesPerVector), queries: usearchQueries, buildS2Threads: round(u2BuildS, 2) };
 }
 
 export async function run(args: string[]): Promise<void> {
   const sizes = numberList(args, 'sizes', [10_000, 100_000]);
   const efs = numberList(args, 'ef', [16, 32, 64, 100, 128, 256, 512]);
   const sigma = Number(flag(args, 'sigma', '0.025'));
+  M = Number(flag(args, 'm', '16'));
+  EF_CONSTRUCTION = Number(flag(args, 'ef-construction', '200'));
   const cache = loadCache();
   const picked = queryVectors(cache, Number(flag(args, 'queries', '500')));
   const queries = picked.vectors;
@@ -146,15 +183,15 @@ export async function run(args: string[]): Promise<void> {
   const rows: Row[] = [];
   const bySize: unknown[] = [];
   for (const n of sizes) {
-    bySize.push(benchSize(vectorSet(cache, n, sigma), queries, efs, rows, !has(args, 'no-usearch-2t')));
+    bySize.push(benchSize(vectorSet(cache, n, sigma), queries, efs, rows, { usearch: !has(args, 'no-usearch'), usearchTwoThreads: !has(args, 'no-usearch-2t'), jsTruthMax: Number(flag(args, 'js-truth-max', '200000')) }));
     console.log(JSON.stringify(bySize.at(-1)).slice(0, 400));
   }
   result.sizes = bySize;
   const path = writeResult(result);
-  const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf100: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } }>).map(
-    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch 100: recall@10 ${s.hnswlib.defaultEf100.recall} (bbc titles ${s.hnswlib.defaultEf100.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf100.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf100.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch.buildS2Threads} s.`,
+  const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf100: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } | null }>).map(
+    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch 100: recall@10 ${s.hnswlib.defaultEf100.recall} (bbc titles ${s.hnswlib.defaultEf100.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf100.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf100.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch?.buildS2Threads ?? '-'} s.`,
   );
-  updateDoc('ann', result, [
+  updateDoc(flag(args, 'block', 'ann'), result, [
     `k=${K}, ${queries.length} held-out queries (${SOURCES.filter((x) => x === 'scifact').length} SciFact test queries — out of domain for these news-heavy vectors — and ${SOURCES.filter((x) => x === 'bbc-title').length} bbc-news titles, alternating), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, 1 thread. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
     '',
     markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'recall bbc titles', 'recall SciFact', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),

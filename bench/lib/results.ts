@@ -29,7 +29,9 @@ export function writeResult(r: BenchResult): string {
 export type Row = Array<string | number>;
 
 export function markdownTable(header: string[], rows: Row[]): string {
-  const cell = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, '')) : v);
+  // Four significant digits without trailing zeros; through Number() so that 1500.11 prints 1500, not
+  // "15" (stripping zeros from the string "1500" ate the integer part) and 123456.7 not "1.235e+5".
+  const cell = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)))) : v);
   return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 }
 
