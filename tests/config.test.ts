@@ -45,7 +45,7 @@ describe('loadConfig', () => {
   it('names the setting and its environment variable when a value is invalid', () => {
     const cases: Array<[NodeJS.ProcessEnv, string, string]> = [
       [{ QUARRY_PORT: 'eighty' }, 'port', 'QUARRY_PORT'],
-      [{ PORT: '70000' }, 'port', 'QUARRY_PORT'],
+      [{ PORT: '70000' }, 'port', 'PORT'],
       [{ QUARRY_DTYPE: 'q5' }, 'dtype', 'QUARRY_DTYPE'],
       [{ QUARRY_POOLING: 'max' }, 'pooling', 'QUARRY_POOLING'],
       [{ QUARRY_EF_SEARCH: '0' }, 'efSearch', 'QUARRY_EF_SEARCH'],
@@ -109,6 +109,14 @@ describe('quarry config (CLI, child process)', () => {
     const r = await cli(['--ef-search', '12', 'config'], { QUARRY_EF_SEARCH: '77' });
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as { efSearch: number }).efSearch).toBe(12);
+  });
+
+  it('warns about a QUARRY_* variable that is no setting, suggesting the near one', async () => {
+    const r = await cli(['config'], { QUARRY_EF_SERCH: '256', QUARRY_FROBNICATE: '1' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: QUARRY_EF_SERCH is not a Quarry setting and is ignored (did you mean QUARRY_EF_SEARCH?)');
+    expect(r.stderr).toContain('warning: QUARRY_FROBNICATE is not a Quarry setting and is ignored;');
+    expect((JSON.parse(r.stdout) as { efSearch: number }).efSearch).not.toBe(256);
   });
 
   it('an invalid setting stops `quarry serve` before it loads anything, naming the setting', async () => {

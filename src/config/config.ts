@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { QuarryError } from '../errors.ts';
 import { formatZodIssue, issuePath } from '../validation.ts';
@@ -36,6 +37,8 @@ export const ConfigSchema = z
     /** Embed queries in a worker thread with its own model session, so a search runs BM25 on the main
      * thread while the model works, and the event loop keeps serving other requests (bench search). */
     queryWorker: bool.default(true),
+    /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
+    queryThreads: int(1, 64).default(2),
     /** Query embeddings kept in an LRU (repeated queries skip the model: hybrid 54 -> 87 req/s in
      * bench search); 0 turns it off. */
     queryCacheSize: int(0, 1_000_000).default(1000),
@@ -96,6 +99,28 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Conf
   return out;
 }
 
+/** The variable a setting was read from: the bare PORT / HOST when only they are set. */
+function envNameOf(key: keyof Config, env: NodeJS.ProcessEnv): string {
+  const name = ENV_NAMES[key];
+  if ((key === 'port' || key === 'host') && !env[name] && env[key.toUpperCase()]) return key.toUpperCase();
+  return name;
+}
+
+/**
+ * QUARRY_* variables that name no setting (a typo such as QUARRY_EF_SERCH would otherwise be ignored
+ * without a word), each with the closest real name when one is near.
+ */
+export function unknownEnvSettings(env: NodeJS.ProcessEnv): Array<{ name: string; suggestion: string | null }> {
+  const known = Object.values(ENV_NAMES);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('QUARRY_') && !known.includes(name))
+    .sort()
+    .map((name) => {
+      const near = closest(name, known);
+      return { name, suggestion: distance(name, near) <= 3 ? near : null };
+    });
+}
+
 /** Validates the merged settings; paths are resolved against `cwd`. */
 export function loadConfig(sources: { env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown>; cwd?: string } = {}): Config {
   const merged = { ...configFromEnv(sources.env ?? {}), ...dropUndefined(sources.overrides ?? {}) };
@@ -103,7 +128,7 @@ export function loadConfig(sources: { env?: NodeJS.ProcessEnv; overrides?: Recor
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issuePath(issue) ?? '';
-    const name = key in ENV_NAMES ? `${key} (${ENV_NAMES[key as keyof Config]})` : key;
+    const name = key in ENV_NAMES ? `${key} (${envNameOf(key as keyof Config, sources.env ?? {})})` : key;
     throw new QuarryError('invalid_request', `invalid setting ${name}: ${formatZodIssue({ ...issue, path: [] })}`, { field: key });
   }
   const cwd = sources.cwd ?? process.cwd();
