@@ -21,7 +21,7 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     batchSize: config.embedBatchSize,
   };
   const main = await createTransformersEmbedder(options);
-  const model = await withWorkers(main, options, { passages: config.passageWorker, queries: config.queryWorker });
+  const model = await withWorkers(main, options, { passages: config.passageWorker, queries: config.queryWorker, queryThreads: config.queryThreads });
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;
 }
 

@@ -64,6 +64,8 @@ export interface WorkerRoles {
    * two overlap on a second core) and the event loop keeps serving other requests.
    */
   queries: boolean;
+  /** Intra-op threads of the query session (default: opts.threads). */
+  queryThreads?: number;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function withWorkers(main: Embedder, opts: TransformersEmbedderOpti
   if (!roles.passages && !roles.queries) return main;
   const [passageWorker, queryWorker] = await Promise.all([
     roles.passages ? startModelWorker(opts, 'passage') : null,
-    roles.queries ? startModelWorker(opts, 'query') : null,
+    roles.queries ? startModelWorker({ ...opts, threads: roles.queryThreads ?? opts.threads }, 'query') : null,
   ]);
 
   const embedPassagesInWorker = async (worker: ModelWorker, texts: string[], onProgress?: (p: EmbedProgress) => void): Promise<Float32Array[]> => {
