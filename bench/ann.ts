@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- ann [--sizes 10000,100000] [--queries 500] [--ef 16,32,64,100,128,256,512] [--sigma 0.025]
- *   [--m 16] [--ef-construction 200] [--no-usearch] [--no-usearch-2t] [--js-truth-max 200000] [--block ann]`
+ *   [--m 16] [--ef-construction 200] [--no-usearch] [--no-usearch-2t] [--usearch-threads 1] [--js-truth-max 200000] [--block ann]`
  *
  * The same cached real embeddings (bench/cache, see `vectors`) — topped up with documented synthetic
  * perturbed copies when the cache is smaller than a size — in hnswlib-node through Quarry's VectorIndex,
@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import usearch from 'usearch';
 import { VectorIndex } from '../src/store/vector-index.ts';
 import { flag, has, numberList, ROOT } from './lib/args.ts';
-import { bruteForce, queryVectors, recallAtK, vectorSet, type VectorSet } from './lib/dataset.ts';
+import { bruteForce, queryVectors, recallAtK, recallWithTies, similarity, vectorSet, type VectorSet } from './lib/dataset.ts';
+import { ConfigSchema } from '../src/config/config.ts';
 import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
 import { gc, percentile, round, rssMiB } from './lib/stats.ts';
 import { CACHE_DIR, loadCache } from './lib/vector-cache.ts';
@@ -21,11 +22,17 @@ import { CACHE_DIR, loadCache } from './lib/vector-cache.ts';
 const K = 10;
 /** Quarry's defaults (config hnswM, hnswEfConstruction); `--m` and `--ef-construction` try others. */
 let M = 16;
+/** Threads for usearch's build (`--usearch-threads`; 1 = like hnswlib-node's addPoint). Searches use 1. */
+let USEARCH_THREADS = 1;
+/** Quarry's default efSearch (config), the one the targets are about. */
+const DEFAULT_EF = ConfigSchema.shape.efSearch.parse(undefined);
 let EF_CONSTRUCTION = 200;
 
 interface QueryStats {
   ef: number | null;
   recall: number;
+  /** Recall@10 counting equally similar vectors (duplicates) as right: see recallWithTies. */
+  recallTies: number;
   /** Recall@10 by query source: in-domain bbc titles vs out-of-domain SciFact queries. */
   recallBySource: Record<string, number>;
   p50ms: number;
@@ -35,9 +42,13 @@ interface QueryStats {
 
 let SOURCES: string[] = [];
 
+/** The set and each query's k-th true similarity, for recall that counts ties; set by benchSize. */
+let TIES: { set: VectorSet; kth: number[] } | null = null;
+
 function measure(queries: Float32Array[], truth: number[][], search: (q: Float32Array) => number[], ef: number | null): QueryStats {
   for (const q of queries.slice(0, 20)) search(q); // warm caches
   const times: number[] = [];
+  const founds: number[][] = [];
   let recall = 0;
   const bySource: Record<string, { sum: number; n: number }> = {};
   const t0 = performance.now();
@@ -45,6 +56,7 @@ function measure(queries: Float32Array[], truth: number[][], search: (q: Float32
     const t = performance.now();
     const found = search(q);
     times.push(performance.now() - t);
+    founds.push(found);
     const r = recallAtK(found, truth[i]!, K);
     recall += r;
     const s = (bySource[SOURCES[i] ?? '?'] ??= { sum: 0, n: 0 });
@@ -52,8 +64,11 @@ function measure(queries: Float32Array[], truth: number[][], search: (q: Float32
     s.n++;
   });
   const total = performance.now() - t0;
+  // Outside the timed loop: similarities of what was found.
+  const ties = TIES;
+  const recallTies = ties ? founds.reduce((a, f, i) => a + recallWithTies(ties.set, queries[i]!, f, ties.kth[i]!, K), 0) / queries.length : NaN;
   const recallBySource = Object.fromEntries(Object.entries(bySource).map(([k, v]) => [k, round(v.sum / v.n, 4)]));
-  return { ef, recall: round(recall / queries.length, 4), recallBySource, p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
+  return { ef, recall: round(recall / queries.length, 4), recallTies: round(recallTies, 4), recallBySource, p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
 }
 
 interface SizeOptions {
@@ -90,14 +105,15 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
     truthCheck = { queries: checked.length, agreement: round(checked.reduce((a, r, i) => a + recallAtK(truth[i]!, r, K), 0) / checked.length, 4) };
     console.log(`usearch exact vs JS brute force on ${checked.length} queries: ${truthCheck.agreement}`);
   }
+  TIES = { set, kth: queries.map((q, i) => similarity(set, q, truth[i]![K - 1]!)) };
   const brute = { p50ms: round(percentile(bfTimes, 50), 3), p99ms: round(percentile(bfTimes, 99), 3) };
-  rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, 1, 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
+  rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, 1, 1, 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
 
   // hnswlib-node through Quarry's wrapper (labels = row numbers, as chunk rowids would be).
   gc();
   let rss0 = rssMiB();
   let t = performance.now();
-  const hnsw = VectorIndex.create(dims, { space: 'cosine', M, efConstruction: EF_CONSTRUCTION, efSearch: 100 }, n);
+  const hnsw = VectorIndex.create(dims, { space: 'cosine', M, efConstruction: EF_CONSTRUCTION, efSearch: DEFAULT_EF }, n);
   for (let i = 0; i < n; i++) hnsw.add(i, row(i));
   const hBuildS = (performance.now() - t) / 1000;
   gc();
@@ -105,7 +121,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   console.log(`hnswlib: built in ${hBuildS.toFixed(1)} s`);
   const hnswQueries = efs.map((ef) => measure(queries, truth, (q) => hnsw.search(q, K, n, ef).map((x) => x.label), ef));
   const hDefault = measure(queries, truth, (q) => hnsw.search(q, K, n).map((x) => x.label), null);
-  for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
+  for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.recallTies, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
 
   // Marshalling: Quarry copies every query into a JS array for hnswlib-node's N-API (it accepts only arrays).
   const arr = queries.map((q) => Array.from(q));
@@ -120,7 +136,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   return {
     n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
     bruteForce: brute,
-    hnswlib: { M, efConstruction: EF_CONSTRUCTION, buildS: round(hBuildS, 2), insertsPerS: round(n / hBuildS, 0), rssBytesPerVector: Math.round(hBytesPerVector), queries: hnswQueries, defaultEf100: hDefault, arrayFromUsPerQuery: round(arrayFromUs, 2) },
+    hnswlib: { M, efConstruction: EF_CONSTRUCTION, buildS: round(hBuildS, 2), insertsPerS: round(n / hBuildS, 0), rssBytesPerVector: Math.round(hBytesPerVector), queries: hnswQueries, defaultEf: hDefault, arrayFromUsPerQuery: round(arrayFromUs, 2) },
     usearch: usearchResult,
     truthCheck,
   };
@@ -140,7 +156,7 @@ function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][]
   const keys = new BigUint64Array(n);
   for (let i = 0; i < n; i++) keys[i] = BigInt(i);
   const BATCH = 1000;
-  for (let i = 0; i < n; i += BATCH) u.add(keys.subarray(i, Math.min(n, i + BATCH)), data.subarray(i * dims, Math.min(n, i + BATCH) * dims), 1);
+  for (let i = 0; i < n; i += BATCH) u.add(keys.subarray(i, Math.min(n, i + BATCH)), data.subarray(i * dims, Math.min(n, i + BATCH) * dims), USEARCH_THREADS);
   const uBuildS = (performance.now() - t) / 1000;
   gc();
   const uBytesPerVector = ((rssMiB() - rss0) * 2 ** 20) / n;
@@ -154,7 +170,7 @@ function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][]
     return measure(queries, truth, (q) => [...v.search(q, K, 1).keys].map(Number), ef);
   });
   rmSync(uFile, { force: true });
-  for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
+  for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.recallTies, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
 
   // Another thread count for the usearch build, for the record (hnswlib-node's addPoint is single-threaded).
   let u2BuildS = NaN;
@@ -165,7 +181,7 @@ function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][]
     u2BuildS = (performance.now() - t) / 1000;
   }
 
-  return { connectivity: M, expansionAdd: EF_CONSTRUCTION, threads: 1, buildS: round(uBuildS, 2), insertsPerS: round(n / uBuildS, 0), rssBytesPerVector: Math.round(uBytesPerVector), queries: usearchQueries, buildS2Threads: round(u2BuildS, 2) };
+  return { connectivity: M, expansionAdd: EF_CONSTRUCTION, threads: USEARCH_THREADS, buildS: round(uBuildS, 2), insertsPerS: round(n / uBuildS, 0), rssBytesPerVector: Math.round(uBytesPerVector), queries: usearchQueries, buildS2Threads: round(u2BuildS, 2) };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -173,6 +189,7 @@ export async function run(args: string[]): Promise<void> {
   const efs = numberList(args, 'ef', [16, 32, 64, 100, 128, 256, 512]);
   const sigma = Number(flag(args, 'sigma', '0.025'));
   M = Number(flag(args, 'm', '16'));
+  USEARCH_THREADS = Number(flag(args, 'usearch-threads', '1'));
   EF_CONSTRUCTION = Number(flag(args, 'ef-construction', '200'));
   const cache = loadCache();
   const picked = queryVectors(cache, Number(flag(args, 'queries', '500')));
@@ -188,13 +205,13 @@ export async function run(args: string[]): Promise<void> {
   }
   result.sizes = bySize;
   const path = writeResult(result);
-  const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf100: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } | null }>).map(
-    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch 100: recall@10 ${s.hnswlib.defaultEf100.recall} (bbc titles ${s.hnswlib.defaultEf100.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf100.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf100.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch?.buildS2Threads ?? '-'} s.`,
+  const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } | null }>).map(
+    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch ${DEFAULT_EF}: recall@10 ${s.hnswlib.defaultEf.recall} (counting ties ${s.hnswlib.defaultEf.recallTies}) (bbc titles ${s.hnswlib.defaultEf.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch?.buildS2Threads ?? '-'} s.`,
   );
   updateDoc(flag(args, 'block', 'ann'), result, [
-    `k=${K}, ${queries.length} held-out queries (${SOURCES.filter((x) => x === 'scifact').length} SciFact test queries — out of domain for these news-heavy vectors — and ${SOURCES.filter((x) => x === 'bbc-title').length} bbc-news titles, alternating), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, 1 thread. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
+    `k=${K}, ${queries.length} held-out queries (${SOURCES.filter((x) => x === 'scifact').length} SciFact test queries — out of domain for these news-heavy vectors — and ${SOURCES.filter((x) => x === 'bbc-title').length} bbc-news titles, alternating), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, built with ${USEARCH_THREADS} thread(s), searched with 1. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
     '',
-    markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'recall bbc titles', 'recall SciFact', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),
+    markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'recall@10 (ties)', 'recall bbc titles', 'recall SciFact', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),
     '',
     ...notes,
     '',
