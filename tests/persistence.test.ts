@@ -63,7 +63,7 @@ describe('an index on disk', () => {
     expect(manifest.model).toMatchObject({ id: 'onnx-community/all-MiniLM-L6-v2-ONNX', dtype: 'q4', dims: 384, pooling: 'mean' });
     expect(manifest.model.files['onnx/model_q4.onnx_data']).toBe('56fb7a55115e900196115a74e399beb45c2f41ae00b99525d46fb52935c4ee2a');
     expect(manifest.chunker.version).toMatch(/^paragraph-v\d+$/);
-    expect(manifest.hnsw).toEqual({ space: 'cosine', M: 16, efConstruction: 200, efSearch: 100 });
+    expect(manifest.hnsw).toEqual({ space: 'cosine', M: 16, efConstruction: 200, efSearch: 160 });
     expect(manifest.counts).toEqual({ articles: 7, chunks: expect.any(Number) });
     expect(Date.parse(manifest.built)).not.toBeNaN();
   });

@@ -14,7 +14,7 @@ const program = new Command('quarry')
   .option('--models <dir>', 'models folder (default models/, or QUARRY_MODELS_DIR)')
   .option('--model <id>', 'embedding model id (default onnx-community/all-MiniLM-L6-v2-ONNX)')
   .option('--dtype <dtype>', 'model weights dtype (default q4)')
-  .option('--ef-search <n>', 'HNSW efSearch (default 100)')
+  .option('--ef-search <n>', 'HNSW efSearch (default 160)')
   .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
