@@ -134,15 +134,41 @@ describe.skipIf(!haveChromium)('search page in a real browser (Chromium via play
     expect(await page.locator('#error').textContent()).toMatch(/Type a few words/);
   });
 
-  it('shows an API error in plain words (here: a server that requires a read key)', async () => {
-    const locked = await listen(createApp({ quarry: service.quarry, config: { ...service.config, readKey: 'read-key-for-browser-test' } }), 0, '127.0.0.1');
+  it('asks for the read key when the server requires one, keeps it for the tab, and reports a cancelled prompt', async () => {
+    const READ_KEY = 'read-key-for-browser-test';
+    const locked = await listen(createApp({ quarry: service.quarry, config: { ...service.config, readKey: READ_KEY } }), 0, '127.0.0.1');
+    const dialog = page.locator('#read-key-dialog');
     try {
+      // Cancelled: the refusal is reported in plain words, nothing is shown.
       await page.goto(`${locked.url}/?q=${encodeURIComponent(QUERY)}`);
+      await dialog.waitFor({ state: 'visible' });
+      expect(await page.locator('#read-key-message').textContent()).toMatch(/requires a read key/);
+      await page.locator('#read-key-cancel').click();
       await page.locator('#error').waitFor({ state: 'visible' });
       expect(await page.locator('#error').textContent()).toMatch(/^Search failed\. This server requires a read key/);
       await expect.poll(() => page.locator('#stats').textContent()).toBe('Index stats unavailable.');
       expect(await page.locator('article.result').count()).toBe(0);
+
+      // A wrong key is refused and asked for again; the right one shows the results and the stats.
+      await page.reload();
+      await dialog.waitFor({ state: 'visible' });
+      await page.locator('#read-key-input').fill('not-the-read-key-at-all');
+      await page.locator('#read-key-submit').click();
+      await expect.poll(() => page.locator('#read-key-message').textContent()).toMatch(/refused/);
+      await page.locator('#read-key-input').fill(READ_KEY);
+      await page.locator('#read-key-submit').click();
+      await page.locator('article.result').first().waitFor();
+      expect(await page.locator('article.result').first().getAttribute('data-article-id')).toBe(SEED_ID);
+      await expect.poll(() => page.locator('#stats').textContent()).toMatch(/articles? · /);
+      expect(await dialog.count()).toBe(0);
+
+      // The tab keeps the key: the article page opens without asking again.
+      await page.goto(`${locked.url}/articles/${SEED_ID}`);
+      await page.locator('#paragraphs p').first().waitFor();
+      expect(await dialog.count()).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, 'read-key.png') });
     } finally {
+      await page.evaluate(() => sessionStorage.clear());
       await locked.close();
     }
     problems = problems.filter((p) => !/401/.test(p)); // the browser logs the refused fetches

@@ -11,9 +11,11 @@ export function articleRoutes(quarry: Quarry, config: Config, auth: { write: Req
   const router = Router();
   const batchSchema = articleBatchSchema(config.maxBatchArticles);
 
-  router.get('/articles/:id', auth.read, (req, res) => {
-    // A browser asking for a page gets the readable article page, which fetches this URL as JSON.
-    if (req.accepts(['json', 'html']) === 'html') return res.sendFile(pages.articleHtml);
+  // A browser asking for a page gets the readable article page, which fetches this URL as JSON. The page is
+  // the same static shell for every id and holds no data, so it needs no key: a browser navigation cannot
+  // send one, and the page's own JSON fetch is what the read key guards (it asks the person for the key).
+  const articlePage: RequestHandler = (req, res, next) => (req.accepts(['json', 'html']) === 'html' ? res.sendFile(pages.articleHtml) : next());
+  router.get('/articles/:id', articlePage, auth.read, (req, res) => {
     const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
     const a = quarry.getArticle(id);
     if (!a) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });

@@ -5,6 +5,8 @@
 // ever reaches the DOM through textContent / createTextNode / attributes —
 // never through innerHTML.
 
+import { apiFetch } from './read-key.js';
+
 const MODES = ['hybrid', 'semantic', 'lexical'];
 const KS = ['5', '10', '20', '50'];
 const DEFAULT_MODE = 'hybrid';
@@ -276,7 +278,7 @@ async function search(state) {
   statusEl.textContent = 'Searching…';
 
   try {
-    const res = await fetch(`/search?${stateToQuery(state)}`, {
+    const res = await apiFetch(`/search?${stateToQuery(state)}`, {
       headers: { Accept: 'application/json' },
       signal: controller.signal,
     });
@@ -313,7 +315,7 @@ function resetPage() {
 
 async function loadStats() {
   try {
-    const res = await fetch('/stats', { headers: { Accept: 'application/json' } });
+    const res = await apiFetch('/stats', { headers: { Accept: 'application/json' } });
     if (!res.ok) throw new Error(String(res.status));
     const s = await res.json();
     const parts = [

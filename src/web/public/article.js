@@ -1,6 +1,8 @@
 // Quarry article page: fetches /articles/:id as JSON (same URL, Accept header)
 // and renders it. All server text is untrusted and only set via textContent.
 
+import { apiFetch } from './read-key.js';
+
 const $ = (id) => document.getElementById(id);
 const main = $('main');
 const statusEl = $('status');
@@ -100,7 +102,7 @@ function markTarget(scroll) {
 async function load() {
   setBackLink();
   try {
-    const res = await fetch(location.pathname, { headers: { Accept: 'application/json' } });
+    const res = await apiFetch(location.pathname, { headers: { Accept: 'application/json' } });
     if (!res.ok) {
       let message = `The server answered ${res.status}.`;
       try {
