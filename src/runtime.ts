@@ -2,7 +2,7 @@ import pino from 'pino';
 import type { Config } from './config/config.ts';
 import type { Embedder } from './embed/embedder.ts';
 import { withQueryCache } from './embed/query-cache.ts';
-import { createTransformersEmbedder } from './embed/transformers-embedder.ts';
+import { createTokenCounter, createTransformersEmbedder } from './embed/transformers-embedder.ts';
 import { withWorkers } from './embed/worker-embedder.ts';
 import type { Logger } from './logger.ts';
 
@@ -20,7 +20,8 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     threads: config.threads,
     batchSize: config.embedBatchSize,
   };
-  const main = await createTransformersEmbedder(options);
+  // Queries and passages both in workers: this thread only counts tokens, so it loads no model session.
+  const main = config.queryWorker && config.passageWorker ? await createTokenCounter(options) : await createTransformersEmbedder(options);
   const model = await withWorkers(main, options, { passages: config.passageWorker, queries: config.queryWorker, queryThreads: config.queryThreads });
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;
 }

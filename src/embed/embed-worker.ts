@@ -5,10 +5,11 @@
  * length, and nothing else (BM25, the next request) can use the other core meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { ModelInfo } from './embedder.ts';
 import { createTransformersEmbedder, type TransformersEmbedderOptions } from './transformers-embedder.ts';
 
 export type WorkerRequest = { id: number; kind: 'passages' | 'query'; texts: string[] } | { id: number; close: true };
-export type WorkerResponse = { id: number; vectors?: Float32Array[]; error?: string; ready?: true };
+export type WorkerResponse = { id: number; vectors?: Float32Array[]; error?: string; ready?: true; info?: ModelInfo };
 
 const port = parentPort!;
 const embedder = await createTransformersEmbedder(workerData as TransformersEmbedderOptions).catch((e: Error) => {
@@ -16,7 +17,7 @@ const embedder = await createTransformersEmbedder(workerData as TransformersEmbe
   return null;
 });
 if (embedder) {
-  port.postMessage({ id: 0, ready: true } satisfies WorkerResponse);
+  port.postMessage({ id: 0, ready: true, info: embedder.info } satisfies WorkerResponse);
   port.on('message', async (msg: WorkerRequest) => {
     if ('close' in msg) {
       await embedder.close();

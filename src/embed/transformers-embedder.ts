@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
+import { AutoTokenizer, env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import { QuarryError } from '../errors.ts';
 import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
 import { modelFileChecksums } from './model-files.ts';
@@ -20,17 +20,18 @@ export interface TransformersEmbedderOptions {
   sortByTokens?: boolean;
 }
 
-/**
- * Embeds with a Transformers.js feature-extraction pipeline on ONNX Runtime (CPU). One pipeline (one ONNX
- * session) per embedder, created once; sessions are never created per request.
- */
-export async function createTransformersEmbedder(opts: TransformersEmbedderOptions): Promise<Embedder> {
+/** Token counts without a model session (the chunker's measure); see {@link createTransformersEmbedder}. */
+export interface TokenCounter {
+  countTokens(text: string): number;
+  close(): Promise<void>;
+}
+
+function configureTransformers(opts: TransformersEmbedderOptions): string {
   // Transformers.js keeps these settings in its module-level `env`; they are set once here, from config.
   env.localModelPath = opts.modelsDir.endsWith('/') ? opts.modelsDir : `${opts.modelsDir}/`;
   env.cacheDir = opts.modelsDir;
   env.allowLocalModels = true;
   env.allowRemoteModels = opts.allowRemoteModels;
-
   const modelDir = join(opts.modelsDir, opts.model);
   if (!opts.allowRemoteModels && !existsSync(join(modelDir, 'config.json'))) {
     throw new QuarryError(
@@ -39,6 +40,29 @@ export async function createTransformersEmbedder(opts: TransformersEmbedderOptio
       { field: 'model' },
     );
   }
+  return modelDir;
+}
+
+/**
+ * The model's tokenizer alone (16 MiB against ~100 MiB for a session): for a main thread whose queries and
+ * passages are all embedded by workers, and which only counts tokens for the chunker.
+ */
+export async function createTokenCounter(opts: TransformersEmbedderOptions): Promise<TokenCounter> {
+  configureTransformers(opts);
+  try {
+    const tokenizer = await AutoTokenizer.from_pretrained(opts.model);
+    return { countTokens: (text) => tokenizer.encode(opts.passagePrefix + text).length, close: async () => {} };
+  } catch (e) {
+    throw new QuarryError('model_unavailable', `cannot load the tokenizer of ${opts.model}: ${(e as Error).message}`, { field: 'model', cause: e });
+  }
+}
+
+/**
+ * Embeds with a Transformers.js feature-extraction pipeline on ONNX Runtime (CPU). One pipeline (one ONNX
+ * session) per embedder, created once; sessions are never created per request.
+ */
+export async function createTransformersEmbedder(opts: TransformersEmbedderOptions): Promise<Embedder> {
+  const modelDir = configureTransformers(opts);
   let extractor: FeatureExtractionPipeline;
   try {
     extractor = (await pipeline('feature-extraction', opts.model, {

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
-import type { EmbedProgress, Embedder } from './embedder.ts';
+import type { EmbedProgress, Embedder, ModelInfo } from './embedder.ts';
 import type { WorkerRequest, WorkerResponse } from './embed-worker.ts';
-import type { TransformersEmbedderOptions } from './transformers-embedder.ts';
+import type { TokenCounter, TransformersEmbedderOptions } from './transformers-embedder.ts';
 
 /** Passages per message: progress is reported per slice, and a slice's vectors come back together. */
 const SLICE = 64;
@@ -10,6 +10,8 @@ const SLICE = 64;
 type Job = { kind: 'passages' | 'query'; texts: string[] };
 
 interface ModelWorker {
+  /** The model as the worker loaded it (dims probed, file checksums). */
+  info: ModelInfo;
   run(job: Job): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
@@ -21,9 +23,9 @@ async function startModelWorker(opts: TransformersEmbedderOptions, role: string)
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let failed: Error | null = null;
-  await new Promise<void>((resolve, reject) => {
+  const info = await new Promise<ModelInfo>((resolve, reject) => {
     worker.on('message', (msg: WorkerResponse) => {
-      if (msg.id === 0) return msg.ready ? resolve() : reject(new QuarryError('model_unavailable', `${role} worker: ${msg.error}`));
+      if (msg.id === 0) return msg.ready && msg.info ? resolve(msg.info) : reject(new QuarryError('model_unavailable', `${role} worker: ${msg.error}`));
       const p = pending.get(msg.id);
       pending.delete(msg.id);
       if (!p) return;
@@ -48,6 +50,7 @@ async function startModelWorker(opts: TransformersEmbedderOptions, role: string)
     });
   };
   return {
+    info,
     run: (job) => call({ id: nextId++, ...job }),
     async close() {
       if (!failed) await call({ id: nextId++, close: true }).catch(() => []);
@@ -71,9 +74,12 @@ export interface WorkerRoles {
 /**
  * Wraps an embedder so passages and/or queries are embedded by the same model in worker threads, one
  * session per role (a query never waits behind a write's batch). Token counts stay on the main thread.
+ * With both roles in workers, `main` needs no model session: a {@link TokenCounter} is enough.
  */
-export async function withWorkers(main: Embedder, opts: TransformersEmbedderOptions, roles: WorkerRoles): Promise<Embedder> {
-  if (!roles.passages && !roles.queries) return main;
+export async function withWorkers(main: Embedder | TokenCounter, opts: TransformersEmbedderOptions, roles: WorkerRoles): Promise<Embedder> {
+  const embedder = 'embedQuery' in main ? main : null;
+  if (!embedder && !(roles.passages && roles.queries)) throw new Error('withWorkers: a main thread without a model session needs both workers');
+  if (embedder && !roles.passages && !roles.queries) return embedder;
   const [passageWorker, queryWorker] = await Promise.all([
     roles.passages ? startModelWorker(opts, 'passage') : null,
     roles.queries ? startModelWorker({ ...opts, threads: roles.queryThreads ?? opts.threads }, 'query') : null,
@@ -94,12 +100,13 @@ export async function withWorkers(main: Embedder, opts: TransformersEmbedderOpti
     return out;
   };
 
+  const info = embedder?.info ?? queryWorker?.info ?? passageWorker!.info;
   return {
-    info: main.info,
+    info,
     passagesOffMainThread: passageWorker !== null,
     countTokens: (text) => main.countTokens(text),
-    embedPassages: (texts, onProgress) => (passageWorker ? embedPassagesInWorker(passageWorker, texts, onProgress) : main.embedPassages(texts, onProgress)),
-    embedQuery: async (text) => (queryWorker ? (await queryWorker.run({ kind: 'query', texts: [text] }))[0]! : main.embedQuery(text)),
+    embedPassages: (texts, onProgress) => (passageWorker ? embedPassagesInWorker(passageWorker, texts, onProgress) : embedder!.embedPassages(texts, onProgress)),
+    embedQuery: async (text) => (queryWorker ? (await queryWorker.run({ kind: 'query', texts: [text] }))[0]! : embedder!.embedQuery(text)),
     async close(): Promise<void> {
       await Promise.all([passageWorker?.close(), queryWorker?.close()]);
       await main.close();
