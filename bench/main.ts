@@ -16,6 +16,7 @@ const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   sequential: './sequential.ts',
   'passage-worker': './passage-worker.ts',
+  'graph-opt': './graph-opt.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -19,6 +19,7 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     allowRemoteModels: config.allowRemoteModels,
     threads: config.threads,
     batchSize: config.embedBatchSize,
+    graphOptimization: config.onnxGraphOptimization,
   };
   // Queries and passages both in workers: this thread only counts tokens, so it loads no model session.
   const main = config.queryWorker && config.passageWorker ? await createTokenCounter(options) : await createTransformersEmbedder(options);

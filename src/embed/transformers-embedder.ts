@@ -16,6 +16,8 @@ export interface TransformersEmbedderOptions {
   allowRemoteModels: boolean;
   threads: number;
   batchSize: number;
+  /** ONNX Runtime graph optimisation level (default 'all'). */
+  graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Sort passages by token count before batching (default); false sorts by characters (benchmarks compare both). */
   sortByTokens?: boolean;
 }
@@ -72,6 +74,7 @@ export async function createTransformersEmbedder(opts: TransformersEmbedderOptio
       // event loop and other processes need, and was never faster here (1.00x and 1.31x, docs/benchmarks.md).
       session_options: {
         intraOpNumThreads: opts.threads,
+        graphOptimizationLevel: opts.graphOptimization ?? 'all',
         interOpNumThreads: 1,
         executionMode: 'sequential',
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
