@@ -51,7 +51,8 @@ export async function run(args: string[]): Promise<void> {
   const quarry = new Map<string, Embedder>();
   const bare = new Map<number, ort.InferenceSession>();
   for (const threads of threadCounts) {
-    bare.set(threads, await createSession(file, { intraOpNumThreads: threads, interOpNumThreads: 1 }));
+    // Same graph optimisation level as Quarry's sessions, so the floor is the same computation.
+    bare.set(threads, await createSession(file, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: base.onnxGraphOptimization }));
     for (const b of batchSizes) quarry.set(`${threads}/${b}`, await createEmbedder(loadConfig({ env: process.env, cwd: ROOT, overrides: { threads, embedBatchSize: b, logLevel: 'silent' } })));
   }
   const tokenizer = await loadTokenizer(base.model);
