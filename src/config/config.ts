@@ -34,7 +34,7 @@ export const ConfigSchema = z
     /**
      * ONNX Runtime graph optimisation level of every model session. 'basic' (constant folding, redundant
      * node removal; no layout or fusion rewrites): 1.07-1.23x the throughput of 'all' in three bare-session
-     * runs, 1.04-1.12x in Quarry's embedder (bench graph-opt); SciFact nDCG@10 hybrid 0.7277 vs 0.7285,
+     * runs, 1.03x in Quarry's embedder (bench graph-opt: 6 rounds, 1.00-1.05x each, never slower); SciFact nDCG@10 hybrid 0.7277 vs 0.7285,
      * semantic 0.6392 vs 0.6386 (the issue's guard: within 0.005). Vectors move by < 2e-4 in cosine.
      */
     onnxGraphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('basic'),
