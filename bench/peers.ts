@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { create, insertMultiple, search } from '@orama/orama';
 import { LocalIndex } from 'vectra';
+import { ConfigSchema } from '../src/config/config.ts';
+
+/** Quarry's default efSearch (config). */
+const DEFAULT_EF = ConfigSchema.shape.efSearch.parse(undefined);
 import { VectorIndex } from '../src/store/vector-index.ts';
 import { flag, numberList, ROOT } from './lib/args.ts';
 import { bruteForce, recallAtK, vectorSet, type VectorSet } from './lib/dataset.ts';
@@ -69,7 +73,7 @@ export async function run(args: string[]): Promise<void> {
     for (let i = 0; i < n; i++) h.add(i, row(i));
     const indexS = round((performance.now() - t) / 1000, 2);
     for (const ef of numberList(args, 'ef', [16, 32, 64, 100, 128])) {
-      log({ engine: 'Quarry (hnswlib-node)', setting: `M=16 efC=200 ef=${ef}${ef === 100 ? ' (default)' : ''}`, indexS, ...(await measure(queries, truth, (q) => h.search(q, K, n, ef).map((x) => x.label))) });
+      log({ engine: 'Quarry (hnswlib-node)', setting: `M=16 efC=200 ef=${ef}${ef === DEFAULT_EF ? ' (default)' : ''}`, indexS, ...(await measure(queries, truth, (q) => h.search(q, K, n, ef).map((x) => x.label))) });
     }
   }
 
