@@ -42,10 +42,13 @@ interface QueryStats {
 
 let SOURCES: string[] = [];
 
-/** The set and each query's k-th true similarity, for recall that counts ties; set by benchSize. */
-let TIES: { set: VectorSet; kth: number[] } | null = null;
+/** The set and each query's k-th true similarity, for recall that counts ties. */
+interface Ties {
+  set: VectorSet;
+  kth: number[];
+}
 
-function measure(queries: Float32Array[], truth: number[][], search: (q: Float32Array) => number[], ef: number | null): QueryStats {
+function measure(queries: Float32Array[], truth: number[][], ties: Ties, search: (q: Float32Array) => number[], ef: number | null): QueryStats {
   for (const q of queries.slice(0, 20)) search(q); // warm caches
   const times: number[] = [];
   const founds: number[][] = [];
@@ -65,8 +68,7 @@ function measure(queries: Float32Array[], truth: number[][], search: (q: Float32
   });
   const total = performance.now() - t0;
   // Outside the timed loop: similarities of what was found.
-  const ties = TIES;
-  const recallTies = ties ? founds.reduce((a, f, i) => a + recallWithTies(ties.set, queries[i]!, f, ties.kth[i]!, K), 0) / queries.length : NaN;
+  const recallTies = founds.reduce((a, f, i) => a + recallWithTies(ties.set, queries[i]!, f, ties.kth[i]!, K), 0) / queries.length;
   const recallBySource = Object.fromEntries(Object.entries(bySource).map(([k, v]) => [k, round(v.sum / v.n, 4)]));
   return { ef, recall: round(recall / queries.length, 4), recallTies: round(recallTies, 4), recallBySource, p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
 }
@@ -105,7 +107,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
     truthCheck = { queries: checked.length, agreement: round(checked.reduce((a, r, i) => a + recallAtK(truth[i]!, r, K), 0) / checked.length, 4) };
     console.log(`usearch exact vs JS brute force on ${checked.length} queries: ${truthCheck.agreement}`);
   }
-  TIES = { set, kth: queries.map((q, i) => similarity(set, q, truth[i]![K - 1]!)) };
+  const ties: Ties = { set, kth: queries.map((q, i) => similarity(set, q, truth[i]![K - 1]!)) };
   const brute = { p50ms: round(percentile(bfTimes, 50), 3), p99ms: round(percentile(bfTimes, 99), 3) };
   rows.push([n, 'brute force (JS Float32Array)', '-', '-', '-', '-', 1, 1, 1, 1, brute.p50ms, brute.p99ms, round(1000 / brute.p50ms, 0)]);
 
@@ -119,8 +121,8 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   gc();
   const hBytesPerVector = ((rssMiB() - rss0) * 2 ** 20) / n;
   console.log(`hnswlib: built in ${hBuildS.toFixed(1)} s`);
-  const hnswQueries = efs.map((ef) => measure(queries, truth, (q) => hnsw.search(q, K, n, ef).map((x) => x.label), ef));
-  const hDefault = measure(queries, truth, (q) => hnsw.search(q, K, n).map((x) => x.label), null);
+  const hnswQueries = efs.map((ef) => measure(queries, truth, ties, (q) => hnsw.search(q, K, n, ef).map((x) => x.label), ef));
+  const hDefault = measure(queries, truth, ties, (q) => hnsw.search(q, K, n).map((x) => x.label), null);
   for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.recallTies, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
 
   // Marshalling: Quarry copies every query into a JS array for hnswlib-node's N-API (it accepts only arrays).
@@ -131,7 +133,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   void arr;
 
   let usearchResult: Record<string, unknown> | null = null;
-  if (opts.usearch) usearchResult = benchUsearch(set, queries, truth, efs, rows, opts.usearchTwoThreads);
+  if (opts.usearch) usearchResult = benchUsearch(set, queries, truth, ties, efs, rows, opts.usearchTwoThreads);
 
   return {
     n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
@@ -142,7 +144,7 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   };
 }
 
-function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][], efs: number[], rows: Row[], twoThreads: boolean): Record<string, unknown> {
+function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][], ties: Ties, efs: number[], rows: Row[], twoThreads: boolean): Record<string, unknown> {
   const { n, dims, data } = set;
   let t: number;
   let rss0: number;
@@ -167,7 +169,7 @@ function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][]
   const usearchQueries = efs.map((ef) => {
     const v = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: ef, multi: false });
     v.view(uFile);
-    return measure(queries, truth, (q) => [...v.search(q, K, 1).keys].map(Number), ef);
+    return measure(queries, truth, ties, (q) => [...v.search(q, K, 1).keys].map(Number), ef);
   });
   rmSync(uFile, { force: true });
   for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.recallTies, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
-import type { EmbedProgress, Embedder, ModelInfo } from './embedder.ts';
+import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
 import type { WorkerRequest, WorkerResponse } from './embed-worker.ts';
 import type { TokenCounter, TransformersEmbedderOptions } from './transformers-embedder.ts';
 
@@ -88,14 +88,13 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
   const embedPassagesInWorker = async (worker: ModelWorker, texts: string[], onProgress?: (p: EmbedProgress) => void): Promise<Float32Array[]> => {
     // Sorted by token count across the whole call before it is cut into messages: the worker only sorts
     // within a message, and slices of mixed lengths would be padded (measured 40% slower unsorted).
-    const tokens = texts.map((t) => main.countTokens(t));
-    const order = texts.map((_, i) => i).sort((a, b) => tokens[a]! - tokens[b]!);
     const out = new Array<Float32Array>(texts.length);
-    for (let i = 0; i < order.length; i += SLICE) {
-      const slice = order.slice(i, i + SLICE);
+    let done = 0;
+    for (const slice of lengthSortedBatches(texts, SLICE, texts.map((t) => main.countTokens(t)))) {
       const vectors = await worker.run({ kind: 'passages', texts: slice.map((j) => texts[j]!) });
       slice.forEach((j, n) => (out[j] = vectors[n]!));
-      onProgress?.({ done: Math.min(i + SLICE, texts.length), total: texts.length });
+      done += slice.length;
+      onProgress?.({ done, total: texts.length });
     }
     return out;
   };
