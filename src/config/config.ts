@@ -122,7 +122,8 @@ function envNameOf(key: keyof Config, env: NodeJS.ProcessEnv): string {
  * without a word), each with the closest real name when one is near.
  */
 export function unknownEnvSettings(env: NodeJS.ProcessEnv): Array<{ name: string; suggestion: string | null }> {
-  const known = Object.values(ENV_NAMES);
+  // Read by scripts/install-model.mjs at `npm ci` / `npm run install-model`, not by the service.
+  const known = [...Object.values(ENV_NAMES), 'QUARRY_INSTALL_DTYPES', 'QUARRY_SKIP_MODEL_INSTALL'];
   return Object.keys(env)
     .filter((name) => name.startsWith('QUARRY_') && !known.includes(name))
     .sort()

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AutoTokenizer, env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import { QuarryError } from '../errors.ts';
 import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
-import { modelFileChecksums } from './model-files.ts';
+import { missingWeights, modelFileChecksums } from './model-files.ts';
 
 export interface TransformersEmbedderOptions {
   model: string;
@@ -41,6 +41,10 @@ function configureTransformers(opts: TransformersEmbedderOptions): string {
       `model ${opts.model} is not in ${opts.modelsDir}: run \`npm ci\` (it installs the default model), or set QUARRY_ALLOW_REMOTE_MODELS=1 to let Quarry download it from the Hugging Face hub`,
       { field: 'model' },
     );
+  }
+  const missing = opts.allowRemoteModels ? null : missingWeights(modelDir, opts.dtype);
+  if (missing) {
+    throw new QuarryError('model_unavailable', `model ${opts.model} has no ${opts.dtype} weights in ${opts.modelsDir}: missing ${missing.files.join(', ')}; ${missing.remedy}`, { field: 'dtype' });
   }
   return modelDir;
 }
