@@ -112,8 +112,9 @@ describe('quarry config (CLI, child process)', () => {
   });
 
   it('warns about a QUARRY_* variable that is no setting, suggesting the near one', async () => {
-    const r = await cli(['config'], { QUARRY_EF_SERCH: '256', QUARRY_FROBNICATE: '1' });
+    const r = await cli(['config'], { QUARRY_EF_SERCH: '256', QUARRY_FROBNICATE: '1', QUARRY_INSTALL_DTYPES: 'q8,q4' });
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('QUARRY_INSTALL_DTYPES'); // read by the installer, not a typo
     expect(r.stderr).toContain('warning: QUARRY_EF_SERCH is not a Quarry setting and is ignored (did you mean QUARRY_EF_SEARCH?)');
     expect(r.stderr).toContain('warning: QUARRY_FROBNICATE is not a Quarry setting and is ignored;');
     expect((JSON.parse(r.stdout) as { efSearch: number }).efSearch).not.toBe(256);
