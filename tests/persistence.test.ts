@@ -60,8 +60,10 @@ describe('an index on disk', () => {
     await quarry.close();
     const current = readFileSync(join(config.indexDir, 'CURRENT'), 'utf8').trim();
     const manifest = JSON.parse(readFileSync(join(config.indexDir, current, 'manifest.json'), 'utf8'));
-    expect(manifest.model).toMatchObject({ id: 'onnx-community/all-MiniLM-L6-v2-ONNX', dtype: 'q4', dims: 384, pooling: 'mean' });
-    expect(manifest.model.files['onnx/model_q4.onnx_data']).toBe('56fb7a55115e900196115a74e399beb45c2f41ae00b99525d46fb52935c4ee2a');
+    expect(manifest.model).toMatchObject({ id: 'onnx-community/all-MiniLM-L6-v2-ONNX', dtype: 'q8', dims: 384, pooling: 'mean' });
+    expect(manifest.model.files['onnx/model_quantized.onnx']).toBe('afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1');
+    // Only the weights this dtype loads: q4's, if installed too, do not change the model.
+    expect(Object.keys(manifest.model.files).filter((f) => f.startsWith('onnx/'))).toEqual(['onnx/model_quantized.onnx']);
     expect(manifest.chunker.version).toMatch(/^paragraph-v\d+$/);
     expect(manifest.hnsw).toEqual({ space: 'cosine', M: 16, efConstruction: 200, efSearch: 160 });
     expect(manifest.counts).toEqual({ articles: 7, chunks: expect.any(Number) });
@@ -77,6 +79,42 @@ describe('an index on disk', () => {
       code: 'index_incompatible',
       message: expect.stringMatching(/model onnx-community\/all-MiniLM-L6-v2-ONNX \(now Xenova\/bge-small-en-v1\.5\).*rebuild-index/),
     });
+  });
+
+  it('upgrades an index built with q4 (the old default): npm start rebuilds it from the stored articles with q8', async () => {
+    const indexDir = tempDir('quarry-index-');
+    // What an index built before q8 became the default records: dtype q4 and the q4 weights' checksums.
+    const q4: Embedder = {
+      ...embedder,
+      countTokens: embedder.countTokens,
+      info: {
+        ...embedder.info,
+        dtype: 'q4',
+        files: {
+          ...Object.fromEntries(Object.entries(embedder.info.files).filter(([f]) => !f.startsWith('onnx/'))),
+          'onnx/model_q4.onnx': 'e4dcb918111189b7686147e309379832fce83d4ecbf17c395961749b5788c786',
+          'onnx/model_q4.onnx_data': '56fb7a55115e900196115a74e399beb45c2f41ae00b99525d46fb52935c4ee2a',
+        },
+      },
+    };
+    const old = await openOrBuild({ config: configFor(indexDir, { dtype: 'q4' }), embedder: q4, logger: silentLogger });
+    await old.quarry.upsertArticles([{ id: 'api-only', title: 'Added through the API', date: null, source: null, url: null, paragraphs: ['A paragraph about lighthouse keepers on remote islands.'] }], 'api');
+    await old.quarry.close();
+
+    expect(embedder.info.dtype).toBe('q8');
+    await expect(Quarry.open({ config: configFor(indexDir), embedder })).rejects.toMatchObject({ code: 'index_incompatible', message: expect.stringMatching(/dtype q4 \(now q8\).*rebuild-index/) });
+    const upgraded = await openOrBuild({ config: configFor(indexDir), embedder, logger: silentLogger });
+    try {
+      expect(upgraded.report.rebuiltReason).toMatch(/dtype q4 \(now q8\)/);
+      expect(upgraded.quarry.getArticle('api-only')?.title).toBe('Added through the API');
+      expect(upgraded.quarry.stats().articles).toBe(8);
+      const r = await upgraded.quarry.search(query('lighthouse keepers'));
+      expect(r.results[0]!.article.id).toBe('api-only');
+    } finally {
+      await upgraded.quarry.close();
+    }
+    const current = readFileSync(join(indexDir, 'CURRENT'), 'utf8').trim();
+    expect(JSON.parse(readFileSync(join(indexDir, current, 'manifest.json'), 'utf8')).model).toMatchObject({ dtype: 'q8', files: embedder.info.files });
   });
 
   it('refuses another chunker setting, and npm start rebuilds from the stored articles instead of failing', async () => {
