@@ -35,16 +35,20 @@ async function run(cmd: string[], env: Record<string, string>): Promise<{ code: 
 describe('a dtype whose weights are not installed', () => {
   it('names every missing file, the external-data file too, and the command that installs it', () => {
     const models = modelsWith('q8-only', ['model_quantized.onnx']);
-    expect(missingWeights(join(models, MODEL), 'q8')).toBeNull();
-    const q4 = missingWeights(join(models, MODEL), 'q4');
+    expect(missingWeights(join(models, MODEL), MODEL, 'q8')).toBeNull();
+    const q4 = missingWeights(join(models, MODEL), MODEL, 'q4');
     expect(q4?.files).toEqual(['onnx/model_q4.onnx', 'onnx/model_q4.onnx_data']);
     expect(q4?.remedy).toContain('`QUARRY_INSTALL_DTYPES=q4 npm run install-model`');
     // A half-installed q4 (weights without their data file) is still reported.
-    expect(missingWeights(join(modelsWith('q4-half', ['model_q4.onnx']), MODEL), 'q4')?.files).toEqual(['onnx/model_q4.onnx_data']);
+    expect(missingWeights(join(modelsWith('q4-half', ['model_q4.onnx']), MODEL), MODEL, 'q4')?.files).toEqual(['onnx/model_q4.onnx_data']);
     // A dtype the installer cannot provide says so instead of naming a command that would not help.
-    const fp16 = missingWeights(join(models, MODEL), 'fp16');
+    const fp16 = missingWeights(join(models, MODEL), MODEL, 'fp16');
     expect(fp16?.files).toEqual(['onnx/model_fp16.onnx']);
     expect(fp16?.remedy).toContain('QUARRY_ALLOW_REMOTE_MODELS=1');
+    // So does another model: the installer only ever installs MiniLM.
+    const other = missingWeights(join(models, MODEL), 'Xenova/bge-small-en-v1.5', 'q4');
+    expect(other?.remedy).not.toContain('npm run install-model');
+    expect(other?.remedy).toContain('QUARRY_ALLOW_REMOTE_MODELS=1');
   });
 
   it('stops the CLI before it loads anything, with that message', async () => {
@@ -58,7 +62,7 @@ describe('a dtype whose weights are not installed', () => {
 describe('npm ci', () => {
   it('installed the weights of the default dtype', () => {
     const dtype = ConfigSchema.shape.dtype.parse(undefined);
-    expect(missingWeights(join(ROOT, 'models', MODEL), dtype)).toBeNull();
+    expect(missingWeights(join(ROOT, 'models', MODEL), MODEL, dtype)).toBeNull();
   });
 
   it('refuses an install-time dtype it cannot provide, naming the variable and the ones it can', async () => {

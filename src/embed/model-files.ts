@@ -8,14 +8,14 @@ const DTYPE_SUFFIX: Record<string, string> = {
   fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4',
 };
 
-/** The dtypes `npm run install-model` can install (scripts/install-model.mjs, QUARRY_INSTALL_DTYPES). */
-const INSTALLABLE_DTYPES = ['q8', 'q4'];
+/** The model and dtypes `npm run install-model` can install (scripts/install-model.mjs, QUARRY_INSTALL_DTYPES). */
+const INSTALLABLE = { model: 'onnx-community/all-MiniLM-L6-v2-ONNX', dtypes: ['q8', 'q4'] };
 
 /**
  * The ONNX files a dtype loads that are missing from `modelDir` (its external-data file too when the model's
  * config.json says it has one), and how to get them; null when none is missing.
  */
-export function missingWeights(modelDir: string, dtype: string): { files: string[]; remedy: string } | null {
+export function missingWeights(modelDir: string, model: string, dtype: string): { files: string[]; remedy: string } | null {
   const weights = `onnx/model${DTYPE_SUFFIX[dtype] ?? ''}.onnx`;
   let external = false;
   try {
@@ -26,9 +26,10 @@ export function missingWeights(modelDir: string, dtype: string): { files: string
   }
   const files = [weights, ...(external ? [`${weights}_data`] : [])].filter((f) => !existsSync(join(modelDir, f)));
   if (files.length === 0) return null;
-  const remedy = INSTALLABLE_DTYPES.includes(dtype)
-    ? `run \`QUARRY_INSTALL_DTYPES=${dtype} npm run install-model\` to add them (installed files are kept)`
-    : `the installer provides ${INSTALLABLE_DTYPES.join(' and ')} only: put the files there, or set QUARRY_ALLOW_REMOTE_MODELS=1 to let Quarry download them from the Hugging Face hub`;
+  const remedy =
+    model === INSTALLABLE.model && INSTALLABLE.dtypes.includes(dtype)
+      ? `run \`QUARRY_INSTALL_DTYPES=${dtype} npm run install-model\` to add them (installed files are kept)`
+      : `the installer provides ${INSTALLABLE.model} ${INSTALLABLE.dtypes.join(' and ')} only: put the files there, or set QUARRY_ALLOW_REMOTE_MODELS=1 to let Quarry download them from the Hugging Face hub`;
   return { files, remedy };
 }
 

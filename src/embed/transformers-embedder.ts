@@ -42,7 +42,7 @@ function configureTransformers(opts: TransformersEmbedderOptions): string {
       { field: 'model' },
     );
   }
-  const missing = opts.allowRemoteModels ? null : missingWeights(modelDir, opts.dtype);
+  const missing = opts.allowRemoteModels ? null : missingWeights(modelDir, opts.model, opts.dtype);
   if (missing) {
     throw new QuarryError('model_unavailable', `model ${opts.model} has no ${opts.dtype} weights in ${opts.modelsDir}: missing ${missing.files.join(', ')}; ${missing.remedy}`, { field: 'dtype' });
   }
