@@ -11,7 +11,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import usearch from 'usearch';
-import { VectorIndex } from '../src/store/vector-index.ts';
+import { VectorIndex } from '../src/store/sqlite/vector-index.ts';
 import { flag, has, numberList, ROOT } from './lib/args.ts';
 import { bruteForce, queryVectors, recallAtK, recallWithTies, similarity, vectorSet, type VectorSet } from './lib/dataset.ts';
 import { ConfigSchema } from '../src/config/config.ts';

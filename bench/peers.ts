@@ -15,7 +15,7 @@ import { ConfigSchema } from '../src/config/config.ts';
 
 /** Quarry's default efSearch (config). */
 const DEFAULT_EF = ConfigSchema.shape.efSearch.parse(undefined);
-import { VectorIndex } from '../src/store/vector-index.ts';
+import { VectorIndex } from '../src/store/sqlite/vector-index.ts';
 import { flag, numberList, ROOT } from './lib/args.ts';
 import { bruteForce, recallAtK, vectorSet, type VectorSet } from './lib/dataset.ts';
 import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';

@@ -13,15 +13,17 @@ import { promisify } from 'node:util';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config/config.ts';
-import type { SourcedArticle } from '../src/core/build-index.ts';
-import { Quarry } from '../src/core/quarry.ts';
+import { buildIndex as buildQuarryIndex } from '../src/core/build-index.ts';
+import { identityOf, openQuarry } from '../src/core/open-or-build.ts';
+import type { SourcedArticle } from '../src/core/prepare.ts';
 import { withQueryCache } from '../src/embed/query-cache.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { SearchRequestSchema } from '../src/search/schema.ts';
 import { createApp } from '../src/server/app.ts';
 import { listen } from '../src/server/listen.ts';
-import { currentGenerationDir } from '../src/store/index-dir.ts';
+import { openStore } from '../src/store/open-store.ts';
+import { currentGenerationDir } from '../src/store/sqlite/index-dir.ts';
 import { flag, has, ROOT } from './lib/args.ts';
 import { bbcTitles, readDocs, scifactQueries, seededShuffle, type Source } from './lib/corpus.ts';
 import { vectorSet } from './lib/dataset.ts';
@@ -60,7 +62,9 @@ async function buildIndex(config: Config, target: number): Promise<Record<string
   const pre = precomputedEmbedder(real, byText, () => synthetic.data.subarray(s * dims, (++s) * dims));
   const articles = articlesFor(target);
   const t = performance.now();
-  const report = await Quarry.buildFrom({ config, embedder: pre, articles, source: { kind: 'empty' } });
+  const store = await openStore(config, { identity: identityOf(config, pre.info), access: 'write' });
+  const report = await buildQuarryIndex(store, pre, config, { articles, source: { kind: 'empty' } });
+  await store.close();
   await real.close();
   return { seconds: round((performance.now() - t) / 1000, 1), articles: articles.length, chunks: report.chunks, exactVectors: pre.exact, substitutedVectors: pre.substituted };
 }
@@ -93,9 +97,9 @@ export async function run(args: string[]): Promise<void> {
   const embedder = await createEmbedder(config);
   gc();
   const rss0 = rssMiB();
-  const quarry = await Quarry.open({ config, embedder, logger: silentLogger, readonly: true });
+  const quarry = await openQuarry({ config, embedder, logger: silentLogger, access: 'read' });
   gc();
-  const stats = quarry.stats();
+  const stats = await quarry.stats();
   const rssPerChunk = ((rssMiB() - rss0) * 2 ** 20) / stats.chunks;
   result.index = { chunks: stats.chunks, articles: stats.articles, disk: stats.disk, hnsw: stats.hnsw, rssGrowthMiB: round(rssMiB() - rss0, 1), rssBytesPerChunk: Math.round(rssPerChunk) };
   console.log(JSON.stringify(result.index));
@@ -137,7 +141,7 @@ export async function run(args: string[]): Promise<void> {
     const tj = performance.now();
     JSON.stringify(r);
     stage.json!.push(performance.now() - tj);
-    for (const [k, v] of Object.entries(r.timings_ms ?? {})) stage[k]?.push(v as number);
+    for (const [k, v] of Object.entries(r.timingsMs ?? {})) stage[k]?.push(v as number);
   }
   // The same queries over HTTP from a second process, one at a time, in blocks alternating with the
   // embedding alone (a process cannot interleave per query with this one without sharing its loop).
@@ -178,7 +182,7 @@ export async function run(args: string[]): Promise<void> {
   const cached = withQueryCache(embedder, 1024);
   // Steady state: the repeated queries have been seen once before the measurement.
   for (const q of repeated) await cached.embedQuery(q);
-  const quarryCached = await Quarry.open({ config, embedder: cached, logger: silentLogger, readonly: true });
+  const quarryCached = await openQuarry({ config, embedder: cached, logger: silentLogger, access: 'read' });
   const serverCached = await listen(createApp({ quarry: quarryCached, config }), 0, '127.0.0.1');
   const lru = {
     without: await loadTest(server.url, 1, seconds, rFile),

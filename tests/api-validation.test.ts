@@ -109,7 +109,7 @@ describe('internal errors', () => {
     const broken = await startRealService({ seedsDir: SEEDS_DIR, embedder: service.embedder });
     try {
       // Close the index under the running server: the next search fails inside the core.
-      (broken.quarry as unknown as { gen: { db: { close(): void } } }).gen.db.close();
+      (broken.quarry.store as unknown as { gen: { db: { close(): void } } }).gen.db.close();
       await expectError(await fetch(`${broken.url}/search?q=x&mode=lexical`), 500, 'internal', undefined, /internal error/);
       expect((await get('/search?q=China&k=1')).status).toBe(200);
     } finally {

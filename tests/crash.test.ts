@@ -6,8 +6,8 @@ import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.ts';
-import { Quarry } from '../src/core/quarry.ts';
-import type { IntegrityReport } from '../src/core/integrity.ts';
+import { openQuarry, rebuildIndex } from '../src/core/open-or-build.ts';
+import type { IntegrityReport } from '../src/store/store.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { startChildServer, type ChildServer } from './helpers/child-server.ts';
@@ -115,9 +115,9 @@ const currentGen = () => join(indexDir, readFileSync(join(indexDir, 'CURRENT'), 
 /** Opens the index on disk read-only in this process, exactly as a start would (checkpoint + replay). */
 async function checkOnDisk(): Promise<IntegrityReport> {
   const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir, modelsDir: join(ROOT, 'models'), logLevel: 'silent' } });
-  const q = await Quarry.open({ config, embedder, readonly: true });
+  const q = await openQuarry({ config, embedder, access: 'read' });
   try {
-    return q.integrity();
+    return (await q.integrity());
   } finally {
     await q.close();
   }
@@ -484,23 +484,23 @@ describe('compaction and replay after a crash (fake embedder)', () => {
     const root = mkdtempSync(join(tmpdir(), 'quarry-compact-'));
     tempDirs.push(root);
     const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir: join(root, 'live'), seedsDir: join(root, 'none'), checkpointEvery: 50, compactDeletedRatio: 0.2, logLevel: 'silent' } });
-    await Quarry.buildFrom({ config, embedder: fake, articles: [], source: { kind: 'empty' } });
-    const q = await Quarry.open({ config, embedder: fake });
+    await rebuildIndex({ config, embedder: fake, from: { articles: [], source: { kind: 'empty' } } });
+    const q = await openQuarry({ config, embedder: fake, access: 'write' });
     let crashCopy: string;
     try {
       for (let n = 0; n < 300; n += 20) await q.upsertArticles(Array.from({ length: 20 }, (_, i) => article(n + i)), 'test');
-      expect(q.stats()).toMatchObject({ articles: 300, chunks: 1200, deleted: 0 });
+      expect((await q.stats())).toMatchObject({ articles: 300, chunks: 1200, deleted: 0 });
       for (let n = 0; n < 90; n++) expect(await q.deleteArticle(`a${n}`)).toBe(true);
       // 360 chunks deleted of 1,200: compaction ran once the deleted share passed 20%, and dropped them.
-      const s = q.stats();
+      const s = (await q.stats());
       expect(s.chunks).toBe(840);
       expect(s.hnsw.points).toBeLessThan(1200);
       expect(s.deleted).toBeLessThan(0.2 * s.hnsw.points + 1);
-      expect(q.integrity().problems).toEqual([]);
+      expect((await q.integrity()).problems).toEqual([]);
       // Writes after the last checkpoint, then the "crash".
       await q.upsertArticles([article(1000), { ...article(100), paragraphs: ['Replaced text for article one hundred, long enough to be a chunk.'] }], 'test');
       expect(await q.deleteArticle('a101')).toBe(true);
-      expect(q.stats().changesSinceCheckpoint).toBeGreaterThan(0);
+      expect((await q.stats()).changesSinceCheckpoint).toBeGreaterThan(0);
       crashCopy = join(root, 'crashed');
       cpSync(config.indexDir, crashCopy, { recursive: true });
     } finally {
@@ -508,11 +508,11 @@ describe('compaction and replay after a crash (fake embedder)', () => {
     }
 
     const copyConfig = { ...config, indexDir: crashCopy };
-    const reopened = await Quarry.open({ config: copyConfig, embedder: fake });
+    const reopened = await openQuarry({ config: copyConfig, embedder: fake, access: 'write' });
     try {
-      expect(reopened.integrity().problems).toEqual([]);
-      expect(reopened.stats().chunks).toBe(840 + 4 - 4 + 1 - 4);
-      expect(reopened.stats().changesSinceCheckpoint).toBeGreaterThan(0); // replayed, not yet on disk
+      expect((await reopened.integrity()).problems).toEqual([]);
+      expect((await reopened.stats()).chunks).toBe(840 + 4 - 4 + 1 - 4);
+      expect((await reopened.stats()).changesSinceCheckpoint).toBeGreaterThan(0); // replayed, not yet on disk
       const find = async (q: string, mode: 'lexical' | 'semantic') => (await reopened.search({ q, k: 3, mode, explain: false, evidence: 3 } as never)).results.map((r) => r.article.id);
       expect(await find('zz1000p2', 'lexical')).toEqual(['a1000']);
       expect((await find(article(1000).paragraphs[2]!, 'semantic'))[0]).toBe('a1000');
@@ -526,10 +526,10 @@ describe('compaction and replay after a crash (fake embedder)', () => {
     }
     // close() wrote the replayed changes into a checkpoint: the next start has nothing to replay.
     const gen = join(crashCopy, readFileSync(join(crashCopy, 'CURRENT'), 'utf8').trim());
-    const again = await Quarry.open({ config: copyConfig, embedder: fake });
+    const again = await openQuarry({ config: copyConfig, embedder: fake, access: 'write' });
     try {
-      expect(again.stats().changesSinceCheckpoint).toBe(0);
-      expect(again.integrity().problems).toEqual([]);
+      expect((await again.stats()).changesSinceCheckpoint).toBe(0);
+      expect((await again.integrity()).problems).toEqual([]);
       expect(readdirSync(gen).filter((f) => f.includes('.tmp'))).toEqual([]);
     } finally {
       await again.close();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ftsMatchExpression, searchTerms } from '../src/search/lexical.ts';
+import { searchTerms } from '../src/search/query-terms.ts';
+import { ftsMatchExpression } from '../src/store/sqlite/fts-query.ts';
 import { SearchResponseSchema } from '../src/search/schema.ts';
 import { SEEDS_DIR, startRealService, type RealService } from './helpers/real-service.ts';
 
@@ -38,13 +39,13 @@ const HOSTILE: Array<{ name: string; q: string; finds: boolean }> = [
 
 describe('FTS5 query building', () => {
   it('quotes every term and joins them with OR', () => {
-    expect(ftsMatchExpression('China AND "Belarus')).toBe('"china" OR "and" OR "belarus"');
-    expect(ftsMatchExpression('NEAR(a* b^)')).toBe('"near" OR "a" OR "b"');
+    expect(ftsMatchExpression(searchTerms('China AND "Belarus', false))).toBe('"china" OR "and" OR "belarus"');
+    expect(ftsMatchExpression(searchTerms('NEAR(a* b^)', false))).toBe('"near" OR "a" OR "b"');
   });
 
   it('has no term for punctuation or emoji only', () => {
-    expect(ftsMatchExpression('?!"*^():')).toBeNull();
-    expect(ftsMatchExpression('🇨🇳🤝')).toBeNull();
+    expect(ftsMatchExpression(searchTerms('?!"*^():', false))).toBeNull();
+    expect(ftsMatchExpression(searchTerms('🇨🇳🤝', false))).toBeNull();
   });
 
   it('drops stop words when asked, unless the query has nothing else', () => {
@@ -95,6 +96,6 @@ describe('FTS5 safety over HTTP (real model, real index)', () => {
   it('is still healthy and its index intact afterwards', async () => {
     const health = await fetch(`${svc.url}/health`);
     expect(health.status).toBe(200);
-    expect(svc.quarry.integrity().sqlite).toBe('ok');
+    expect((await svc.quarry.integrity()).sqlite).toBe('ok');
   });
 });

@@ -72,7 +72,7 @@ describe('add, replace, delete through the API', () => {
     const before = await search(service.url, 'anything', 'lexical');
     const res = await post(service.url, lighthouse);
     expect(res.status).toBe(201);
-    const body = (await res.json()) as { articles: Array<{ id: string; chunks: number; replaced: boolean }>; took_ms: number };
+    const body = (await res.json()) as { articles: Array<{ id: string; chunks: number; replaced: boolean }>; tookMs: number };
     expect(body.articles).toEqual([{ id: 'orkney-lighthouse', chunks: 2, replaced: false }]);
 
     expect(ids(await search(service.url, 'Morag Flett', 'lexical'))).toEqual(['orkney-lighthouse']);
@@ -136,7 +136,7 @@ describe('add, replace, delete through the API', () => {
     expect(((await (await post(service.url, mine)).json()) as { articles: unknown[] }).articles).toEqual([{ id: seedId, chunks: 1, replaced: true }]);
     // And a seed article deleted through the API must stay deleted.
     expect((await fetch(`${service.url}/articles/distractor-weather`, { method: 'DELETE', headers: auth })).status).toBe(204);
-    const deletedPoints = service.quarry.stats().deleted;
+    const deletedPoints = (await service.quarry.stats()).deleted;
     await service.stop();
     const reopened = await startRealService({ seedsDir, config: service.config, embedder });
     service = reopened;
@@ -152,7 +152,7 @@ describe('add, replace, delete through the API', () => {
     expect(ids(await search(reopened.url, 'sourdough spelt fermentation Okonkwo', 'lexical'))).toEqual([]);
     expect(ids(await search(reopened.url, 'award-winning sourdough bread from a village bakery', 'semantic', 20))).not.toContain('sourdough-bakery');
     expect(ids(await search(reopened.url, 'lighthouse switched off and replaced by a buoy', 'semantic'))[0]).toBe('orkney-lighthouse');
-    const integrity = reopened.quarry.integrity();
+    const integrity = (await reopened.quarry.integrity());
     expect(integrity.problems).toEqual([]);
     expect(integrity.hnsw.live).toBe(integrity.chunks);
     // The deleted and replaced chunks (2 + 2 + the seed's 14 + the storm's) are marked deleted in the graph, not live.
@@ -186,7 +186,7 @@ describe('searches during a write', () => {
 
 describe('background rebuild through the API', () => {
   it('rebuilds into a new index while answering searches, keeps writes made meanwhile, and refuses a second rebuild', async () => {
-    const { dir: dirBefore, articles } = service.quarry.stats();
+    const { dir: dirBefore, articles } = (await service.quarry.stats());
     const start = await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth });
     expect(start.status).toBe(202);
     expect(await start.json()).toMatchObject({ state: 'running', articlesTotal: articles });
@@ -204,12 +204,12 @@ describe('background rebuild through the API', () => {
       status = (await (await fetch(`${service.url}/admin/rebuild`, { headers: auth })).json()) as typeof status;
     }
     expect(status).toMatchObject({ state: 'succeeded', error: null });
-    expect(service.quarry.stats().dir).not.toBe(dirBefore);
+    expect((await service.quarry.stats()).dir).not.toBe(dirBefore);
 
     expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
     expect((await getArticle(service.url, 'tide-tables')).status).toBe(404);
     expect(ids(await search(service.url, 'Quennell', 'lexical'))).toEqual([]);
-    const integrity = service.quarry.integrity();
+    const integrity = (await service.quarry.integrity());
     expect(integrity.problems).toEqual([]);
     // The rebuild dropped the points marked deleted before it; only the tide-tables chunk, deleted after it
     // started, is marked deleted in the new graph.
@@ -224,13 +224,13 @@ describe('background rebuild through the API', () => {
   });
 
   it('abandons a rebuild when the service stops: no half-built index is left, and the old one reopens whole', async () => {
-    const dirBefore = service.quarry.stats().dir;
+    const dirBefore = (await service.quarry.stats()).dir;
     expect((await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth })).status).toBe(202);
     await service.stop();
     expect(readdirSync(service.config.indexDir).filter((n) => n.endsWith('.building'))).toEqual([]);
     service = await startRealService({ seedsDir, config: service.config, embedder });
-    expect(service.quarry.stats().dir).toBe(dirBefore);
-    expect(service.quarry.integrity().problems).toEqual([]);
+    expect((await service.quarry.stats()).dir).toBe(dirBefore);
+    expect((await service.quarry.integrity()).problems).toEqual([]);
     expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
   });
 });
@@ -258,13 +258,13 @@ describe('validation: 400 naming the field, and nothing written', () => {
     ['bad article inside a batch', { articles: [valid, { id: 'b2', text: 'no title' }] }, 'articles.1.title'],
     ['the same id twice in a batch', { articles: [valid, valid] }, 'articles'],
   ])('%s', async (_name, body, field) => {
-    const before = service.quarry.stats();
+    const before = (await service.quarry.stats());
     const res = await post(service.url, body);
     expect(res.status).toBe(400);
     const err = ((await res.json()) as { error: { code: string; field: string; message: string } }).error;
     expect(err).toMatchObject({ code: 'invalid_request', field });
     expect(err.message.length).toBeGreaterThan(10);
-    const after = service.quarry.stats();
+    const after = (await service.quarry.stats());
     expect([after.articles, after.chunks]).toEqual([before.articles, before.chunks]);
   });
 

@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.ts';
-import { openOrBuild } from '../src/core/open-or-build.ts';
-import { Quarry } from '../src/core/quarry.ts';
+import { openOrBuild, openQuarry, rebuildIndex } from '../src/core/open-or-build.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { SearchRequestSchema } from '../src/search/schema.ts';
+import { SearchRequestSchema, type SearchResponse } from '../src/search/schema.ts';
 import { ROOT, seedsWithDistractors } from './helpers/real-service.ts';
 
 let embedder: Embedder;
@@ -24,7 +23,7 @@ const tempDir = (prefix: string) => {
 };
 const query = (q: string) => SearchRequestSchema.parse({ q, k: 5, mode: 'hybrid' });
 /** What a user sees of a result list (timings differ run to run). */
-const visible = (r: Awaited<ReturnType<Quarry['search']>>) => r.results.map((x) => ({ id: x.article.id, score: x.score, evidence: x.evidence.map((e) => [e.paragraph, e.start, e.end]) }));
+const visible = (r: SearchResponse) => r.results.map((x) => ({ id: x.article.id, score: x.score, evidence: x.evidence.map((e) => [e.paragraph, e.start, e.end]) }));
 
 beforeAll(async () => {
   seeds = seedsWithDistractors();
@@ -44,11 +43,11 @@ describe('an index on disk', () => {
     const before = await Promise.all(['China-Belarus industrial cooperation', 'giant panda cubs', 'battery factory'].map((q) => first.quarry.search(query(q))));
     await first.quarry.close();
 
-    const reopened = await Quarry.open({ config, embedder });
+    const reopened = await openQuarry({ config, embedder, access: 'write' });
     try {
       const after = await Promise.all(['China-Belarus industrial cooperation', 'giant panda cubs', 'battery factory'].map((q) => reopened.search(query(q))));
       expect(after.map(visible)).toEqual(before.map(visible));
-      expect(reopened.stats()).toMatchObject({ articles: 7, deleted: 0 });
+      expect((await reopened.stats())).toMatchObject({ articles: 7, deleted: 0 });
     } finally {
       await reopened.close();
     }
@@ -73,7 +72,7 @@ describe('an index on disk', () => {
     const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
     await quarry.close();
     const otherModel: Embedder = { ...embedder, countTokens: embedder.countTokens, info: { ...embedder.info, id: 'Xenova/bge-small-en-v1.5', files: {} } };
-    await expect(Quarry.open({ config, embedder: otherModel })).rejects.toMatchObject({
+    await expect(openQuarry({ config, embedder: otherModel, access: 'write' })).rejects.toMatchObject({
       code: 'index_incompatible',
       message: expect.stringMatching(/model onnx-community\/all-MiniLM-L6-v2-ONNX \(now Xenova\/bge-small-en-v1\.5\).*rebuild-index/),
     });
@@ -86,13 +85,13 @@ describe('an index on disk', () => {
     await built.quarry.close();
 
     const changed = configFor(indexDir, { minWords: 3 });
-    await expect(Quarry.open({ config: changed, embedder })).rejects.toMatchObject({ code: 'index_incompatible', message: expect.stringMatching(/chunker settings.*rebuild-index/) });
+    await expect(openQuarry({ config: changed, embedder, access: 'write' })).rejects.toMatchObject({ code: 'index_incompatible', message: expect.stringMatching(/chunker settings.*rebuild-index/) });
 
     const reopened = await openOrBuild({ config: changed, embedder, logger: silentLogger });
     try {
       expect(reopened.report.rebuiltReason).toMatch(/chunker settings/);
-      expect(reopened.quarry.getArticle('api-only')?.title).toBe('Added through the API');
-      expect(reopened.quarry.stats().articles).toBe(8);
+      expect((await reopened.quarry.getArticle('api-only'))?.title).toBe('Added through the API');
+      expect((await reopened.quarry.stats()).articles).toBe(8);
     } finally {
       await reopened.quarry.close();
     }
@@ -112,7 +111,7 @@ describe('an index on disk', () => {
     const second = await openOrBuild({ config, embedder, logger: silentLogger });
     try {
       expect(second.report.sync).toMatchObject({ added: 1, removed: 6, updated: 0, unchanged: 1 });
-      const ids = second.quarry.listArticles().map((a) => a.id).sort();
+      const ids = (await second.quarry.listArticles()).map((a) => a.id).sort();
       expect(ids).toEqual(['1a76b68b4bef4123', 'from-api', 'new-seed']);
       const r = await second.quarry.search(query('apple harvest'));
       expect(r.results[0]!.article.id).toBe('new-seed');
@@ -134,7 +133,7 @@ describe('an index on disk', () => {
     try {
       expect(second.report.parseErrors.map((e) => e.message)).toEqual([expect.stringMatching(/the file is empty/)]);
       expect(second.report.sync).toMatchObject({ removed: 0 });
-      expect(second.quarry.getArticle('1a76b68b4bef4123')?.title).toBe('Chinese, Belarusian presidents pledge to enhance ties');
+      expect((await second.quarry.getArticle('1a76b68b4bef4123'))?.title).toBe('Chinese, Belarusian presidents pledge to enhance ties');
     } finally {
       await second.quarry.close();
     }
@@ -145,9 +144,9 @@ describe('an index on disk', () => {
     const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
     await quarry.close();
     const failing: Embedder = { ...embedder, countTokens: embedder.countTokens, embedPassages: async () => { throw new Error('model crashed'); } };
-    await expect(Quarry.buildFrom({ config, embedder: failing, articles: Quarry.readStoredArticles(config.indexDir), source: { kind: 'store' } })).rejects.toThrow('model crashed');
+    await expect(rebuildIndex({ config, embedder: failing, from: { store: true } })).rejects.toThrow('model crashed');
     expect(readdirSync(config.indexDir).filter((n) => n.endsWith('.building'))).toEqual([]);
-    const reopened = await Quarry.open({ config, embedder });
+    const reopened = await openQuarry({ config, embedder, access: 'write' });
     try {
       expect((await reopened.search(query('giant panda cubs'))).results[0]!.article.id).toBe('distractor-china-pandas');
     } finally {

@@ -50,7 +50,7 @@ describe('search end to end (real model, real SQLite + HNSW, real HTTP)', () => 
   it('returns the response shape of DESIGN.md with offsets that point into the article text', async () => {
     const r = await search('China-Belarus industrial cooperation', '&k=3');
     expect(r).toMatchObject({ query: 'China-Belarus industrial cooperation', mode: 'hybrid' });
-    expect(r.took_ms).toBeGreaterThan(0);
+    expect(r.tookMs).toBeGreaterThan(0);
     expect(r.results.length).toBeLessThanOrEqual(3);
     expect(r.total).toBeGreaterThanOrEqual(r.results.length);
     expect(r.index).toMatchObject({ model: 'onnx-community/all-MiniLM-L6-v2-ONNX', dims: 384, articles: 7 });

@@ -45,14 +45,14 @@ describe('a search whose query embedding spans a generation swap', () => {
     // Deleting the first articles makes the rebuilt generation number every later chunk differently.
     await quarry.deleteArticle('1a76b68b4bef4123');
     await quarry.deleteArticle('distractor-football');
-    const dirBefore = quarry.stats().dir;
+    const dirBefore = (await quarry.stats()).dir;
 
     gate = new Promise((r) => (release = r));
     const pending = quarry.search(SearchRequestSchema.parse({ q: 'storm heavy rain gusts coast', explain: true }));
     quarry.startRebuild();
     for (let i = 0; i < 600 && quarry.rebuild.state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(quarry.rebuild.state).toBe('succeeded');
-    expect(quarry.stats().dir).not.toBe(dirBefore);
+    expect((await quarry.stats()).dir).not.toBe(dirBefore);
     release();
     const res = await pending;
 

@@ -1,3 +1,4 @@
+import { HTTP_STATUS } from '../src/server/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WriteQueue } from '../src/core/write-queue.ts';
 import { QuarryError } from '../src/errors.ts';
@@ -33,7 +34,8 @@ describe('WriteQueue', () => {
     expect(q.depth).toBe(2);
     const refused = q.run(() => 'third');
     await expect(refused).rejects.toBeInstanceOf(QuarryError);
-    await expect(refused).rejects.toMatchObject({ code: 'overloaded', httpStatus: 503, details: { retryAfterSeconds: expect.any(Number) } });
+    await expect(refused).rejects.toMatchObject({ code: 'overloaded', details: { retryAfterSeconds: expect.any(Number) } });
+    expect(HTTP_STATUS.overloaded).toBe(503);
     // Checkpoints and shutdown bypass the limit: they must never be refused.
     const checkpoint = q.run(() => 'checkpoint', { bypassLimit: true });
     release();

@@ -1,7 +1,8 @@
-import { articleContentHash } from '../store/database.ts';
+import { articleContentHash } from '../corpus/article.ts';
 import type { QuarryError } from '../errors.ts';
+import { FOLDER_ORIGIN_PREFIX } from './folder-origin.ts';
+import type { SourcedArticle } from './prepare.ts';
 import type { Quarry } from './quarry.ts';
-import type { SourcedArticle } from './build-index.ts';
 
 export interface SyncReport {
   added: number;
@@ -11,7 +12,6 @@ export interface SyncReport {
   errors: QuarryError[];
 }
 
-export const FOLDER_ORIGIN_PREFIX = 'folder:';
 
 /**
  * Brings the changes made in a seeds folder since the last start into the index, without a rebuild: new
@@ -20,8 +20,8 @@ export const FOLDER_ORIGIN_PREFIX = 'folder:';
  * is never undone: a seed article deleted or replaced there stays so until its file changes again.
  */
 export async function syncFolderArticles(quarry: Quarry, loaded: { articles: SourcedArticle[]; errors: QuarryError[] }): Promise<SyncReport> {
-  const applied = quarry.folderFiles();
-  const stored = new Map(quarry.listArticles().map((a) => [a.id, a]));
+  const applied = await quarry.folderFiles();
+  const stored = new Map((await quarry.listArticles()).map((a) => [a.id, a]));
   const hashes = new Map(loaded.articles.map(({ article }) => [article.id, articleContentHash(article)]));
   const changed = loaded.articles.filter(({ article }) => {
     const hash = hashes.get(article.id)!;

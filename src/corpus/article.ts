@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** Ids end up in URLs and file names: letters, digits and . _ : - only, no path characters. */
@@ -87,4 +88,9 @@ export function normaliseArticle(input: ArticleInput): Article {
     url: input.url ?? null,
     paragraphs,
   };
+}
+
+/** Identifies an article's content (not where it came from): a seeds sync skips articles whose hash is unchanged. */
+export function articleContentHash(a: Article): string {
+  return createHash('sha256').update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs])).digest('hex').slice(0, 32);
 }

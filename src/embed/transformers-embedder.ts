@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoTokenizer, env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import { QuarryError } from '../errors.ts';
-import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
-import { modelFileChecksums } from './model-files.ts';
+import { lengthSortedBatches, type EmbedProgress, type Embedder } from './embedder.ts';
+import { modelIdentity } from './model-identity.ts';
 
 export interface TransformersEmbedderOptions {
   model: string;
@@ -64,7 +64,7 @@ export async function createTokenCounter(opts: TransformersEmbedderOptions): Pro
  * session) per embedder, created once; sessions are never created per request.
  */
 export async function createTransformersEmbedder(opts: TransformersEmbedderOptions): Promise<Embedder> {
-  const modelDir = configureTransformers(opts);
+  configureTransformers(opts);
   let extractor: FeatureExtractionPipeline;
   try {
     extractor = (await pipeline('feature-extraction', opts.model, {
@@ -93,20 +93,10 @@ export async function createTransformersEmbedder(opts: TransformersEmbedderOptio
     return vectors;
   };
 
-  const probe = await run([`${opts.queryPrefix}dimension probe`]);
-  const dims = probe[0]!.length;
-  const files = existsSync(modelDir) ? await modelFileChecksums(modelDir, opts.dtype) : {};
-  const info: ModelInfo = {
-    id: opts.model,
-    dtype: opts.dtype,
-    pooling: opts.pooling,
-    normalized: true,
-    dims,
-    maxTokens: opts.maxTokens,
-    queryPrefix: opts.queryPrefix,
-    passagePrefix: opts.passagePrefix,
-    files,
-  };
+  // The loaded model must be the one its files describe: the index records that identity.
+  const info = await modelIdentity(opts);
+  const probed = (await run([`${opts.queryPrefix}dimension probe`]))[0]!.length;
+  if (probed !== info.dims) throw new QuarryError('model_unavailable', `model ${opts.model} returns ${probed}-dimensional vectors, but its config.json says ${info.dims}`, { field: 'model' });
 
   return {
     info,

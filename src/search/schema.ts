@@ -81,12 +81,12 @@ export type SearchTimings = z.infer<typeof SearchTimingsSchema>;
 export const SearchResponseSchema = z.object({
   query: z.string(),
   mode: SearchModeSchema,
-  took_ms: z.number(),
+  tookMs: z.number().describe('time inside the service, in milliseconds'),
   total: z.number().int().describe('articles that matched (after minScore), before the cut to k'),
-  cut_by_min_score: z.number().int().describe('articles that matched but scored below minScore'),
+  cutByMinScore: z.number().int().describe('articles that matched but scored below minScore'),
   results: z.array(SearchResultSchema),
   index: IndexSummarySchema,
-  timings_ms: SearchTimingsSchema.optional().describe('per-stage time, with explain. BM25 (lexical) runs while the query is embedded, so `embed` (until the query vector was ready) and `lexical` overlap and can sum to more than took_ms'),
+  timingsMs: SearchTimingsSchema.optional().describe('per-stage time, with explain. BM25 (lexical) runs while the query is embedded, so `embed` (until the query vector was ready) and `lexical` overlap and can sum to more than tookMs'),
 });
 export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 export type SearchResult = z.infer<typeof SearchResultSchema>;

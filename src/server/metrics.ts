@@ -53,8 +53,8 @@ export function createMetrics(quarry: Quarry): AppMetrics {
       name,
       help,
       registers,
-      collect() {
-        this.set(quarry.stats()[key]);
+      async collect() {
+        this.set((await quarry.stats())[key]);
       },
     });
   stat('quarry_index_articles', 'Articles in the index', 'articles');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { QuarryError } from '../errors.ts';
 import type { ModelInfo } from '../embed/embedder.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 1;
@@ -35,6 +35,12 @@ export const ManifestSchema = z.object({
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/** What an index must have been built with to be searched and written by this process. */
+export interface IndexIdentity {
+  model: ModelInfo;
+  chunker: Manifest['chunker'];
+}
+
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) throw new QuarryError('index_missing', `no index manifest at ${path}: run \`npm run rebuild-index\``);
@@ -65,5 +71,5 @@ export function incompatibility(manifest: Manifest, model: ModelInfo, chunker: M
     differences.push(`chunker settings minWords=${manifest.chunker.minWords}, maxTokens=${manifest.chunker.maxTokens} (now ${chunker.minWords}, ${chunker.maxTokens})`);
   }
   if (differences.length === 0) return null;
-  return `the index was built with ${differences.join('; ')}. Run \`npm run rebuild-index\` (or POST /admin/rebuild) to rebuild it with the current settings`;
+  return `the index was built with ${differences.join('; ')}. Rebuild it with the current settings: \`npm run rebuild-index\`, or a rebuild through the running service`;
 }

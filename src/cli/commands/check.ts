@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Quarry } from '../../core/quarry.ts';
+import { openQuarry } from '../../core/open-or-build.ts';
 import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
 
 export function registerCheck(program: Command): void {
@@ -12,9 +12,9 @@ export function registerCheck(program: Command): void {
       await withEmbedder(config, async (embedder) => {
         // Read-only: the graph is brought up to date with SQLite in memory (checkpoint + replay), exactly as a
         // server start would, and nothing is written back.
-        const quarry = await Quarry.open({ config, embedder, readonly: true });
+        const quarry = await openQuarry({ config, embedder, access: 'read' });
         try {
-          const r = quarry.integrity();
+          const r = await quarry.integrity();
           if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
           else {
             process.stdout.write(

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Quarry } from '../../core/quarry.ts';
+import { openQuarry } from '../../core/open-or-build.ts';
 import { SearchRequestSchema } from '../../search/schema.ts';
 import { parseFlags } from '../parse-flags.ts';
 import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
@@ -21,7 +21,7 @@ export function registerSearch(program: Command): void {
         q: 'query', k: '--k', mode: '--mode', minScore: '--min-score',
       });
       await withEmbedder(config, async (embedder) => {
-        const quarry = await Quarry.open({ config, embedder, readonly: true });
+        const quarry = await openQuarry({ config, embedder, access: 'read' });
         try {
           const res = await quarry.search(req);
           process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${formatSearchResults(res, { width: process.stdout.columns })}\n`);

@@ -23,7 +23,7 @@ export function registerServe(program: Command): void {
 
       const app = createApp({ quarry, config, logger });
       const running = await listen(app, config.port, config.host);
-      const s = quarry.stats();
+      const s = await quarry.stats();
       process.stdout.write(
         `\nQuarry is serving ${s.articles} article${s.articles === 1 ? '' : 's'} (${s.chunks} paragraphs, ${s.model}) at ${running.url}\n` +
           `  search page:  ${running.url}/?q=China-Belarus+industrial+cooperation\n` +

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseArticleFile } from '../../corpus/load-folder.ts';
-import { Quarry } from '../../core/quarry.ts';
+import { openQuarry } from '../../core/open-or-build.ts';
 import { QuarryError } from '../../errors.ts';
 import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
 
@@ -23,7 +23,7 @@ export function registerWriteCommands(program: Command): void {
       if (errors.length > 0) throw errors[0]!;
       const articles = loaded.flatMap((l) => l.articles);
       await withEmbedder(config, async (embedder) => {
-        const quarry = await Quarry.open({ config, embedder });
+        const quarry = await openQuarry({ config, embedder, access: 'write' });
         try {
           const acks = await quarry.upsertArticles(articles, 'cli');
           for (const a of acks) process.stdout.write(`${a.replaced ? 'replaced' : 'added'} ${a.id} (${a.chunks} chunks)\n`);
@@ -40,7 +40,7 @@ export function registerWriteCommands(program: Command): void {
     .action(async (id: string, _flags: CommonFlags, cmd: Command) => {
       const config = configFrom(cmd.optsWithGlobals());
       await withEmbedder(config, async (embedder) => {
-        const quarry = await Quarry.open({ config, embedder });
+        const quarry = await openQuarry({ config, embedder, access: 'write' });
         try {
           if (!(await quarry.deleteArticle(id))) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
           process.stdout.write(`deleted ${id}\n`);

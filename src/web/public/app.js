@@ -212,7 +212,7 @@ function renderResult(result, re) {
 }
 
 function renderNoResults(data, state) {
-  const cut = Number(data.cut_by_min_score) || 0;
+  const cut = Number(data.cutByMinScore) || 0;
   const chunks = data.index ? Number(data.index.chunks) : NaN;
   let reason;
   if (cut > 0) {
@@ -231,12 +231,12 @@ function renderResponse(data, state) {
   clearOutput();
   const results = Array.isArray(data.results) ? data.results : [];
   const total = Number.isFinite(Number(data.total)) ? Number(data.total) : results.length;
-  const took = Math.round(Number(data.took_ms) * 10) / 10;
+  const took = Math.round(Number(data.tookMs) * 10) / 10;
   let line = `${plural(total, 'article')} in ${Number.isFinite(took) ? took : '?'} ms`;
   if (results.length > 0 && results.length < total) line += ` · showing the top ${results.length}`;
   // With explain, the API also says where the time went (embed, k-NN, BM25, fusion, grouping).
-  if (data.timings_ms && typeof data.timings_ms === 'object') {
-    const stages = Object.entries(data.timings_ms)
+  if (data.timingsMs && typeof data.timingsMs === 'object') {
+    const stages = Object.entries(data.timingsMs)
       .filter(([, ms]) => Number.isFinite(Number(ms)))
       .map(([stage, ms]) => `${stage} ${Number(ms).toFixed(1)}`);
     if (stages.length > 0) line += ` (${stages.join(' · ')} ms)`;

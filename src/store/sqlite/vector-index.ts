@@ -2,8 +2,8 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } f
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { z } from 'zod';
-import { fsyncDir, fsyncFile, writeFileAtomic } from './atomic-file.ts';
-import type { HnswParams } from './manifest.ts';
+import { fsyncDir, fsyncFile, writeFileAtomic } from '../../util/atomic-file.ts';
+import type { HnswParams } from '../manifest.ts';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { QuarryError } from '../errors.ts';
+import { QuarryError } from '../../errors.ts';
 
 const LOCK_FILE = 'LOCK';
 
@@ -36,7 +36,7 @@ export function acquireWriterLock(root: string): () => void {
       if (owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw new QuarryError(
           'conflict',
-          `the index ${root} is in use by process ${owner} (a running server or rebuild). Stop it first, or use the HTTP API (POST /articles, POST /admin/rebuild) to change a served index`,
+          `the index ${root} is in use by process ${owner} (a running server or rebuild). Stop it first, or make the change through that running service (its API adds, deletes and rebuilds)`,
           { field: 'indexDir' },
         );
       }

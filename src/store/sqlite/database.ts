@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { fsyncFile } from './atomic-file.ts';
-import type { Article } from '../corpus/article.ts';
-import type { Chunk } from '../corpus/chunk.ts';
+import { articleContentHash, type Article } from '../../corpus/article.ts';
+import { fsyncFile } from '../../util/atomic-file.ts';
+import type { ArticleMeta, ArticleRecord, ArticleSummary, ChunkText, ChunkWithVector, RankedChunk } from '../store.ts';
+import { ftsMatchExpression } from './fts-query.ts';
 
 export const DATABASE_FILE = 'quarry.db';
 
@@ -46,29 +46,6 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE TABLE IF NOT EXISTS folder_files (id TEXT PRIMARY KEY, content_hash TEXT NOT NULL) WITHOUT ROWID;
 `;
 
-export interface StoredChunk extends Chunk {
-  rowid: number;
-  articleId: string;
-}
-
-export interface ChunkWithVector extends Chunk {
-  vector: Float32Array;
-}
-
-export interface ArticleMeta {
-  id: string;
-  title: string;
-  date: string | null;
-  source: string | null;
-  url: string | null;
-}
-
-export interface ArticleRecord extends Article {
-  origin: string;
-  contentHash: string;
-  updatedAt: string;
-}
-
 export interface Change {
   seq: number;
   op: 'add' | 'delete';
@@ -94,16 +71,12 @@ export const blobToVector = (b: Buffer): Float32Array => {
   return out;
 };
 
-export function articleContentHash(a: Article): string {
-  return createHash('sha256').update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs])).digest('hex').slice(0, 32);
-}
-
 /**
  * The source of truth: articles, chunks with their vectors, the FTS5 index and the change log, all written
  * in one transaction per article write. synchronous=FULL: a write acknowledged to a client is on disk.
  */
 export class ArticleDatabase {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
   private readonly stmts;
 
   /**
@@ -161,7 +134,42 @@ export class ArticleDatabase {
         'SELECT a.rowid, a.id, a.title, a.date, a.source, a.url FROM json_each(?) j JOIN articles a ON a.rowid = j.value',
       ),
       allArticleIds: db.prepare<[], { id: string; origin: string; content_hash: string }>('SELECT id, origin, content_hash FROM articles ORDER BY rowid'),
+      // bm25() is lower-is-better; negated so that every retriever's score is higher-is-better.
+      bm25: db.prepare<[number, number, string, number], { rowid: number; score: number }>(
+        'SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?',
+      ),
+      matching: db.prepare<[string, string], { rowid: number }>('SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))'),
     };
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction: every statement in it commits together or not at all. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  get open(): boolean {
+    return this.db.open;
+  }
+
+  /** BM25 over chunk title and text (FTS5, porter stemming), best first. */
+  lexicalSearch(terms: readonly string[], opts: { limit: number; titleWeight: number; textWeight: number }): RankedChunk[] {
+    const match = ftsMatchExpression(terms);
+    if (match === null || opts.limit <= 0) return [];
+    const rows = this.stmts.bm25.all(opts.titleWeight, opts.textWeight, match, opts.limit);
+    return rows.map((r, i) => ({ chunkId: r.rowid, rank: i + 1, score: r.score }));
+  }
+
+  /** Which of `terms` each chunk matches (porter-stemmed as FTS5 matches them). */
+  matchedTerms(terms: readonly string[], rowids: number[]): Map<number, string[]> {
+    const out = new Map<number, string[]>(rowids.map((r) => [r, []]));
+    if (rowids.length === 0) return out;
+    const ids = JSON.stringify(rowids);
+    for (const term of terms) {
+      const match = ftsMatchExpression([term]);
+      if (match === null) continue;
+      for (const { rowid } of this.stmts.matching.all(match, ids)) out.get(rowid)?.push(term);
+    }
+    return out;
   }
 
   /** Inserts or replaces an article with all of its chunks, vectors and FTS rows, atomically. */
@@ -235,7 +243,7 @@ export class ArticleDatabase {
     };
   }
 
-  listArticles(): Array<{ id: string; origin: string; contentHash: string }> {
+  listArticles(): ArticleSummary[] {
     return this.stmts.allArticleIds.all().map((r) => ({ id: r.id, origin: r.origin, contentHash: r.content_hash }));
   }
 
@@ -269,7 +277,6 @@ export class ArticleDatabase {
     }
   }
 
-  /** Chunks with their article metadata, for the rowids a search found (any order). */
   /** The article (rowid) of each chunk that still exists. */
   articleOfChunks(rowids: number[]): Map<number, number> {
     const out = new Map<number, number>();
@@ -279,8 +286,8 @@ export class ArticleDatabase {
   }
 
   /** Paragraph position and text of each chunk that still exists. */
-  chunkTexts(rowids: number[]): Map<number, Pick<StoredChunk, 'paragraph' | 'start' | 'end' | 'text'>> {
-    const out = new Map<number, Pick<StoredChunk, 'paragraph' | 'start' | 'end' | 'text'>>();
+  chunkTexts(rowids: number[]): Map<number, ChunkText> {
+    const out = new Map<number, ChunkText>();
     if (rowids.length === 0) return out;
     for (const r of this.stmts.chunkTexts.all(JSON.stringify(rowids))) out.set(r.rowid, { paragraph: r.paragraph, start: r.start, end: r.end, text: r.text });
     return out;

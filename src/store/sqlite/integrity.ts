@@ -1,29 +1,5 @@
+import type { IntegrityReport } from '../store.ts';
 import type { Generation } from './generation.ts';
-
-export interface IntegrityReport {
-  ok: boolean;
-  /** SQLite's `PRAGMA integrity_check`: "ok" or its first findings. */
-  sqlite: string;
-  foreignKeyViolations: number;
-  articles: number;
-  chunks: number;
-  ftsRows: number;
-  articlesWithoutChunks: number;
-  hnsw: {
-    /** Points in the graph, marked-deleted ones included. */
-    points: number;
-    /** Points not marked deleted: must be exactly the chunk rowids. */
-    live: number;
-    /** Chunks in SQLite with no live point. */
-    missing: number;
-    /** Live points with no chunk in SQLite (a deleted article still searchable). */
-    extra: number;
-    /** Live points whose vector differs from the chunk's vector in SQLite. */
-    mismatched: number;
-  };
-  /** One line per finding; empty when ok. */
-  problems: string[];
-}
 
 /** Cosine space stores normalised vectors; ours are normalised already, so they match up to rounding. */
 const VECTOR_TOLERANCE = 1e-4;

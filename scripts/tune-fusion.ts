@@ -3,17 +3,17 @@
  * only (tuning on the test queries would make the reported numbers meaningless). Query vectors are computed
  * once and reused, so each configuration costs only retrieval. Not a test and not part of the product:
  *
- *   npx tsx src/eval/tune-fusion.ts --dataset ../shared/data/scifact --index /tmp/scifact-index [--json out.json]
+ *   npx tsx scripts/tune-fusion.ts --dataset ../shared/data/scifact --index /tmp/scifact-index [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from '../config/config.ts';
-import { Quarry } from '../core/quarry.ts';
-import type { Embedder } from '../embed/embedder.ts';
-import { createEmbedder } from '../runtime.ts';
-import type { SearchMode } from '../search/schema.ts';
-import { loadBeir } from './beir.ts';
-import { evaluateMode, type ModeReport, type SearchOverrides } from './run-eval.ts';
+import { loadConfig, type Config } from '../src/config/config.ts';
+import { openQuarry } from '../src/core/open-or-build.ts';
+import type { Embedder } from '../src/embed/embedder.ts';
+import { loadBeir } from '../src/eval/beir.ts';
+import { evaluateMode, type ModeReport, type SearchOverrides } from '../src/eval/run-eval.ts';
+import { createEmbedder } from '../src/runtime.ts';
+import type { SearchMode } from '../src/search/schema.ts';
 
 /** Memoises query vectors: a sweep asks the same queries many times. */
 export function cachingEmbedder(inner: Embedder): Embedder {
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const rows: Array<{ name: string } & ModeReport> = [];
   try {
     for (const t of trials(Number(values.title)).filter((t) => !values.only || t.name.includes(values.only))) {
-      const quarry = await Quarry.open({ config: { ...base, ...t.config }, embedder, readonly: true });
+      const quarry = await openQuarry({ config: { ...base, ...t.config }, embedder, access: 'read' });
       try {
         const r = await evaluateMode(quarry, collection, t.mode, { search: t.search });
         rows.push({ name: t.name, ...r });

@@ -1,8 +1,15 @@
 import type { Article } from '../corpus/article.ts';
 import { CHUNKER_VERSION, chunkArticle, type Chunk } from '../corpus/chunk.ts';
 import { lengthSortedBatches, type EmbedProgress, type Embedder } from '../embed/embedder.ts';
-import type { ChunkWithVector } from '../store/database.ts';
 import type { Manifest } from '../store/manifest.ts';
+import type { PreparedArticle } from '../store/store.ts';
+import { yieldToEventLoop } from '../util/event-loop.ts';
+
+export interface SourcedArticle {
+  article: Article;
+  /** Where it came from ("folder:000_x.txt", "api", …), kept so a seeds sync knows what it owns. */
+  origin: string;
+}
 
 export interface ChunkerSettings {
   minWords: number;
@@ -24,25 +31,24 @@ export function chunkWithModel(article: Article, embedder: Embedder, s: ChunkerS
  * rate (about 60 chunks/s), and a slice of 4 holds the event loop for about 55 ms (p50), 8 for 100 ms.
  */
 export const WRITE_EMBED_SLICE = 4;
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /**
  * Chunks and embeds a group of articles (slices sorted by length across all of them, which keeps padding
  * low). Runs before any transaction: the database is never held while the model works.
  */
 export async function prepareArticles(
-  articles: Article[],
+  articles: SourcedArticle[],
   embedder: Embedder,
   s: ChunkerSettings,
   onProgress?: (p: EmbedProgress) => void,
-): Promise<Array<{ article: Article; chunks: ChunkWithVector[] }>> {
-  const chunked = articles.map((article) => ({ article, chunks: chunkWithModel(article, embedder, s) }));
+): Promise<PreparedArticle[]> {
+  const chunked = articles.map(({ article, origin }) => ({ article, origin, chunks: chunkWithModel(article, embedder, s) }));
   const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
   if (embedder.passagesOffMainThread) {
     // A worker embeds them: nothing here blocks the event loop, so one call with full, token-sorted batches.
     const vectors = await embedder.embedPassages(texts, onProgress);
     let i = 0;
-    return chunked.map(({ article, chunks }) => ({ article, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
+    return chunked.map(({ article, origin, chunks }) => ({ article, origin, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
   }
   const vectors = new Array<Float32Array>(texts.length);
   let done = 0;
@@ -58,5 +64,5 @@ export async function prepareArticles(
     await yieldToEventLoop();
   }
   let i = 0;
-  return chunked.map(({ article, chunks }) => ({ article, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
+  return chunked.map(({ article, origin, chunks }) => ({ article, origin, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
 }

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { fsyncDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { processAlive } from './lock.ts';
 
 /**
