@@ -54,7 +54,7 @@ function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
   // QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1); the bench's own win.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PORT'));
   Object.assign(env, { QUARRY_INDEX_DIR: indexDir, QUARRY_SEEDS_DIR: seedsDir, QUARRY_API_KEY: API_KEY, PORT: '0', QUARRY_LOG_LEVEL: 'warn' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -25,11 +25,11 @@ function configError(env: NodeJS.ProcessEnv): QuarryError {
   throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
 }
 
-/** Runs the real CLI (one node process with tsx, as `npx tsx src/cli/main.ts` would) with only QUARRY_* settings from `env`. */
+/** Runs the real CLI (`node bin/quarry.js`, as `npx quarry` would) with only QUARRY_* settings from `env`. */
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT' && k !== 'HOST'));
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/quarry.js', ...args], {
       cwd: ROOT,
       env: { ...base, QUARRY_INDEX_DIR: join(scratch, 'index'), QUARRY_SEEDS_DIR: join(scratch, 'seeds'), ...env },
       timeout: 60_000,

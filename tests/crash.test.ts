@@ -426,7 +426,7 @@ describe('crash safety under SIGKILL', () => {
       const exit = await server.kill('SIGTERM');
       expect(exit.code).toBe(0);
     }
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'check', '--json'], {
+    const cli = spawnSync(process.execPath, ['bin/quarry.js', 'check', '--json'], {
       cwd: ROOT,
       env: { ...process.env, QUARRY_INDEX_DIR: indexDir, QUARRY_MODELS_DIR: join(ROOT, 'models'), QUARRY_LOG_LEVEL: 'error' },
       encoding: 'utf8',

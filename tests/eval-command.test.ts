@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatEvalReport } from '../src/cli/commands/eval.ts';
+import { formatEvalReport } from '../src/cli/eval-report.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { runEval, type EvalReport } from '../src/eval/run-eval.ts';
 import { createEmbedder } from '../src/runtime.ts';
@@ -118,7 +118,7 @@ describe('quarry eval (real model, real index)', () => {
     const json = join(keep, '..', 'report.json');
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'eval', '--dataset', dataset, '--mode', 'lexical', '--json', json, '--log-level', 'silent'],
+      ['bin/quarry.js', 'eval', '--dataset', dataset, '--mode', 'lexical', '--json', json, '--log-level', 'silent'],
       { cwd: ROOT, env: { ...process.env, QUARRY_MODELS_DIR: join(ROOT, 'models') }, timeout: 120_000 },
     );
     expect(stdout).toMatch(/5 documents \(5 chunks\), 5 queries/);

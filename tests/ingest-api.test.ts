@@ -253,6 +253,10 @@ describe('validation: 400 naming the field, and nothing written', () => {
     ['date not ISO 8601', { ...valid, date: '03/02/2024' }, 'date'],
     ['date that does not exist', { ...valid, date: '2024-02-31' }, 'date'],
     ['unknown field', { ...valid, author: 'me' }, 'author'],
+    ['javascript: URL', { ...valid, url: 'javascript:alert(1)' }, 'url'],
+    ['data: URL', { ...valid, url: 'data:text/html,<script>alert(1)</script>' }, 'url'],
+    ['ftp URL', { ...valid, url: 'ftp://example.org/story.txt' }, 'url'],
+    ['not a URL', { ...valid, url: 'www.example.org/story' }, 'url'],
     ['too many articles in a batch', { articles: [1, 2, 3, 4].map((n) => ({ ...valid, id: `b${n}` })) }, 'articles'],
     ['empty batch', { articles: [] }, 'articles'],
     ['bad article inside a batch', { articles: [valid, { id: 'b2', text: 'no title' }] }, 'articles.1.title'],
@@ -268,9 +272,10 @@ describe('validation: 400 naming the field, and nothing written', () => {
     expect([after.articles, after.chunks]).toEqual([before.articles, before.chunks]);
   });
 
-  it('accepts an id of exactly 200 characters and an ISO date-time', async () => {
-    const res = await post(service.url, { ...valid, id: 'a'.repeat(200), date: '2024-03-02T10:15:00Z' });
+  it('accepts an id of exactly 200 characters, an ISO date-time and an https URL', async () => {
+    const res = await post(service.url, { ...valid, id: 'a'.repeat(200), date: '2024-03-02T10:15:00Z', url: 'https://example.org/news/2024/03/story?id=7' });
     expect(res.status).toBe(201);
+    expect(await (await getArticle(service.url, 'a'.repeat(200))).json()).toMatchObject({ url: 'https://example.org/news/2024/03/story?id=7' });
     expect((await fetch(`${service.url}/articles/${'a'.repeat(200)}`, { method: 'DELETE', headers: auth })).status).toBe(204);
   });
 

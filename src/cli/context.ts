@@ -24,8 +24,12 @@ export function configFrom(flags: CommonFlags, extra: Record<string, unknown> = 
   });
 }
 
+/**
+ * Runs `fn` with the model loaded on this thread. A one-shot command embeds a query or a few passages: the worker
+ * threads a server uses (each loads its own model session) would only add their start-up time.
+ */
 export async function withEmbedder<T>(config: Config, fn: (e: Embedder) => Promise<T>): Promise<T> {
-  const embedder = await createEmbedder(config);
+  const embedder = await createEmbedder({ ...config, queryWorker: false, passageWorker: false });
   try {
     return await fn(embedder);
   } finally {

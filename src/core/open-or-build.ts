@@ -2,6 +2,7 @@ import type { Config } from '../config/config.ts';
 import { loadArticleFolder } from '../corpus/load-folder.ts';
 import type { ModelInfo } from '../embed/embedder.ts';
 import type { Embedder } from '../embed/embedder.ts';
+import { modelIdentity } from '../embed/model-identity.ts';
 import { QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { IndexIdentity, Manifest } from '../store/manifest.ts';
@@ -70,8 +71,9 @@ export async function openOrBuild(deps: { config: Config; embedder: Embedder; lo
 }
 
 /** Opens the configured index for this model without building anything (CLI commands). */
-export async function openQuarry(deps: { config: Config; embedder: Embedder; access: 'read' | 'write'; logger?: Logger }): Promise<Quarry> {
-  const store = await openStore(deps.config, { identity: identityOf(deps.config, deps.embedder.info), access: deps.access, logger: deps.logger });
+export async function openQuarry(deps: { config: Config; embedder: Embedder | null; access: 'read' | 'write'; logger?: Logger }): Promise<Quarry> {
+  const model = deps.embedder?.info ?? (await modelIdentity(deps.config));
+  const store = await openStore(deps.config, { identity: identityOf(deps.config, model), access: deps.access, logger: deps.logger });
   if (!store.hasIndex || store.incompatibility) {
     const why = store.incompatibility;
     await store.close();

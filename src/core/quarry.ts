@@ -13,7 +13,8 @@ import { WriteQueue } from './write-queue.ts';
 
 export interface QuarryDeps {
   config: Config;
-  embedder: Embedder;
+  /** Null for commands that embed nothing (delete, check): the store was opened with the model's identity alone. */
+  embedder: Embedder | null;
   store: IndexStore;
   logger?: Logger;
 }
@@ -51,7 +52,7 @@ export type SearchListener = (e: { mode: SearchMode; timings: SearchTimings; too
  */
 export class Quarry {
   readonly config: Config;
-  readonly embedder: Embedder;
+  private readonly model: Embedder | null;
   readonly store: IndexStore;
   private readonly queue: WriteQueue;
   private readonly rebuilder: Rebuilder;
@@ -60,10 +61,16 @@ export class Quarry {
 
   constructor(deps: QuarryDeps) {
     this.config = deps.config;
-    this.embedder = deps.embedder;
+    this.model = deps.embedder;
     this.store = deps.store;
     this.queue = new WriteQueue(deps.config.writeQueueLimit);
-    this.rebuilder = new Rebuilder({ store: deps.store, embedder: deps.embedder, chunker: deps.config, queue: this.queue, logger: deps.logger ?? silentLogger });
+    this.rebuilder = new Rebuilder({ store: deps.store, embedder: () => this.embedder, chunker: deps.config, queue: this.queue, logger: deps.logger ?? silentLogger });
+  }
+
+  /** The model; throws for a Quarry opened without one (see QuarryDeps.embedder). */
+  get embedder(): Embedder {
+    if (!this.model) throw new QuarryError('model_unavailable', 'this index was opened without loading the model (a command that embeds nothing)');
+    return this.model;
   }
 
   get manifest(): Manifest {

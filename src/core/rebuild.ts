@@ -42,7 +42,7 @@ export class Rebuilder {
   private stopping = false;
 
   constructor(
-    private readonly deps: { store: IndexStore; embedder: Embedder; chunker: ChunkerSettings; queue: WriteQueue; logger: Logger },
+    private readonly deps: { store: IndexStore; embedder: () => Embedder; chunker: ChunkerSettings; queue: WriteQueue; logger: Logger },
   ) {}
 
   get status(): RebuildStatus {
@@ -95,7 +95,8 @@ export class Rebuilder {
   };
 
   private async rebuild(builder: GenerationBuilder, articles: SourcedArticle[], started: number): Promise<void> {
-    const { store, embedder, chunker, queue, logger } = this.deps;
+    const { store, chunker, queue, logger } = this.deps;
+    const embedder = this.deps.embedder();
     let published = false;
     try {
       await fillGeneration(builder, embedder, chunker, {

@@ -31,7 +31,8 @@ export const ArticleInputSchema = z
     title: z.string().trim().min(1, 'must not be empty').max(1000),
     date: isoDate.nullish(),
     source: z.string().max(200).nullish(),
-    url: z.string().max(2000).nullish(),
+    // Only web links: a javascript: or data: URL stored here would run in any page that links it.
+    url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000).nullish(),
     text: z.string().max(2_000_000).optional(),
     paragraphs: z.array(z.string().max(200_000)).max(10_000).optional(),
   })

@@ -16,9 +16,15 @@ interface ModelWorker {
   close(): Promise<void>;
 }
 
+/**
+ * The worker's entry: the compiled embed-worker.js next to this file in dist/; from the TypeScript sources (tests,
+ * benches run with tsx) a boot file that registers tsx in the worker first.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./embed-worker-boot.mjs', import.meta.url) : new URL('./embed-worker.js', import.meta.url);
+
 /** Starts a worker thread with its own model session; resolves once the model is loaded. */
 async function startModelWorker(opts: TransformersEmbedderOptions, role: string): Promise<ModelWorker> {
-  const worker = new Worker(new URL('./embed-worker-boot.mjs', import.meta.url), { workerData: opts, name: `quarry-${role}` });
+  const worker = new Worker(WORKER_ENTRY, { workerData: opts, name: `quarry-${role}` });
   worker.unref();
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   let nextId = 1;

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { rebuildIndex } from '../../core/open-or-build.ts';
-import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
-import { buildProgressBar } from '../progress.ts';
+import type { CommonFlags } from '../context.ts';
 
 export function registerRebuildIndex(program: Command): void {
   program
@@ -10,6 +8,11 @@ export function registerRebuildIndex(program: Command): void {
     .option('--seeds <dir>', 'folder of articles to index (default: seeds/, or QUARRY_SEEDS_DIR)')
     .option('--from-store', 're-embed the articles already stored in the index instead of reading a folder')
     .action(async (flags: CommonFlags & { fromStore?: boolean }, cmd: Command) => {
+      const [{ configFrom, withEmbedder }, { rebuildIndex }, { buildProgressBar }] = await Promise.all([
+        import('../context.ts'),
+        import('../../core/open-or-build.ts'),
+        import('../progress.ts'),
+      ]);
       const config = configFrom({ ...cmd.optsWithGlobals(), ...flags });
       await withEmbedder(config, async (embedder) => {
         const started = performance.now();

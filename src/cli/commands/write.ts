@@ -1,9 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseArticleFile } from '../../corpus/load-folder.ts';
-import { openQuarry } from '../../core/open-or-build.ts';
 import { QuarryError } from '../../errors.ts';
-import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
+import type { CommonFlags } from '../context.ts';
 
 export function registerWriteCommands(program: Command): void {
   program
@@ -11,6 +9,11 @@ export function registerWriteCommands(program: Command): void {
     .description('add or replace articles from files (.txt seed format, .json, .jsonl) in the index')
     .argument('<files...>', 'article files')
     .action(async (files: string[], _flags: CommonFlags, cmd: Command) => {
+      const [{ configFrom, withEmbedder }, { openQuarry }, { parseArticleFile }] = await Promise.all([
+        import('../context.ts'),
+        import('../../core/open-or-build.ts'),
+        import('../../corpus/load-folder.ts'),
+      ]);
       const config = configFrom(cmd.optsWithGlobals());
       const loaded = await Promise.all(
         files.map((f) =>
@@ -38,15 +41,15 @@ export function registerWriteCommands(program: Command): void {
     .description('delete an article and all of its paragraphs from the index')
     .argument('<id>', 'article id')
     .action(async (id: string, _flags: CommonFlags, cmd: Command) => {
+      const [{ configFrom }, { openQuarry }] = await Promise.all([import('../context.ts'), import('../../core/open-or-build.ts')]);
       const config = configFrom(cmd.optsWithGlobals());
-      await withEmbedder(config, async (embedder) => {
-        const quarry = await openQuarry({ config, embedder, access: 'write' });
-        try {
-          if (!(await quarry.deleteArticle(id))) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
-          process.stdout.write(`deleted ${id}\n`);
-        } finally {
-          await quarry.close();
-        }
-      });
+      // A delete embeds nothing: the index is opened with the model's identity, read from its files.
+      const quarry = await openQuarry({ config, embedder: null, access: 'write' });
+      try {
+        if (!(await quarry.deleteArticle(id))) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
+        process.stdout.write(`deleted ${id}\n`);
+      } finally {
+        await quarry.close();
+      }
     });
 }

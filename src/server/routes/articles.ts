@@ -5,16 +5,17 @@ import type { Quarry } from '../../core/quarry.ts';
 import { QuarryError } from '../../errors.ts';
 import { jsonBody } from '../content-type.ts';
 import { parseOrThrow } from '../errors.ts';
+import { sendPage } from '../pages.ts';
 import { ArticleIdParamSchema, articleBatchSchema } from '../schemas.ts';
 
-export function articleRoutes(quarry: Quarry, config: Config, auth: { write: RequestHandler; read: RequestHandler }, pages: { articleHtml: string }): Router {
+export function articleRoutes(quarry: Quarry, config: Config, auth: { write: RequestHandler; read: RequestHandler }): Router {
   const router = Router();
   const batchSchema = articleBatchSchema(config.maxBatchArticles);
 
   // A browser asking for a page gets the readable article page, which fetches this URL as JSON. The page is
   // the same static shell for every id and holds no data, so it needs no key: a browser navigation cannot
   // send one, and the page's own JSON fetch is what the read key guards (it asks the person for the key).
-  const articlePage: RequestHandler = (req, res, next) => (req.accepts(['json', 'html']) === 'html' ? res.sendFile(pages.articleHtml) : next());
+  const articlePage: RequestHandler = (req, res, next) => (req.accepts(['json', 'html']) === 'html' ? sendPage(res, 'article.html') : next());
   router.get('/articles/:id', articlePage, auth.read, async (req, res) => {
     const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
     const a = await quarry.getArticle(id);
