@@ -39,11 +39,26 @@ export async function run(args: string[]): Promise<void> {
     const queries = seededShuffle(bbcTitles()).slice(0, n + 10);
     await timeRequests(server.url, queries.slice(0, 10), mode);
     const distinct = await timeRequests(server.url, queries.slice(10), mode);
-    const repeated = await timeRequests(server.url, Array.from({ length: n }, () => 'China-Belarus industrial cooperation'), mode);
+    const repeated = await timeRequests(
+      server.url,
+      Array.from({ length: n }, () => 'China-Belarus industrial cooperation'),
+      mode,
+    );
     const stats = await quarry.stats();
-    const summary = (xs: number[]) => ({ p50: round(percentile(xs, 50), 2), p90: round(percentile(xs, 90), 2), p99: round(percentile(xs, 99), 2), mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 2) });
+    const summary = (xs: number[]) => ({
+      p50: round(percentile(xs, 50), 2),
+      p90: round(percentile(xs, 90), 2),
+      p99: round(percentile(xs, 99), 2),
+      mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 2),
+    });
     const result = newResult('sequential', args);
-    const figures = { index: { dir: config.indexDir, articles: stats.articles, chunks: stats.chunks }, mode, requests: n, distinctQueriesMs: summary(distinct), sameQueryMs: summary(repeated) };
+    const figures = {
+      index: { dir: config.indexDir, articles: stats.articles, chunks: stats.chunks },
+      mode,
+      requests: n,
+      distinctQueriesMs: summary(distinct),
+      sameQueryMs: summary(repeated),
+    };
     Object.assign(result, { figures });
     const file = writeResult(result);
     console.log(JSON.stringify(figures, null, 2));

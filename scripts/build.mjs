@@ -48,7 +48,7 @@ function withBuildLock(fn) {
 /** Compiles unless another process just did (its stamp is newer than every source file). */
 export function build({ quiet = false, unlessFresh = null } = {}) {
   withBuildLock(() => {
-    if (unlessFresh && unlessFresh()) return;
+    if (unlessFresh?.()) return;
     compile(quiet);
   });
 }

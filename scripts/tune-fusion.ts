@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from '../src/config/config.ts';
+import { type Config, loadConfig } from '../src/config/config.ts';
 import { openQuarry } from '../src/core/open-or-build.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { loadBeir } from '../src/eval/beir.ts';
@@ -46,16 +46,35 @@ function trials(title: number): Trial[] {
     }
   }
   const cfg = (stop: boolean, fuseBy: Config['fuseBy']): Partial<Config> => ({ lexicalStopwords: stop, bm25TitleWeight: title, fuseBy });
-  out.push({ name: `hybrid rrf chunk stop=false title=${title} k=60 dense=1 lex=1`, mode: 'hybrid', config: cfg(false, 'chunk'), search: { fusion: 'rrf', rrfK: 60, denseWeight: 1, lexicalWeight: 1 } });
+  out.push({
+    name: `hybrid rrf chunk stop=false title=${title} k=60 dense=1 lex=1`,
+    mode: 'hybrid',
+    config: cfg(false, 'chunk'),
+    search: { fusion: 'rrf', rrfK: 60, denseWeight: 1, lexicalWeight: 1 },
+  });
   for (const fuseBy of ['chunk', 'article'] as const) {
     for (const k of [10, 30, 60, 100]) {
-      for (const [dw, lw] of [[1, 1], [1, 0.7], [0.7, 1]] as const) {
-        out.push({ name: `hybrid rrf ${fuseBy} stop=true title=${title} k=${k} dense=${dw} lex=${lw}`, mode: 'hybrid', config: cfg(true, fuseBy), search: { fusion: 'rrf', rrfK: k, denseWeight: dw, lexicalWeight: lw } });
+      for (const [dw, lw] of [
+        [1, 1],
+        [1, 0.7],
+        [0.7, 1],
+      ] as const) {
+        out.push({
+          name: `hybrid rrf ${fuseBy} stop=true title=${title} k=${k} dense=${dw} lex=${lw}`,
+          mode: 'hybrid',
+          config: cfg(true, fuseBy),
+          search: { fusion: 'rrf', rrfK: k, denseWeight: dw, lexicalWeight: lw },
+        });
       }
     }
     for (const a of [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]) {
       const lw = Math.round((1 - a) * 100) / 100;
-      out.push({ name: `hybrid relative ${fuseBy} stop=true title=${title} dense=${a} lex=${lw}`, mode: 'hybrid', config: cfg(true, fuseBy), search: { fusion: 'relative', denseWeight: a, lexicalWeight: lw } });
+      out.push({
+        name: `hybrid relative ${fuseBy} stop=true title=${title} dense=${a} lex=${lw}`,
+        mode: 'hybrid',
+        config: cfg(true, fuseBy),
+        search: { fusion: 'relative', denseWeight: a, lexicalWeight: lw },
+      });
     }
   }
   return out;
@@ -77,7 +96,11 @@ async function main(): Promise<void> {
   if (!values.dataset || !values.index) throw new Error('usage: tune-fusion --dataset DIR --index DIR [--only SUBSTRING] [--json FILE]');
   if (/test/.test(values.queries + values.qrels)) throw new Error('tuning runs on the train split only');
   const base = loadConfig({ env: process.env, overrides: { indexDir: values.index, logLevel: 'silent' } });
-  const collection = await loadBeir(values.dataset, { queriesFile: values.queries, qrelsFile: values.qrels, limit: values.limit ? Number(values.limit) : undefined });
+  const collection = await loadBeir(values.dataset, {
+    queriesFile: values.queries,
+    qrelsFile: values.qrels,
+    limit: values.limit ? Number(values.limit) : undefined,
+  });
   const embedder = cachingEmbedder(await createEmbedder(base));
   const rows: Array<{ name: string } & ModeReport> = [];
   try {

@@ -2,11 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { keysMatch } from '../src/server/auth.ts';
-import { SEEDS_DIR, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+import { type RealService, SEEDS_DIR, startRealService, testConfig } from './helpers/real-service.ts';
 
 const WRITE_KEY = 'write-key-for-tests-0123456789';
 const READ_KEY = 'read-key-for-tests-9876543210';
-const article = (id: string) => ({ id, title: 'Auth test article', paragraphs: ['A paragraph long enough to be indexed as a chunk of its own, about keys and locks.'] });
+const article = (id: string) => ({
+  id,
+  title: 'Auth test article',
+  paragraphs: ['A paragraph long enough to be indexed as a chunk of its own, about keys and locks.'],
+});
 
 let embedder: Embedder;
 const services: RealService[] = [];
@@ -25,7 +29,11 @@ afterAll(async () => {
 });
 
 const postArticle = (url: string, id: string, authorization?: string) =>
-  fetch(`${url}/articles`, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: JSON.stringify(article(id)) });
+  fetch(`${url}/articles`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+    body: JSON.stringify(article(id)),
+  });
 const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
 
 describe('no API key configured', () => {
@@ -104,7 +112,9 @@ describe('a read key configured', () => {
       const open = await fetch(`${s.url}${path}`, { headers: { accept: 'application/json' } });
       expect(open.status, path).toBe(401);
       expect(await errorOf(open)).toMatchObject({ code: 'unauthorized', field: 'authorization' });
-      expect((await fetch(`${s.url}${path}`, { headers: { accept: 'application/json', authorization: 'Bearer not-the-read-key-012345' } })).status, path).toBe(401);
+      expect((await fetch(`${s.url}${path}`, { headers: { accept: 'application/json', authorization: 'Bearer not-the-read-key-012345' } })).status, path).toBe(
+        401,
+      );
       expect((await fetch(`${s.url}${path}`, { headers: { accept: 'application/json', authorization: `Bearer ${READ_KEY}` } })).status, path).toBe(200);
       expect((await fetch(`${s.url}${path}`, { headers: { accept: 'application/json', authorization: `Bearer ${WRITE_KEY}` } })).status, path).toBe(200);
     }

@@ -1,18 +1,20 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SearchResponse } from '../src/search/schema.ts';
 import { createApp } from '../src/server/app.ts';
 import { listen } from '../src/server/listen.ts';
-import { ROOT, seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
+import { type RealService, ROOT, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it when missing). */
 const CHROMIUM = process.env.QUARRY_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
-  console.warn(`[browser.test.ts] SKIPPED: no Chromium at ${CHROMIUM}. Install it with \`apt-get install -y chromium\` (.ci/run does this), or set QUARRY_TEST_CHROMIUM to a Chromium binary.`);
+  console.warn(
+    `[browser.test.ts] SKIPPED: no Chromium at ${CHROMIUM}. Install it with \`apt-get install -y chromium\` (.ci/run does this), or set QUARRY_TEST_CHROMIUM to a Chromium binary.`,
+  );
 }
 
 const SEED_ID = '1a76b68b4bef4123';
@@ -38,7 +40,16 @@ describe.skipIf(!haveChromium)('search page in a real browser (Chromium via play
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -81,7 +92,11 @@ describe.skipIf(!haveChromium)('search page in a real browser (Chromium via play
     expect(await card.locator('.evidence').first().isVisible()).toBe(true);
     const marks = (await card.locator('.evidence').first().locator('mark').allTextContents()).map((t) => t.toLowerCase());
     expect(marks.length).toBeGreaterThan(0);
-    for (const m of marks) expect(['china', 'belarus', 'industrial', 'cooperation'].some((term) => m.startsWith(term)), m).toBe(true);
+    for (const m of marks)
+      expect(
+        ['china', 'belarus', 'industrial', 'cooperation'].some((term) => m.startsWith(term)),
+        m,
+      ).toBe(true);
     // The seed article ranks first.
     expect(await page.locator('article.result').first().getAttribute('data-article-id')).toBe(SEED_ID);
 

@@ -70,7 +70,11 @@ describe('loadConfig', () => {
   });
 
   it('reads QUARRY_* variables, lets flags win over them, and resolves paths against cwd', () => {
-    const c = loadConfig({ env: { QUARRY_PORT: '4100', QUARRY_EF_SEARCH: '64', QUARRY_LOG_QUERIES: 'yes', QUARRY_INDEX_DIR: 'data/idx' }, overrides: { efSearch: '32' }, cwd: '/srv/quarry' });
+    const c = loadConfig({
+      env: { QUARRY_PORT: '4100', QUARRY_EF_SEARCH: '64', QUARRY_LOG_QUERIES: 'yes', QUARRY_INDEX_DIR: 'data/idx' },
+      overrides: { efSearch: '32' },
+      cwd: '/srv/quarry',
+    });
     expect(c.port).toBe(4100);
     expect(c.efSearch).toBe(32);
     expect(c.logQueries).toBe(true);

@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { cpSync, existsSync, type FSWatcher, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.ts';
 import { openQuarry, rebuildIndex } from '../src/core/open-or-build.ts';
-import type { IntegrityReport } from '../src/store/store.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { startChildServer, type ChildServer } from './helpers/child-server.ts';
+import type { IntegrityReport } from '../src/store/store.ts';
+import { type ChildServer, startChildServer } from './helpers/child-server.ts';
 
 /*
  * kill -9 at random moments, then prove nothing acknowledged was lost and nothing half-written is visible.
@@ -44,7 +44,7 @@ function prng(seed: number): () => number {
   };
 }
 const random = prng(SEED);
-const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 const between = (lo: number, hi: number) => lo + random() * (hi - lo);
 
 const WORDS = (
@@ -88,9 +88,11 @@ const json = { ...auth, 'content-type': 'application/json' };
 
 async function mapLimit<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 let embedder: Embedder;
@@ -117,7 +119,7 @@ async function checkOnDisk(): Promise<IntegrityReport> {
   const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir, modelsDir: join(ROOT, 'models'), logLevel: 'silent' } });
   const q = await openQuarry({ config, embedder, access: 'read' });
   try {
-    return (await q.integrity());
+    return await q.integrity();
   } finally {
     await q.close();
   }
@@ -163,7 +165,7 @@ describe('crash safety under SIGKILL', () => {
     };
     const failures: string[] = [];
     const ms = { start: 0, verify: 0, workload: 0, diskCheck: 0 };
-    const timed = async <T,>(k: keyof typeof ms, f: () => Promise<T>): Promise<T> => {
+    const timed = async <T>(k: keyof typeof ms, f: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {
         return await f();
@@ -200,7 +202,13 @@ describe('crash safety under SIGKILL', () => {
           const res = await fetch(`${server.url}/articles`, { method: 'POST', headers: json, body: JSON.stringify(body) });
           if (res.status === 201) {
             const ack = (await res.json()) as { articles: Array<{ id: string; chunks: number }> };
-            if (!isDeepStrictEqual(ack.articles.map((a) => a.id), ids)) failures.push(`POST /articles acknowledged ${JSON.stringify(ack)} for ${ids.join(',')}`);
+            if (
+              !isDeepStrictEqual(
+                ack.articles.map((a) => a.id),
+                ids,
+              )
+            )
+              failures.push(`POST /articles acknowledged ${JSON.stringify(ack)} for ${ids.join(',')}`);
             batch.forEach((t, i) => {
               t.acked = versions[i]!;
               t.pending = [];
@@ -271,7 +279,8 @@ describe('crash safety under SIGKILL', () => {
           failures.push(`round ${round}: GET /articles/${t.id} answered ${res.status}`);
           return;
         }
-        const matches = (v: Version | null | undefined) => (v ? actual !== null && actual.title === v.title && isDeepStrictEqual(actual.paragraphs, v.paragraphs) : actual === null);
+        const matches = (v: Version | null | undefined) =>
+          v ? actual !== null && actual.title === v.title && isDeepStrictEqual(actual.paragraphs, v.paragraphs) : actual === null;
         if (t.acked !== undefined) counts.acknowledgedChecked++;
         const applied = t.pending.find((p) => matches(p));
         if (applied !== undefined) {
@@ -284,7 +293,9 @@ describe('crash safety under SIGKILL', () => {
           // Neither the acknowledged state nor a complete in-flight version: lost, or partial/foreign.
           if (t.acked) counts.losses++;
           else counts.phantoms++;
-          failures.push(`round ${round}: ${t.id} is ${actual ? JSON.stringify(actual).slice(0, 200) : 'absent'}; acknowledged ${t.acked ? t.acked.token : String(t.acked)}, in flight ${t.pending.map((p) => p?.token ?? 'delete').join(', ') || 'nothing'}`);
+          failures.push(
+            `round ${round}: ${t.id} is ${actual ? JSON.stringify(actual).slice(0, 200) : 'absent'}; acknowledged ${t.acked ? t.acked.token : String(t.acked)}, in flight ${t.pending.map((p) => p?.token ?? 'delete').join(', ') || 'nothing'}`,
+          );
         }
         t.pending = [];
       });
@@ -308,9 +319,16 @@ describe('crash safety under SIGKILL', () => {
         const hit = body.results.find((x) => x.article.id === t.id);
         if (current) {
           const paragraphs = hit?.evidence.map((e) => e.paragraph).sort((a, b) => a - b);
-          if (!isDeepStrictEqual(paragraphs, v.paragraphs.map((_, i) => i))) {
+          if (
+            !isDeepStrictEqual(
+              paragraphs,
+              v.paragraphs.map((_, i) => i),
+            )
+          ) {
             counts.losses++;
-            failures.push(`round ${round}: lexical search for ${v.token} gave ${JSON.stringify(paragraphs)} for ${t.id}, want all ${v.paragraphs.length} paragraphs`);
+            failures.push(
+              `round ${round}: lexical search for ${v.token} gave ${JSON.stringify(paragraphs)} for ${t.id}, want all ${v.paragraphs.length} paragraphs`,
+            );
           }
         } else if (hit) {
           counts.phantoms++;
@@ -322,7 +340,11 @@ describe('crash safety under SIGKILL', () => {
       for (let i = 0; i < Math.min(4, current.length); i++) {
         const t = pick(current);
         const q = t.acked!.paragraphs[0]!.replace(t.acked!.token, '');
-        const res = await fetch(`${server.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q, mode: 'semantic', k: 5 }) });
+        const res = await fetch(`${server.url}/search`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ q, mode: 'semantic', k: 5 }),
+        });
         const body = (await res.json()) as { results: Array<{ article: { id: string } }> };
         counts.searchesChecked++;
         if (!body.results.some((x) => x.article.id === t.id)) {
@@ -376,7 +398,7 @@ describe('crash safety under SIGKILL', () => {
           await new Promise<void>((res) => {
             const fallback = setTimeout(res, 5000);
             watcher = watch(genDir, (_event, name) => {
-              if (name && name.includes('.tmp')) {
+              if (name?.includes('.tmp')) {
                 clearTimeout(fallback);
                 res();
               }
@@ -434,7 +456,15 @@ describe('crash safety under SIGKILL', () => {
     expect(cli.status, cli.stderr).toBe(0);
     const final = JSON.parse(cli.stdout) as IntegrityReport;
 
-    const summary = { seed: SEED, seconds: Math.round((performance.now() - started) / 1000), ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)])), ...counts, articlesAtEnd: final.articles, chunksAtEnd: final.chunks, hnswPoints: final.hnsw.points };
+    const summary = {
+      seed: SEED,
+      seconds: Math.round((performance.now() - started) / 1000),
+      ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)])),
+      ...counts,
+      articlesAtEnd: final.articles,
+      chunksAtEnd: final.chunks,
+      hnswPoints: final.hnsw.points,
+    };
     console.log(`crash test: ${JSON.stringify(summary)}`);
     expect(failures.slice(0, 20)).toEqual([]);
     expect(final.ok).toBe(true);
@@ -465,7 +495,17 @@ describe('compaction and replay after a crash (fake embedder)', () => {
     return v.map((x) => x / norm);
   };
   const fake: Embedder = {
-    info: { id: 'test/hash-embedder', dtype: 'none', pooling: 'mean', normalized: true, dims: DIMS, maxTokens: 256, queryPrefix: '', passagePrefix: '', files: {} },
+    info: {
+      id: 'test/hash-embedder',
+      dtype: 'none',
+      pooling: 'mean',
+      normalized: true,
+      dims: DIMS,
+      maxTokens: 256,
+      queryPrefix: '',
+      passagePrefix: '',
+      files: {},
+    },
     embedPassages: async (texts) => texts.map(vectorOf),
     embedQuery: async (t) => vectorOf(t),
     countTokens: (t) => t.split(/\s+/).length + 2,
@@ -483,16 +523,24 @@ describe('compaction and replay after a crash (fake embedder)', () => {
   it('compacts the graph past the deleted-points threshold, and a copy taken mid-run reopens whole with the replayed changes checkpointed', async () => {
     const root = mkdtempSync(join(tmpdir(), 'quarry-compact-'));
     tempDirs.push(root);
-    const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir: join(root, 'live'), seedsDir: join(root, 'none'), checkpointEvery: 50, compactDeletedRatio: 0.2, logLevel: 'silent' } });
+    const config = loadConfig({
+      env: {},
+      cwd: ROOT,
+      overrides: { indexDir: join(root, 'live'), seedsDir: join(root, 'none'), checkpointEvery: 50, compactDeletedRatio: 0.2, logLevel: 'silent' },
+    });
     await rebuildIndex({ config, embedder: fake, from: { articles: [], source: { kind: 'empty' } } });
     const q = await openQuarry({ config, embedder: fake, access: 'write' });
     let crashCopy: string;
     try {
-      for (let n = 0; n < 300; n += 20) await q.upsertArticles(Array.from({ length: 20 }, (_, i) => article(n + i)), 'test');
-      expect((await q.stats())).toMatchObject({ articles: 300, chunks: 1200, deleted: 0 });
+      for (let n = 0; n < 300; n += 20)
+        await q.upsertArticles(
+          Array.from({ length: 20 }, (_, i) => article(n + i)),
+          'test',
+        );
+      expect(await q.stats()).toMatchObject({ articles: 300, chunks: 1200, deleted: 0 });
       for (let n = 0; n < 90; n++) expect(await q.deleteArticle(`a${n}`)).toBe(true);
       // 360 chunks deleted of 1,200: compaction ran once the deleted share passed 20%, and dropped them.
-      const s = (await q.stats());
+      const s = await q.stats();
       expect(s.chunks).toBe(840);
       expect(s.hnsw.points).toBeLessThan(1200);
       expect(s.deleted).toBeLessThan(0.2 * s.hnsw.points + 1);
@@ -513,7 +561,8 @@ describe('compaction and replay after a crash (fake embedder)', () => {
       expect((await reopened.integrity()).problems).toEqual([]);
       expect((await reopened.stats()).chunks).toBe(840 + 4 - 4 + 1 - 4);
       expect((await reopened.stats()).changesSinceCheckpoint).toBeGreaterThan(0); // replayed, not yet on disk
-      const find = async (q: string, mode: 'lexical' | 'semantic') => (await reopened.search({ q, k: 3, mode, explain: false, evidence: 3 } as never)).results.map((r) => r.article.id);
+      const find = async (q: string, mode: 'lexical' | 'semantic') =>
+        (await reopened.search({ q, k: 3, mode, explain: false, evidence: 3 } as never)).results.map((r) => r.article.id);
       expect(await find('zz1000p2', 'lexical')).toEqual(['a1000']);
       expect((await find(article(1000).paragraphs[2]!, 'semantic'))[0]).toBe('a1000');
       expect(await find('zz101p0', 'lexical')).toEqual([]);

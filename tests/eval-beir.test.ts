@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBeir } from '../src/eval/beir.ts';
 import { QuarryError } from '../src/errors.ts';
+import { loadBeir } from '../src/eval/beir.ts';
 
 const dirs: string[] = [];
 
@@ -22,7 +22,7 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const jsonl = (...records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+const jsonl = (...records: unknown[]): string => `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
 /** Runs `fn`, expecting a QuarryError, and returns it. */
 async function quarryError(fn: () => Promise<unknown>): Promise<QuarryError> {
@@ -40,7 +40,7 @@ describe('loadBeir', () => {
   beforeAll(() => {
     dir = collection({
       // Split corpus: corpus-00 then corpus-01 (name order), `_id` in one, `id` in the other, a blank line.
-      'corpus-01.jsonl': jsonl({ id: 'd3', title: 'Three', text: 'third' }) + '\n' + jsonl({ _id: 'd4', text: 'no title' }),
+      'corpus-01.jsonl': `${jsonl({ id: 'd3', title: 'Three', text: 'third' })}\n${jsonl({ _id: 'd4', text: 'no title' })}`,
       'corpus-00.jsonl': jsonl({ _id: 'd1', title: 'One', text: 'first' }, { _id: 'd2', title: '', text: 'second', metadata: {} }),
       'queries.jsonl': jsonl(
         { _id: 'q0', text: 'not judged' },
@@ -73,7 +73,12 @@ describe('loadBeir', () => {
       { id: 'q1', text: 'first query' },
     ]);
     expect([...qrels.keys()]).toEqual(['q2', 'q1']);
-    expect(qrels.get('q1')).toEqual(new Map([['d1', 1], ['d3', 2]]));
+    expect(qrels.get('q1')).toEqual(
+      new Map([
+        ['d1', 1],
+        ['d3', 2],
+      ]),
+    );
     expect(qrels.get('q2')).toEqual(new Map([['d2', 1]]));
   });
 
@@ -108,7 +113,7 @@ describe('loadBeir errors name the file and line', () => {
       ...judged,
       'corpus-00.jsonl': jsonl({ _id: 'd1', text: 'x' }),
       // line 1 fine, line 2 blank, line 3 broken
-      'corpus-01.jsonl': jsonl({ _id: 'd2', text: 'y' }) + '\n{"_id": "d3", "text": \n',
+      'corpus-01.jsonl': `${jsonl({ _id: 'd2', text: 'y' })}\n{"_id": "d3", "text": \n`,
     });
     const err = await quarryError(() => loadBeir(dir));
     const file = path.join(dir, 'corpus-01.jsonl');

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatEvalReport } from '../src/cli/eval-report.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
-import { runEval, type EvalReport } from '../src/eval/run-eval.ts';
+import { type EvalReport, runEval } from '../src/eval/run-eval.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { ROOT, testConfig } from './helpers/real-service.ts';
 
@@ -16,9 +16,17 @@ import { ROOT, testConfig } from './helpers/real-service.ts';
  */
 const CORPUS = [
   { id: 'photo', title: 'Photosynthesis', text: 'Green plants capture sunlight with chlorophyll and turn it into chemical energy stored as sugar.' },
-  { id: 'iceland', title: 'Volcanic eruption in Iceland', text: 'Lava poured from the volcano near Grindavik and a cloud of ash closed airports across the region.' },
+  {
+    id: 'iceland',
+    title: 'Volcanic eruption in Iceland',
+    text: 'Lava poured from the volcano near Grindavik and a cloud of ash closed airports across the region.',
+  },
   { id: 'etna', title: 'Mount Etna erupts again', text: 'The volcano on Sicily threw glowing lava fountains into the night sky and covered Catania with ash.' },
-  { id: 'football', title: 'Cup final decided on penalties', text: 'The goalkeeper saved two penalties as the home team won the cup final after a goalless match.' },
+  {
+    id: 'football',
+    title: 'Cup final decided on penalties',
+    text: 'The goalkeeper saved two penalties as the home team won the cup final after a goalless match.',
+  },
   { id: 'bread', title: 'Baking sourdough at home', text: 'Flour, water, salt and a sourdough starter are all you need to bake a crusty loaf of bread.' },
 ];
 const QUERIES = [
@@ -57,9 +65,9 @@ describe('quarry eval (real model, real index)', () => {
   beforeAll(async () => {
     dataset = mkdtempSync(join(tmpdir(), 'quarry-eval-data-'));
     mkdirSync(join(dataset, 'qrels'));
-    writeFileSync(join(dataset, 'corpus.jsonl'), CORPUS.map((d) => JSON.stringify(d)).join('\n') + '\n');
-    writeFileSync(join(dataset, 'queries.jsonl'), QUERIES.map((q) => JSON.stringify(q)).join('\n') + '\n');
-    writeFileSync(join(dataset, 'qrels', 'test.tsv'), ['query-id\tcorpus-id\tscore', ...QRELS.map((r) => r.join('\t'))].join('\n') + '\n');
+    writeFileSync(join(dataset, 'corpus.jsonl'), `${CORPUS.map((d) => JSON.stringify(d)).join('\n')}\n`);
+    writeFileSync(join(dataset, 'queries.jsonl'), `${QUERIES.map((q) => JSON.stringify(q)).join('\n')}\n`);
+    writeFileSync(join(dataset, 'qrels', 'test.tsv'), `${['query-id\tcorpus-id\tscore', ...QRELS.map((r) => r.join('\t'))].join('\n')}\n`);
     keep = join(mkdtempSync(join(tmpdir(), 'quarry-eval-keep-')), 'index');
     const config = testConfig();
     rmSync(config.indexDir, { recursive: true, force: true }); // runEval makes its own

@@ -1,16 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  evaluate,
-  mrrAtK,
-  ndcgAtK,
-  percentile,
-  precisionAtK,
-  rankDocIds,
-  recallAtK,
-  type Qrels,
-  type Run,
-  type ScoredDoc,
-} from '../src/eval/metrics.ts';
+import { evaluate, mrrAtK, ndcgAtK, percentile, precisionAtK, type Qrels, type Run, rankDocIds, recallAtK, type ScoredDoc } from '../src/eval/metrics.ts';
 
 // Every expected value below is worked out by hand in the comment next to it; none comes from the code under test.
 // Discount at 1-based rank r is 1/log2(r + 1): rank 1 → 1, rank 2 → 1/log2(3) ≈ 0.6309, rank 3 → 1/log2(4) = 0.5,
@@ -21,7 +10,12 @@ const ranking = (entries: Array<[string, number]>): ScoredDoc[] => entries.map((
 
 describe('binary relevance', () => {
   // Ranked: d1, d2, d3, d4. Relevant: d2 (rank 2), d4 (rank 4), d9 (never retrieved) → 3 relevant in all.
-  const run = ranking([['d1', 0.9], ['d2', 0.8], ['d3', 0.7], ['d4', 0.6]]);
+  const run = ranking([
+    ['d1', 0.9],
+    ['d2', 0.8],
+    ['d3', 0.7],
+    ['d4', 0.6],
+  ]);
   const judged = rels({ d2: 1, d4: 1, d9: 1 });
 
   it('nDCG@10: DCG over the ranking, IDCG over all three relevant documents', () => {
@@ -47,7 +41,12 @@ describe('binary relevance', () => {
 
   it('a perfect ranking scores 1', () => {
     // d2, d4, d9 ranked 1-3: DCG = IDCG
-    const perfect = ranking([['d2', 3], ['d4', 2], ['d9', 1], ['d1', 0]]);
+    const perfect = ranking([
+      ['d2', 3],
+      ['d4', 2],
+      ['d9', 1],
+      ['d1', 0],
+    ]);
     expect(ndcgAtK(perfect, judged, 10)).toBeCloseTo(1, 10);
     expect(recallAtK(perfect, judged, 3)).toBeCloseTo(1, 10);
   });
@@ -55,7 +54,11 @@ describe('binary relevance', () => {
 
 describe('graded relevance (linear gain, as trec_eval ndcg_cut)', () => {
   // Ranked: a (grade 1), b (grade 0), c (grade 2).
-  const run = ranking([['a', 3], ['b', 2], ['c', 1]]);
+  const run = ranking([
+    ['a', 3],
+    ['b', 2],
+    ['c', 1],
+  ]);
   const judged = rels({ a: 1, b: 0, c: 2 });
 
   it('nDCG@3', () => {
@@ -79,7 +82,12 @@ describe('graded relevance (linear gain, as trec_eval ndcg_cut)', () => {
 
 describe('no relevant document in the top k', () => {
   // Ranked: x, y, z, w. Only w (rank 4) is relevant.
-  const run = ranking([['x', 4], ['y', 3], ['z', 2], ['w', 1]]);
+  const run = ranking([
+    ['x', 4],
+    ['y', 3],
+    ['z', 2],
+    ['w', 1],
+  ]);
   const judged = rels({ w: 1 });
 
   it('scores 0 within k = 3', () => {
@@ -103,7 +111,11 @@ describe('no relevant document in the top k', () => {
 describe('ties in score', () => {
   // c (0.9) first; a and b tie at 0.5 and docId ascending puts a before b → c, a, b.
   // (trec_eval breaks ties by docid descending and would rank b second.)
-  const run = ranking([['b', 0.5], ['a', 0.5], ['c', 0.9]]);
+  const run = ranking([
+    ['b', 0.5],
+    ['a', 0.5],
+    ['c', 0.9],
+  ]);
   const judged = rels({ b: 1 });
 
   it('break by docId ascending', () => {
@@ -121,7 +133,10 @@ describe('ties in score', () => {
 describe('edge cases', () => {
   it('recall@k with k larger than the ranking', () => {
     // 2 documents returned, both relevant, out of 4 relevant → 2/4
-    const run = ranking([['r1', 2], ['r2', 1]]);
+    const run = ranking([
+      ['r1', 2],
+      ['r2', 1],
+    ]);
     const judged = rels({ r1: 1, r2: 1, r3: 1, r4: 1 });
     expect(recallAtK(run, judged, 100)).toBeCloseTo(0.5, 10);
     expect(precisionAtK(run, judged, 100)).toBeCloseTo(2 / 100, 10);
@@ -129,7 +144,11 @@ describe('edge cases', () => {
 
   it('a document listed twice counts once, at its best rank', () => {
     // Ranking after de-duplication: r1, x → recall 1/1, not 2/1
-    const run = ranking([['r1', 0.9], ['x', 0.5], ['r1', 0.1]]);
+    const run = ranking([
+      ['r1', 0.9],
+      ['x', 0.5],
+      ['r1', 0.1],
+    ]);
     expect(rankDocIds(run)).toEqual(['r1', 'x']);
     expect(recallAtK(run, rels({ r1: 1 }), 10)).toBeCloseTo(1, 10);
   });
@@ -148,7 +167,14 @@ describe('evaluate', () => {
     ['q3', rels({ d7: 0 })], // no relevant document → not evaluated
   ]);
   const run: Run = new Map([
-    ['q1', ranking([['d1', 0.9], ['x', 0.8], ['d2', 0.7]])], // relevant at ranks 1 and 3
+    [
+      'q1',
+      ranking([
+        ['d1', 0.9],
+        ['x', 0.8],
+        ['d2', 0.7],
+      ]),
+    ], // relevant at ranks 1 and 3
     ['q4', ranking([['d1', 1]])], // not in qrels → ignored
   ]);
 
@@ -177,18 +203,41 @@ describe('evaluate', () => {
     expect(result.means['recall@10']).toBeCloseTo(1 / 2, 10);
     expect(result.means['mrr@10']).toBeCloseTo(1 / 2, 10);
     expect(result.means['precision@10']).toBeCloseTo(1 / 10, 10);
-    expect(Object.keys(result.means).sort()).toEqual(
-      ['mrr@1', 'mrr@10', 'ndcg@1', 'ndcg@10', 'precision@1', 'precision@10', 'recall@1', 'recall@10'].sort(),
-    );
+    expect(Object.keys(result.means).sort()).toEqual(['mrr@1', 'mrr@10', 'ndcg@1', 'ndcg@10', 'precision@1', 'precision@10', 'recall@1', 'recall@10'].sort());
   });
 
   it('mean over three queries', () => {
     // First relevant at ranks 1, 2, 3 → MRR = (1 + 1/2 + 1/3) / 3 = 11/18
-    const q: Qrels = new Map([['a', rels({ r: 1 })], ['b', rels({ r: 1 })], ['c', rels({ r: 1 })]]);
+    const q: Qrels = new Map([
+      ['a', rels({ r: 1 })],
+      ['b', rels({ r: 1 })],
+      ['c', rels({ r: 1 })],
+    ]);
     const r: Run = new Map([
-      ['a', ranking([['r', 3], ['x', 2], ['y', 1]])],
-      ['b', ranking([['x', 3], ['r', 2], ['y', 1]])],
-      ['c', ranking([['x', 3], ['y', 2], ['r', 1]])],
+      [
+        'a',
+        ranking([
+          ['r', 3],
+          ['x', 2],
+          ['y', 1],
+        ]),
+      ],
+      [
+        'b',
+        ranking([
+          ['x', 3],
+          ['r', 2],
+          ['y', 1],
+        ]),
+      ],
+      [
+        'c',
+        ranking([
+          ['x', 3],
+          ['y', 2],
+          ['r', 1],
+        ]),
+      ],
     ]);
     const result = evaluate(r, q, { ks: [10] });
     expect(result.means['mrr@10']).toBeCloseTo(11 / 18, 10);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchTerms } from '../src/search/query-terms.ts';
-import { ftsMatchExpression } from '../src/store/sqlite/fts-query.ts';
 import { SearchResponseSchema } from '../src/search/schema.ts';
-import { SEEDS_DIR, startRealService, type RealService } from './helpers/real-service.ts';
+import { ftsMatchExpression } from '../src/store/sqlite/fts-query.ts';
+import { type RealService, SEEDS_DIR, startRealService } from './helpers/real-service.ts';
 
 const SEED_ID = '1a76b68b4bef4123';
 
@@ -87,7 +87,11 @@ describe('FTS5 safety over HTTP (real model, real index)', () => {
 
   it('answers POST bodies with the same characters, with explain', async () => {
     for (const { q } of HOSTILE) {
-      const res = await fetch(`${svc.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q, mode: 'hybrid', explain: true }) });
+      const res = await fetch(`${svc.url}/search`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ q, mode: 'hybrid', explain: true }),
+      });
       expect(res.status).toBe(200);
       SearchResponseSchema.parse(await res.json());
     }

@@ -48,7 +48,11 @@ describe('relativeScoreFusion', () => {
     // Dense slightly prefers 1; BM25 prefers 2 by a wide margin: relative fusion follows BM25's margin.
     const out = relativeScoreFusion(ranked([1, 0.69], [2, 0.62], [3, 0.1]), ranked([2, 5.45], [1, 2.5], [3, 0.5]), { denseWeight: 0.5, lexicalWeight: 0.5 });
     expect(out[0]!.chunkId).toBe(2);
-    const rrf = reciprocalRankFusion(ranked([1, 0.69], [2, 0.62], [3, 0.1]), ranked([2, 5.45], [1, 2.5], [3, 0.5]), { k: 60, denseWeight: 1, lexicalWeight: 1 });
+    const rrf = reciprocalRankFusion(ranked([1, 0.69], [2, 0.62], [3, 0.1]), ranked([2, 5.45], [1, 2.5], [3, 0.5]), {
+      k: 60,
+      denseWeight: 1,
+      lexicalWeight: 1,
+    });
     expect(rrf[0]!.chunkId).toBe(1); // a tie on ranks, broken by dense
   });
 

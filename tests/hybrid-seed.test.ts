@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SearchRequestSchema, type SearchRequestInput, type SearchResponse } from '../src/search/schema.ts';
-import { seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
+import { type SearchRequestInput, SearchRequestSchema, type SearchResponse } from '../src/search/schema.ts';
+import { type RealService, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
 
 const SEED_ID = '1a76b68b4bef4123';
 
@@ -62,7 +62,9 @@ describe('hybrid search over the seed article and distractors', () => {
   });
 
   it('plain paragraph-level RRF (k=60) is still available and still picks another paragraph there', async () => {
-    const r = await svc.quarry.search(SearchRequestSchema.parse({ q: 'China-Belarus industrial cooperation', fusion: 'rrf', rrfK: 60, denseWeight: 1, lexicalWeight: 1 }));
+    const r = await svc.quarry.search(
+      SearchRequestSchema.parse({ q: 'China-Belarus industrial cooperation', fusion: 'rrf', rrfK: 60, denseWeight: 1, lexicalWeight: 1 }),
+    );
     expect(r.results[0]!.article.id).toBe(SEED_ID);
     expect(r.results[0]!.evidence[0]!.paragraph).not.toBe(5);
   });

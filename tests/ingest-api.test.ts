@@ -1,8 +1,8 @@
+import { readdirSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { readdirSync, rmSync } from 'node:fs';
-import { seedsWithDistractors, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+import { type RealService, seedsWithDistractors, startRealService, testConfig } from './helpers/real-service.ts';
 
 /*
  * The live write API end to end: the real model, a real index built from seeds/, the real HTTP server.
@@ -44,7 +44,10 @@ const bakery = {
   text: 'A small bakery in the Cotswolds won the national sourdough award on Saturday with a loaf made from heritage spelt flour and a starter kept alive since 1974.\n\nThe baker, Priya Okonkwo, said the secret was a long, cold fermentation of forty hours.',
 };
 
-type SearchBody = { results: Array<{ article: { id: string }; evidence: Array<{ paragraph: number; text: string }> }>; index: { articles: number; chunks: number } };
+type SearchBody = {
+  results: Array<{ article: { id: string }; evidence: Array<{ paragraph: number; text: string }> }>;
+  index: { articles: number; chunks: number };
+};
 
 async function search(url: string, q: string, mode: 'lexical' | 'semantic' | 'hybrid' = 'hybrid', k = 5): Promise<SearchBody> {
   const res = await fetch(`${url}/search?${new URLSearchParams({ q, mode, k: String(k) })}`);
@@ -52,7 +55,8 @@ async function search(url: string, q: string, mode: 'lexical' | 'semantic' | 'hy
   return (await res.json()) as SearchBody;
 }
 const ids = (b: SearchBody) => b.results.map((r) => r.article.id);
-const post = (url: string, body: unknown, headers: Record<string, string> = json) => fetch(`${url}/articles`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const post = (url: string, body: unknown, headers: Record<string, string> = json) =>
+  fetch(`${url}/articles`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 const getArticle = (url: string, id: string) => fetch(`${url}/articles/${id}`, { headers: { accept: 'application/json' } });
 
 beforeAll(async () => {
@@ -84,11 +88,23 @@ describe('add, replace, delete through the API', () => {
 
     const article = await getArticle(service.url, 'orkney-lighthouse');
     expect(article.status).toBe(200);
-    expect(await article.json()).toMatchObject({ id: 'orkney-lighthouse', title: lighthouse.title, date: '2024-03-02', source: 'Test Wire', paragraphs: lighthouse.paragraphs });
+    expect(await article.json()).toMatchObject({
+      id: 'orkney-lighthouse',
+      title: lighthouse.title,
+      date: '2024-03-02',
+      source: 'Test Wire',
+      paragraphs: lighthouse.paragraphs,
+    });
   });
 
   it('adds a batch ({articles: [...]}) given as text with blank lines', async () => {
-    const other = { id: 'tide-tables', title: 'New tide tables published', paragraphs: ['The harbour office of harbourmaster Quennell published the tide tables for the coming year, with the highest tide expected in late September.'] };
+    const other = {
+      id: 'tide-tables',
+      title: 'New tide tables published',
+      paragraphs: [
+        'The harbour office of harbourmaster Quennell published the tide tables for the coming year, with the highest tide expected in late September.',
+      ],
+    };
     const res = await post(service.url, { articles: [bakery, other] });
     expect(res.status).toBe(201);
     expect(((await res.json()) as { articles: unknown[] }).articles).toEqual([
@@ -112,7 +128,10 @@ describe('add, replace, delete through the API', () => {
     const semantic = await search(service.url, 'volunteer keeper repaired the lamp after the storm broke its lens', 'semantic', 10);
     for (const r of semantic.results) for (const e of r.evidence) expect(lighthouse.paragraphs).not.toContain(e.text);
     expect((await search(service.url, 'x', 'lexical')).index.chunks).toBe(chunksBefore);
-    expect(await (await getArticle(service.url, 'orkney-lighthouse')).json()).toMatchObject({ title: lighthouseReplacement.title, paragraphs: lighthouseReplacement.paragraphs });
+    expect(await (await getArticle(service.url, 'orkney-lighthouse')).json()).toMatchObject({
+      title: lighthouseReplacement.title,
+      paragraphs: lighthouseReplacement.paragraphs,
+    });
   });
 
   it('deletes an article: 204, then it is in no search and GET gives 404; a second delete gives 404', async () => {
@@ -132,7 +151,11 @@ describe('add, replace, delete through the API', () => {
   it('keeps all of it after a restart on the same index folder, and the index checks out whole', async () => {
     // The seed article replaced through the API: the seeds folder, synced at every start, must not revert it.
     const seedId = '1a76b68b4bef4123';
-    const mine = { id: seedId, title: 'Seed article replaced through the API', paragraphs: ['This text replaced the seed file version through the API, and it must survive a restart with the seeds folder still in place.'] };
+    const mine = {
+      id: seedId,
+      title: 'Seed article replaced through the API',
+      paragraphs: ['This text replaced the seed file version through the API, and it must survive a restart with the seeds folder still in place.'],
+    };
     expect(((await (await post(service.url, mine)).json()) as { articles: unknown[] }).articles).toEqual([{ id: seedId, chunks: 1, replaced: true }]);
     // And a seed article deleted through the API must stay deleted.
     expect((await fetch(`${service.url}/articles/distractor-weather`, { method: 'DELETE', headers: auth })).status).toBe(204);
@@ -140,7 +163,10 @@ describe('add, replace, delete through the API', () => {
     await service.stop();
     const reopened = await startRealService({ seedsDir, config: service.config, embedder });
     service = reopened;
-    expect(await (await getArticle(reopened.url, 'orkney-lighthouse')).json()).toMatchObject({ title: lighthouseReplacement.title, paragraphs: lighthouseReplacement.paragraphs });
+    expect(await (await getArticle(reopened.url, 'orkney-lighthouse')).json()).toMatchObject({
+      title: lighthouseReplacement.title,
+      paragraphs: lighthouseReplacement.paragraphs,
+    });
     expect((await getArticle(reopened.url, 'sourdough-bakery')).status).toBe(404);
     expect((await getArticle(reopened.url, 'tide-tables')).status).toBe(200);
     expect(ids(await search(reopened.url, 'Quennell', 'lexical'))).toEqual(['tide-tables']);
@@ -152,7 +178,7 @@ describe('add, replace, delete through the API', () => {
     expect(ids(await search(reopened.url, 'sourdough spelt fermentation Okonkwo', 'lexical'))).toEqual([]);
     expect(ids(await search(reopened.url, 'award-winning sourdough bread from a village bakery', 'semantic', 20))).not.toContain('sourdough-bakery');
     expect(ids(await search(reopened.url, 'lighthouse switched off and replaced by a buoy', 'semantic'))[0]).toBe('orkney-lighthouse');
-    const integrity = (await reopened.quarry.integrity());
+    const integrity = await reopened.quarry.integrity();
     expect(integrity.problems).toEqual([]);
     expect(integrity.hnsw.live).toBe(integrity.chunks);
     // The deleted and replaced chunks (2 + 2 + the seed's 14 + the storm's) are marked deleted in the graph, not live.
@@ -168,7 +194,11 @@ describe('searches during a write', () => {
     const big = {
       id: 'big-write',
       title: 'A long report on northern harbours',
-      paragraphs: Array.from({ length: 40 }, (_, i) => `Section ${i} of the report describes the harbour walls, the ferries, the fishing fleet and the weather of the northern isles in great detail.`),
+      paragraphs: Array.from(
+        { length: 40 },
+        (_, i) =>
+          `Section ${i} of the report describes the harbour walls, the ferries, the fishing fleet and the weather of the northern isles in great detail.`,
+      ),
     };
     const order: string[] = [];
     const write = post(service.url, big).then(async (r) => {
@@ -186,7 +216,7 @@ describe('searches during a write', () => {
 
 describe('background rebuild through the API', () => {
   it('rebuilds into a new index while answering searches, keeps writes made meanwhile, and refuses a second rebuild', async () => {
-    const { dir: dirBefore, articles } = (await service.quarry.stats());
+    const { dir: dirBefore, articles } = await service.quarry.stats();
     const start = await fetch(`${service.url}/admin/rebuild`, { method: 'POST', headers: auth });
     expect(start.status).toBe(202);
     expect(await start.json()).toMatchObject({ state: 'running', articlesTotal: articles });
@@ -209,7 +239,7 @@ describe('background rebuild through the API', () => {
     expect(ids(await search(service.url, 'Okonkwo', 'lexical'))).toEqual(['sourdough-bakery']);
     expect((await getArticle(service.url, 'tide-tables')).status).toBe(404);
     expect(ids(await search(service.url, 'Quennell', 'lexical'))).toEqual([]);
-    const integrity = (await service.quarry.integrity());
+    const integrity = await service.quarry.integrity();
     expect(integrity.problems).toEqual([]);
     // The rebuild dropped the points marked deleted before it; only the tide-tables chunk, deleted after it
     // started, is marked deleted in the new graph.
@@ -262,13 +292,13 @@ describe('validation: 400 naming the field, and nothing written', () => {
     ['bad article inside a batch', { articles: [valid, { id: 'b2', text: 'no title' }] }, 'articles.1.title'],
     ['the same id twice in a batch', { articles: [valid, valid] }, 'articles'],
   ])('%s', async (_name, body, field) => {
-    const before = (await service.quarry.stats());
+    const before = await service.quarry.stats();
     const res = await post(service.url, body);
     expect(res.status).toBe(400);
     const err = ((await res.json()) as { error: { code: string; field: string; message: string } }).error;
     expect(err).toMatchObject({ code: 'invalid_request', field });
     expect(err.message.length).toBeGreaterThan(10);
-    const after = (await service.quarry.stats());
+    const after = await service.quarry.stats();
     expect([after.articles, after.chunks]).toEqual([before.articles, before.chunks]);
   });
 

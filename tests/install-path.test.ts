@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChildServer, type ChildServer } from './helpers/child-server.ts';
+import { type ChildServer, startChildServer } from './helpers/child-server.ts';
 import { ROOT, SEEDS_DIR } from './helpers/real-service.ts';
 
 const run = promisify(execFile);
@@ -17,7 +17,10 @@ describe('the quarry command (bin/quarry.js)', () => {
   });
 
   it('names an unknown command and exits non-zero', async () => {
-    await expect(run(join(ROOT, 'bin/quarry.js'), ['serach'], { cwd: tmpdir() })).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/unknown command 'serach'/) });
+    await expect(run(join(ROOT, 'bin/quarry.js'), ['serach'], { cwd: tmpdir() })).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/unknown command 'serach'/),
+    });
   });
 });
 

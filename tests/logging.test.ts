@@ -8,7 +8,7 @@ import { createLogger } from '../src/runtime.ts';
 import { createApp } from '../src/server/app.ts';
 import { listen, type RunningServer } from '../src/server/listen.ts';
 import { MAX_REQUEST_ID_LENGTH } from '../src/server/request-log.ts';
-import { ROOT, seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
+import { type RealService, ROOT, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
 
 let service: RealService;
 let seeds: string;
@@ -48,7 +48,15 @@ async function appWithCapturedLogs(overrides: Partial<Config> = {}): Promise<{ u
   const server = await listen(createApp({ quarry: service.quarry, config, logger: createLogger(config, { destination }) }), 0, '127.0.0.1');
   servers.push(server);
   const raw = () => chunks.join('');
-  return { url: server.url, raw, lines: () => raw().split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as LogLine) };
+  return {
+    url: server.url,
+    raw,
+    lines: () =>
+      raw()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as LogLine),
+  };
 }
 
 /** The request log line for `path` (the logger writes it when the response finishes). */
@@ -106,7 +114,9 @@ describe('request logs', () => {
   it('does not log query text at info level by default: path only, for GET and POST', async () => {
     const app = await appWithCapturedLogs();
     expect((await fetch(`${app.url}/search?q=${encodeURIComponent(QUERY)}&k=2`)).status).toBe(200);
-    expect((await fetch(`${app.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: QUERY, k: 2 }) })).status).toBe(200);
+    expect(
+      (await fetch(`${app.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: QUERY, k: 2 }) })).status,
+    ).toBe(200);
     await requestLine(app.lines, '/search');
     await new Promise((r) => setTimeout(r, 50));
     const searchLines = app.lines().filter((l) => l.req?.path === '/search');
@@ -120,7 +130,10 @@ describe('request logs', () => {
   it('logs the query when logQueries is on', async () => {
     const app = await appWithCapturedLogs({ logQueries: true });
     expect((await fetch(`${app.url}/search?q=${encodeURIComponent(QUERY)}&k=2`)).status).toBe(200);
-    expect((await fetch(`${app.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: 'tea harvest', k: 2 }) })).status).toBe(200);
+    expect(
+      (await fetch(`${app.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: 'tea harvest', k: 2 }) }))
+        .status,
+    ).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
     const lines = app.lines().filter((l) => l.req?.path.startsWith('/search'));
     expect(lines.find((l) => l.req?.method === 'GET')?.req?.path).toBe(`/search?q=${encodeURIComponent(QUERY)}&k=2`);
@@ -139,6 +152,7 @@ describe('request logs', () => {
     expect(JSON.parse(piped)).toMatchObject({ level: 30, msg: 'GET /stats 200 3ms', req: { id: 'tty-1' } });
 
     const command = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', program].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the terminal's colour codes
     const onTty = (await run(script!, ['-qec', command, '/dev/null'], opts)).stdout.replace(/\x1b\[[0-9;]*m/g, '').trim();
     expect(onTty).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/stats 200 3ms .*"id":"tty-1"/);
     expect(onTty.split('\n')).toHaveLength(1);

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/server/app.ts';
 import { listen, type RunningServer } from '../src/server/listen.ts';
-import { seedsWithDistractors, startRealService, type RealService } from './helpers/real-service.ts';
+import { type RealService, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
 
 let service: RealService;
 let seeds: string;
@@ -72,10 +72,12 @@ describe('/metrics (Prometheus text)', () => {
     expect((await fetch(`${service.url}/search?q=${q('industrial park')}&mode=semantic`)).status).toBe(200);
     const after = await scrape(service.url);
 
-    for (const stage of ['embed', 'knn', 'lexical', 'fuse', 'group']) expect(count(after, stage, 'hybrid') - count(before, stage, 'hybrid'), `hybrid ${stage}`).toBe(1);
+    for (const stage of ['embed', 'knn', 'lexical', 'fuse', 'group'])
+      expect(count(after, stage, 'hybrid') - count(before, stage, 'hybrid'), `hybrid ${stage}`).toBe(1);
     for (const stage of ['lexical', 'fuse', 'group']) expect(count(after, stage, 'lexical') - count(before, stage, 'lexical'), `lexical ${stage}`).toBe(1);
     for (const stage of ['embed', 'knn']) expect(count(after, stage, 'lexical'), `lexical ${stage}`).toBe(0);
-    for (const stage of ['embed', 'knn', 'fuse', 'group']) expect(count(after, stage, 'semantic') - count(before, stage, 'semantic'), `semantic ${stage}`).toBe(1);
+    for (const stage of ['embed', 'knn', 'fuse', 'group'])
+      expect(count(after, stage, 'semantic') - count(before, stage, 'semantic'), `semantic ${stage}`).toBe(1);
     expect(count(after, 'lexical', 'semantic')).toBe(0);
     // Embedding the query with the real model takes real time.
     expect(sample(after, 'quarry_search_stage_duration_seconds_sum', { stage: 'embed', mode: 'semantic' })).toBeGreaterThan(0);
@@ -92,7 +94,19 @@ describe('/metrics (Prometheus text)', () => {
     expect(stats.articles).toBeGreaterThan(0);
 
     // A write changes the gauges on the next scrape.
-    await service.quarry.upsertArticles([{ id: 'metrics-extra', title: 'Extra article for the metrics test', date: null, source: null, url: null, paragraphs: ['A paragraph about tea plantations in the hills of Sri Lanka and their harvest.'] }], 'test');
+    await service.quarry.upsertArticles(
+      [
+        {
+          id: 'metrics-extra',
+          title: 'Extra article for the metrics test',
+          date: null,
+          source: null,
+          url: null,
+          paragraphs: ['A paragraph about tea plantations in the hills of Sri Lanka and their harvest.'],
+        },
+      ],
+      'test',
+    );
     const later = await scrape(service.url);
     expect(sample(later, 'quarry_index_articles')).toBe(stats.articles + 1);
     expect(sample(later, 'quarry_index_chunks')).toBe(stats.chunks + 1);

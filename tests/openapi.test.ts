@@ -6,7 +6,7 @@ import { SearchResponseSchema } from '../src/search/schema.ts';
 import { createApp } from '../src/server/app.ts';
 import { ErrorResponseSchema } from '../src/server/schemas.ts';
 import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from '../src/server/status-schemas.ts';
-import { seedsWithDistractors, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+import { type RealService, seedsWithDistractors, startRealService, testConfig } from './helpers/real-service.ts';
 
 const API_KEY = 'openapi-test-key-0123456789';
 let service: RealService;
@@ -70,7 +70,20 @@ describe('OpenAPI document at /openapi.json', () => {
     const registered = new Set(routes.map((r) => `${r.method.toUpperCase()} ${toOpenApiPath(r.path)}`));
     expect([...registered].filter((r) => !documented.has(r))).toEqual([]);
     expect([...documented].filter((r) => !registered.has(r))).toEqual([]);
-    for (const r of ['GET /search', 'POST /search', 'POST /articles', 'GET /articles/{id}', 'DELETE /articles/{id}', 'POST /admin/rebuild', 'GET /admin/rebuild', 'GET /health', 'GET /stats', 'GET /metrics', 'GET /openapi.json', 'GET /docs']) {
+    for (const r of [
+      'GET /search',
+      'POST /search',
+      'POST /articles',
+      'GET /articles/{id}',
+      'DELETE /articles/{id}',
+      'POST /admin/rebuild',
+      'GET /admin/rebuild',
+      'GET /health',
+      'GET /stats',
+      'GET /metrics',
+      'GET /openapi.json',
+      'GET /docs',
+    ]) {
       expect(registered).toContain(r);
     }
   });
@@ -86,7 +99,8 @@ describe('OpenAPI document at /openapi.json', () => {
   });
 
   it('generates request and response schemas from the zod schemas the routes use', () => {
-    const components = (doc as unknown as { components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } }).components.schemas;
+    const components = (doc as unknown as { components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } }).components
+      .schemas;
     expect(Object.keys(components.SearchRequest!.properties!)).toEqual(expect.arrayContaining(['q', 'k', 'mode', 'explain', 'minScore']));
     expect(components.SearchRequest!.required).toEqual(['q']);
     expect(components.ArticleInput!.properties).toHaveProperty('paragraphs');

@@ -2,15 +2,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseJsonArticles, parseJsonlArticles } from '../src/corpus/parse-json.ts';
 import { loadArticleFolder } from '../src/corpus/load-folder.ts';
+import { parseJsonArticles, parseJsonlArticles } from '../src/corpus/parse-json.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quarry-parse-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('JSON articles', () => {
   it('accepts text (split on blank lines) or paragraphs, with optional metadata', () => {
-    const [a] = parseJsonArticles(JSON.stringify({ id: 'a1', title: ' T ', date: '2024-01-02', source: 'Wire', text: 'One.\r\n\r\nTwo  words.\n\n\n' }), 'a.json');
+    const [a] = parseJsonArticles(
+      JSON.stringify({ id: 'a1', title: ' T ', date: '2024-01-02', source: 'Wire', text: 'One.\r\n\r\nTwo  words.\n\n\n' }),
+      'a.json',
+    );
     expect(a).toEqual({ id: 'a1', title: 'T', date: '2024-01-02', source: 'Wire', url: null, paragraphs: ['One.', 'Two words.'] });
     const [b] = parseJsonArticles(JSON.stringify({ articles: [{ id: 'b', title: 'B', paragraphs: ['x', ' ', 'y'] }] }), 'b.json');
     expect(b!.paragraphs).toEqual(['x', 'y']);
@@ -36,7 +39,10 @@ describe('JSON articles', () => {
   });
 
   it('reads JSONL line by line and reports bad lines by file and line number', () => {
-    const { articles, errors } = parseJsonlArticles(['{"id":"a","title":"A","text":"x"}', '', 'not json', '{"id":"b","title":"B","text":"y"}', '{"id":"c"}'].join('\n'), 'feed.jsonl');
+    const { articles, errors } = parseJsonlArticles(
+      ['{"id":"a","title":"A","text":"x"}', '', 'not json', '{"id":"b","title":"B","text":"y"}', '{"id":"c"}'].join('\n'),
+      'feed.jsonl',
+    );
     expect(articles.map((a) => a.id)).toEqual(['a', 'b']);
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^feed\.jsonl:3: invalid JSON/), expect.stringMatching(/^feed\.jsonl:5: /)]);
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSeedArticle, idFromFileName } from '../src/corpus/parse-seed.ts';
+import { idFromFileName, parseSeedArticle } from '../src/corpus/parse-seed.ts';
 import { QuarryError } from '../src/errors.ts';
 import { SEEDS_DIR } from './helpers/real-service.ts';
 
@@ -56,7 +56,8 @@ describe('parseSeedArticle on messy variants', () => {
   });
 
   it('keeps non-ASCII text intact and strips a byte-order mark', () => {
-    const text = '\uFEFF date 2024-05-01 Łódź és Zürich: café «naïve» 北京\n\nBeijing) 10:00, May 01, 2024\n\nМинск и Пекин подписали соглашение о сотрудничестве — 合作.\n';
+    const text =
+      '\uFEFF date 2024-05-01 Łódź és Zürich: café «naïve» 北京\n\nBeijing) 10:00, May 01, 2024\n\nМинск и Пекин подписали соглашение о сотрудничестве — 合作.\n';
     const a = parseSeedArticle(text, '001_unicode.txt');
     expect(a.title).toBe('Łódź és Zürich: café «naïve» 北京');
     expect(a.source).toBe('Beijing');

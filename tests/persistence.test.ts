@@ -23,7 +23,8 @@ const tempDir = (prefix: string) => {
 };
 const query = (q: string) => SearchRequestSchema.parse({ q, k: 5, mode: 'hybrid' });
 /** What a user sees of a result list (timings differ run to run). */
-const visible = (r: SearchResponse) => r.results.map((x) => ({ id: x.article.id, score: x.score, evidence: x.evidence.map((e) => [e.paragraph, e.start, e.end]) }));
+const visible = (r: SearchResponse) =>
+  r.results.map((x) => ({ id: x.article.id, score: x.score, evidence: x.evidence.map((e) => [e.paragraph, e.start, e.end]) }));
 
 beforeAll(async () => {
   seeds = seedsWithDistractors();
@@ -47,7 +48,7 @@ describe('an index on disk', () => {
     try {
       const after = await Promise.all(['China-Belarus industrial cooperation', 'giant panda cubs', 'battery factory'].map((q) => reopened.search(query(q))));
       expect(after.map(visible)).toEqual(before.map(visible));
-      expect((await reopened.stats())).toMatchObject({ articles: 7, deleted: 0 });
+      expect(await reopened.stats()).toMatchObject({ articles: 7, deleted: 0 });
     } finally {
       await reopened.close();
     }
@@ -81,11 +82,26 @@ describe('an index on disk', () => {
   it('refuses another chunker setting, and npm start rebuilds from the stored articles instead of failing', async () => {
     const indexDir = tempDir('quarry-index-');
     const built = await openOrBuild({ config: configFor(indexDir), embedder, logger: silentLogger });
-    await built.quarry.upsertArticles([{ id: 'api-only', title: 'Added through the API', date: null, source: null, url: null, paragraphs: ['A paragraph about lighthouse keepers on remote islands.'] }], 'api');
+    await built.quarry.upsertArticles(
+      [
+        {
+          id: 'api-only',
+          title: 'Added through the API',
+          date: null,
+          source: null,
+          url: null,
+          paragraphs: ['A paragraph about lighthouse keepers on remote islands.'],
+        },
+      ],
+      'api',
+    );
     await built.quarry.close();
 
     const changed = configFor(indexDir, { minWords: 3 });
-    await expect(openQuarry({ config: changed, embedder, access: 'write' })).rejects.toMatchObject({ code: 'index_incompatible', message: expect.stringMatching(/chunker settings.*rebuild-index/) });
+    await expect(openQuarry({ config: changed, embedder, access: 'write' })).rejects.toMatchObject({
+      code: 'index_incompatible',
+      message: expect.stringMatching(/chunker settings.*rebuild-index/),
+    });
 
     const reopened = await openOrBuild({ config: changed, embedder, logger: silentLogger });
     try {
@@ -103,10 +119,25 @@ describe('an index on disk', () => {
     const indexDir = tempDir('quarry-index-');
     const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir, modelsDir: join(ROOT, 'models') } });
     const first = await openOrBuild({ config, embedder, logger: silentLogger });
-    await first.quarry.upsertArticles([{ id: 'from-api', title: 'API article', date: null, source: null, url: null, paragraphs: ['Lighthouse keepers on remote islands keep the lamps burning.'] }], 'api');
+    await first.quarry.upsertArticles(
+      [
+        {
+          id: 'from-api',
+          title: 'API article',
+          date: null,
+          source: null,
+          url: null,
+          paragraphs: ['Lighthouse keepers on remote islands keep the lamps burning.'],
+        },
+      ],
+      'api',
+    );
     await first.quarry.close();
 
-    writeFileSync(join(seedsDir, '001_new-seed.txt'), ' date 2024-06-01 Orchard growers expect a record apple harvest\n\nFarmers in the valley said warm spring weather and steady rain would bring a record apple harvest this autumn.\n');
+    writeFileSync(
+      join(seedsDir, '001_new-seed.txt'),
+      ' date 2024-06-01 Orchard growers expect a record apple harvest\n\nFarmers in the valley said warm spring weather and steady rain would bring a record apple harvest this autumn.\n',
+    );
     rmSync(join(seedsDir, 'distractors.jsonl'));
     const second = await openOrBuild({ config, embedder, logger: silentLogger });
     try {
@@ -143,7 +174,13 @@ describe('an index on disk', () => {
     const config = configFor(tempDir('quarry-index-'));
     const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
     await quarry.close();
-    const failing: Embedder = { ...embedder, countTokens: embedder.countTokens, embedPassages: async () => { throw new Error('model crashed'); } };
+    const failing: Embedder = {
+      ...embedder,
+      countTokens: embedder.countTokens,
+      embedPassages: async () => {
+        throw new Error('model crashed');
+      },
+    };
     await expect(rebuildIndex({ config, embedder: failing, from: { store: true } })).rejects.toThrow('model crashed');
     expect(readdirSync(config.indexDir).filter((n) => n.endsWith('.building'))).toEqual([]);
     const reopened = await openQuarry({ config, embedder, access: 'write' });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { SearchRequestSchema } from '../src/search/schema.ts';
-import { seedsWithDistractors, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+import { type RealService, seedsWithDistractors, startRealService, testConfig } from './helpers/real-service.ts';
 
 /**
  * A search runs BM25 while its query is embedded. If a rebuild swaps the generation in between, the BM25
@@ -61,6 +61,7 @@ describe('a search whose query embedding spans a generation swap', () => {
     expect(best.explain?.lexical).not.toBeNull();
     expect(best.explain?.matchedTerms.length).toBeGreaterThan(0);
     // Every paragraph BM25 put forward contains a query term: none is a stale rowid's stranger.
-    for (const r of res.results) for (const e of r.evidence) if (e.explain?.lexical) expect(e.explain.matchedTerms, `${r.article.id} ¶${e.paragraph}`).not.toEqual([]);
+    for (const r of res.results)
+      for (const e of r.evidence) if (e.explain?.lexical) expect(e.explain.matchedTerms, `${r.article.id} ¶${e.paragraph}`).not.toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
-import { HTTP_STATUS } from '../src/server/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WriteQueue } from '../src/core/write-queue.ts';
 import { QuarryError } from '../src/errors.ts';
-import { SEEDS_DIR, startRealService, testConfig, type RealService } from './helpers/real-service.ts';
+import { HTTP_STATUS } from '../src/server/errors.ts';
+import { type RealService, SEEDS_DIR, startRealService, testConfig } from './helpers/real-service.ts';
 
 const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -90,11 +90,18 @@ describe('a full write queue over HTTP', () => {
       articles: Array.from({ length: 5 }, (_, i) => ({
         id: `queued-${n}-${i}`,
         title: `Queued article ${n}-${i}`,
-        paragraphs: Array.from({ length: 8 }, (_, p) => `Paragraph ${p} of queued article ${n}-${i} talks about harbours, tides and the weather over the northern isles in spring.`),
+        paragraphs: Array.from(
+          { length: 8 },
+          (_, p) => `Paragraph ${p} of queued article ${n}-${i} talks about harbours, tides and the weather over the northern isles in spring.`,
+        ),
       })),
     });
     const send = (n: number) =>
-      fetch(`${service.url}/articles`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(batch(n)) });
+      fetch(`${service.url}/articles`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(batch(n)),
+      });
     const first = send(0);
     await later(20);
     const [searchDuring, ...rest] = await Promise.all([fetch(`${service.url}/search?q=harbour&mode=lexical`), send(1), send(2)]);

@@ -16,7 +16,9 @@ export function formatEvalReport(r: EvalReport): string {
   const rows = r.modes.map((m) => [m.mode, f(m.ndcg10), f(m.recall10), f(m.recall100), f(m.mrr10), m.latencyP50Ms.toFixed(1)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const settings = Object.entries(r.search).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const settings = Object.entries(r.search)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
   return [
     `${r.dataset}: ${r.documents} documents (${r.chunks} chunks), ${r.queries} queries (${r.queriesFile}, ${r.qrelsFile}), top ${r.k} articles per query${settings ? `; ${settings}` : ''}`,
     `indexing: ${r.indexSeconds.toFixed(1)} s${r.indexReused ? ' (reused index; time of its build)' : ''}`,

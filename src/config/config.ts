@@ -76,7 +76,10 @@ export const ConfigSchema = z
     bm25TitleWeight: z.coerce.number().min(0).max(100).default(0.75),
     bm25TextWeight: z.coerce.number().min(0).max(100).default(1),
     minWords: int(0, 100).default(6),
-    bodyLimit: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 10mb').default('10mb'),
+    bodyLimit: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 10mb')
+      .default('10mb'),
     maxBatchArticles: int(1, 100_000).default(500),
     writeQueueLimit: int(1, 100_000).default(64),
     /** Checkpoint the HNSW file after this many chunk changes (and at shutdown). */

@@ -1,8 +1,8 @@
 import type { Embedder } from '../embed/embedder.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { GenerationBuilder, IndexStore } from '../store/store.ts';
-import { prepareArticles, type ChunkerSettings, type SourcedArticle } from './prepare.ts';
 import { folderRecordOf } from './folder-origin.ts';
+import { type ChunkerSettings, prepareArticles, type SourcedArticle } from './prepare.ts';
 
 export interface BuildProgress {
   articlesDone: number;

@@ -1,19 +1,18 @@
 import type { Config } from '../config/config.ts';
 import { loadArticleFolder } from '../corpus/load-folder.ts';
-import type { ModelInfo } from '../embed/embedder.ts';
-import type { Embedder } from '../embed/embedder.ts';
+import type { Embedder, ModelInfo } from '../embed/embedder.ts';
 import { modelIdentity } from '../embed/model-identity.ts';
 import { QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { IndexIdentity, Manifest } from '../store/manifest.ts';
 import { openStore } from '../store/open-store.ts';
 import type { IndexStore } from '../store/store.ts';
-import { buildIndex, type BuildProgress, type BuildReport } from './build-index.ts';
+import { type BuildProgress, type BuildReport, buildIndex } from './build-index.ts';
+import { FOLDER_ORIGIN_PREFIX } from './folder-origin.ts';
 import { chunkerManifest, type SourcedArticle } from './prepare.ts';
 import { Quarry } from './quarry.ts';
 import { readStoredArticles } from './rebuild.ts';
-import { FOLDER_ORIGIN_PREFIX } from './folder-origin.ts';
-import { syncFolderArticles, type SyncReport } from './seeds-sync.ts';
+import { type SyncReport, syncFolderArticles } from './seeds-sync.ts';
 
 export async function loadFolderArticles(dir: string): Promise<{ articles: SourcedArticle[]; errors: QuarryError[] }> {
   const loaded = await loadArticleFolder(dir);
@@ -35,7 +34,12 @@ export interface OpenReport {
  * from its own stored articles if it was made with another model or chunker; then bring it in line with the
  * seeds folder (new, changed and removed files) when the index tracks that folder.
  */
-export async function openOrBuild(deps: { config: Config; embedder: Embedder; logger: Logger; onProgress?: (p: BuildProgress) => void }): Promise<{ quarry: Quarry; report: OpenReport }> {
+export async function openOrBuild(deps: {
+  config: Config;
+  embedder: Embedder;
+  logger: Logger;
+  onProgress?: (p: BuildProgress) => void;
+}): Promise<{ quarry: Quarry; report: OpenReport }> {
   const { config, embedder, logger } = deps;
   const report: OpenReport = { built: false, rebuiltReason: null, sync: null, parseErrors: [] };
   const store: IndexStore = await openStore(config, { identity: identityOf(config, embedder.info), access: 'write', logger });
@@ -90,12 +94,22 @@ export type RebuildSource = { folder: string } | { store: true } | { articles: S
  * `rebuild-index`: builds a new generation from a folder, from the articles already stored, or from given
  * articles, and swaps it in (the previous one serves until then). Files that cannot be read are reported.
  */
-export async function rebuildIndex(deps: { config: Config; embedder: Embedder; from: RebuildSource; onProgress?: (p: BuildProgress) => void }): Promise<{ report: BuildReport; errors: QuarryError[] }> {
+export async function rebuildIndex(deps: {
+  config: Config;
+  embedder: Embedder;
+  from: RebuildSource;
+  onProgress?: (p: BuildProgress) => void;
+}): Promise<{ report: BuildReport; errors: QuarryError[] }> {
   const { config, embedder, from } = deps;
   const store = await openStore(config, { identity: identityOf(config, embedder.info), access: 'write' });
   try {
     if ('store' in from) {
-      const report = await buildIndex(store, embedder, config, { articles: await readStoredArticles(store), source: { kind: 'store' }, folderFiles: await store.folderFiles(), onProgress: deps.onProgress });
+      const report = await buildIndex(store, embedder, config, {
+        articles: await readStoredArticles(store),
+        source: { kind: 'store' },
+        folderFiles: await store.folderFiles(),
+        onProgress: deps.onProgress,
+      });
       return { report, errors: [] };
     }
     if ('folder' in from) {

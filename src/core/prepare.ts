@@ -1,6 +1,6 @@
 import type { Article } from '../corpus/article.ts';
-import { CHUNKER_VERSION, chunkArticle, type Chunk } from '../corpus/chunk.ts';
-import { lengthSortedBatches, type EmbedProgress, type Embedder } from '../embed/embedder.ts';
+import { CHUNKER_VERSION, type Chunk, chunkArticle } from '../corpus/chunk.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches } from '../embed/embedder.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { PreparedArticle } from '../store/store.ts';
 import { yieldToEventLoop } from '../util/event-loop.ts';

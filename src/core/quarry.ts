@@ -2,9 +2,9 @@ import type { Config } from '../config/config.ts';
 import type { Article } from '../corpus/article.ts';
 import type { Embedder } from '../embed/embedder.ts';
 import { QuarryError } from '../errors.ts';
-import { silentLogger, type Logger } from '../logger.ts';
-import { runSearch } from '../search/search.ts';
+import { type Logger, silentLogger } from '../logger.ts';
 import type { SearchMode, SearchRequest, SearchResponse, SearchTimings } from '../search/schema.ts';
+import { runSearch } from '../search/search.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { ArticleRecord, ArticleSummary, IndexStore, IntegrityReport, StoreStats } from '../store/store.ts';
 import { prepareArticles } from './prepare.ts';
@@ -64,7 +64,13 @@ export class Quarry {
     this.model = deps.embedder;
     this.store = deps.store;
     this.queue = new WriteQueue(deps.config.writeQueueLimit);
-    this.rebuilder = new Rebuilder({ store: deps.store, embedder: () => this.embedder, chunker: deps.config, queue: this.queue, logger: deps.logger ?? silentLogger });
+    this.rebuilder = new Rebuilder({
+      store: deps.store,
+      embedder: () => this.embedder,
+      chunker: deps.config,
+      queue: this.queue,
+      logger: deps.logger ?? silentLogger,
+    });
   }
 
   /** The model; throws for a Quarry opened without one (see QuarryDeps.embedder). */

@@ -2,8 +2,8 @@ import type { Embedder } from '../embed/embedder.ts';
 import { QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ArticleRecord, GenerationBuilder, IndexStore } from '../store/store.ts';
-import { fillGeneration, type BuildReport } from './build-index.ts';
-import { prepareArticles, type ChunkerSettings, type SourcedArticle } from './prepare.ts';
+import { type BuildReport, fillGeneration } from './build-index.ts';
+import { type ChunkerSettings, prepareArticles, type SourcedArticle } from './prepare.ts';
 import type { WriteQueue } from './write-queue.ts';
 
 export interface RebuildStatus {
@@ -17,7 +17,16 @@ export interface RebuildStatus {
   report: BuildReport | null;
 }
 
-const idle = (): RebuildStatus => ({ state: 'idle', startedAt: null, finishedAt: null, articlesDone: 0, articlesTotal: 0, chunksDone: 0, error: null, report: null });
+const idle = (): RebuildStatus => ({
+  state: 'idle',
+  startedAt: null,
+  finishedAt: null,
+  articlesDone: 0,
+  articlesTotal: 0,
+  chunksDone: 0,
+  error: null,
+  report: null,
+});
 
 export const storedToSourced = (a: ArticleRecord): SourcedArticle => {
   const { origin, contentHash: _h, updatedAt: _u, ...article } = a;
@@ -41,9 +50,7 @@ export class Rebuilder {
   private run: Promise<void> | null = null;
   private stopping = false;
 
-  constructor(
-    private readonly deps: { store: IndexStore; embedder: () => Embedder; chunker: ChunkerSettings; queue: WriteQueue; logger: Logger },
-  ) {}
+  constructor(private readonly deps: { store: IndexStore; embedder: () => Embedder; chunker: ChunkerSettings; queue: WriteQueue; logger: Logger }) {}
 
   get status(): RebuildStatus {
     return { ...this.current };
@@ -126,7 +133,14 @@ export class Rebuilder {
       );
       const seconds = (performance.now() - started) / 1000;
       const report: BuildReport = { ...counts, seconds, chunksPerSecond: counts.chunks / Math.max(seconds, 1e-9) };
-      this.current = { ...this.current, state: 'succeeded', finishedAt: new Date().toISOString(), report, articlesDone: report.articles, chunksDone: report.chunks };
+      this.current = {
+        ...this.current,
+        state: 'succeeded',
+        finishedAt: new Date().toISOString(),
+        report,
+        articlesDone: report.articles,
+        chunksDone: report.chunks,
+      };
     } catch (e) {
       if (!published) await builder.discard();
       throw e;

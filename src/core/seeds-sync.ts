@@ -12,7 +12,6 @@ export interface SyncReport {
   errors: QuarryError[];
 }
 
-
 /**
  * Brings the changes made in a seeds folder since the last start into the index, without a rebuild: new
  * files and files edited since they were last applied are embedded and upserted, articles whose file
@@ -34,7 +33,11 @@ export async function syncFolderArticles(quarry: Quarry, loaded: { articles: Sou
   // any file fails to parse, nothing is deleted — the article comes back or goes at the next clean start.
   const gone = loaded.errors.length > 0 ? [] : [...stored.values()].filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX) && !hashes.has(a.id));
   const origins = new Map(changed.map((c) => [c.article.id, c.origin]));
-  if (changed.length > 0) await quarry.upsertArticles(changed.map((c) => c.article), (a) => origins.get(a.id)!);
+  if (changed.length > 0)
+    await quarry.upsertArticles(
+      changed.map((c) => c.article),
+      (a) => origins.get(a.id)!,
+    );
   for (const a of gone) await quarry.deleteArticle(a.id);
   // After the writes: a crash in between only makes the next start apply the same files again.
   await quarry.recordFolderFiles(hashes);

@@ -32,7 +32,10 @@ export const ArticleInputSchema = z
     date: isoDate.nullish(),
     source: z.string().max(200).nullish(),
     // Only web links: a javascript: or data: URL stored here would run in any page that links it.
-    url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000).nullish(),
+    url: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .max(2000)
+      .nullish(),
     text: z.string().max(2_000_000).optional(),
     paragraphs: z.array(z.string().max(200_000)).max(10_000).optional(),
   })
@@ -44,7 +47,7 @@ export const ArticleInputSchema = z
     if (a.text !== undefined && a.paragraphs !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['paragraphs'], message: 'give either `text` or `paragraphs`, not both' });
     }
-    if (a.paragraphs !== undefined && a.paragraphs.every((p) => p.trim() === '')) {
+    if (a.paragraphs?.every((p) => p.trim() === '')) {
       ctx.addIssue({ code: 'custom', path: ['paragraphs'], message: 'must contain at least one non-empty paragraph' });
     }
     if (a.text !== undefined && a.text.trim() === '') {
@@ -93,5 +96,8 @@ export function normaliseArticle(input: ArticleInput): Article {
 
 /** Identifies an article's content (not where it came from): a seeds sync skips articles whose hash is unchanged. */
 export function articleContentHash(a: Article): string {
-  return createHash('sha256').update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs]))
+    .digest('hex')
+    .slice(0, 32);
 }

@@ -6,7 +6,14 @@ import { writeFileAtomic } from '../util/atomic-file.ts';
 
 /** Transformers.js file-name suffix of each dtype (onnx/model<suffix>.onnx). */
 const DTYPE_SUFFIX: Record<string, string> = {
-  fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4',
+  fp32: '',
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
 };
 
 /** Remembered checksums, by file: hashing 25-90 MB of weights took most of a one-shot command's second. */
@@ -16,7 +23,10 @@ type ChecksumCache = Record<string, { size: number; mtimeMs: number; sha256: str
 function sha256File(path: string): Promise<string> {
   return new Promise((res, rej) => {
     const hash = createHash('sha256');
-    createReadStream(path).on('error', rej).on('data', (d) => hash.update(d)).on('end', () => res(hash.digest('hex')));
+    createReadStream(path)
+      .on('error', rej)
+      .on('data', (d) => hash.update(d))
+      .on('end', () => res(hash.digest('hex')));
   });
 }
 

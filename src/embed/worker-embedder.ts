@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
-import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
 import type { WorkerRequest, WorkerResponse } from './embed-worker.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches, type ModelInfo } from './embedder.ts';
 import type { TokenCounter, TransformersEmbedderOptions } from './transformers-embedder.ts';
 
 /** Passages per message: progress is reported per slice, and a slice's vectors come back together. */
@@ -96,7 +96,11 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     // within a message, and slices of mixed lengths would be padded (measured 40% slower unsorted).
     const out = new Array<Float32Array>(texts.length);
     let done = 0;
-    for (const slice of lengthSortedBatches(texts, SLICE, texts.map((t) => main.countTokens(t)))) {
+    for (const slice of lengthSortedBatches(
+      texts,
+      SLICE,
+      texts.map((t) => main.countTokens(t)),
+    )) {
       const vectors = await worker.run({ kind: 'passages', texts: slice.map((j) => texts[j]!) });
       slice.forEach((j, n) => (out[j] = vectors[n]!));
       done += slice.length;
@@ -110,7 +114,8 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     info,
     passagesOffMainThread: passageWorker !== null,
     countTokens: (text) => main.countTokens(text),
-    embedPassages: (texts, onProgress) => (passageWorker ? embedPassagesInWorker(passageWorker, texts, onProgress) : embedder!.embedPassages(texts, onProgress)),
+    embedPassages: (texts, onProgress) =>
+      passageWorker ? embedPassagesInWorker(passageWorker, texts, onProgress) : embedder!.embedPassages(texts, onProgress),
     embedQuery: async (text) => (queryWorker ? (await queryWorker.run({ kind: 'query', texts: [text] }))[0]! : embedder!.embedQuery(text)),
     async close(): Promise<void> {
       await Promise.all([passageWorker?.close(), queryWorker?.close()]);

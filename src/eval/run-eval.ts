@@ -14,9 +14,9 @@ import type { SourcedArticle } from '../core/prepare.ts';
 import { Quarry } from '../core/quarry.ts';
 import { cleanParagraph } from '../corpus/article.ts';
 import type { Embedder } from '../embed/embedder.ts';
-import { MAX_K, MAX_QUERY_LENGTH, SearchRequestSchema, type SearchMode, type SearchRequestInput } from '../search/schema.ts';
+import { MAX_K, MAX_QUERY_LENGTH, type SearchMode, type SearchRequestInput, SearchRequestSchema } from '../search/schema.ts';
 import { openStore } from '../store/open-store.ts';
-import { loadBeir, type BeirCollection, type BeirDoc } from './beir.ts';
+import { type BeirCollection, type BeirDoc, loadBeir } from './beir.ts';
 import { evaluate, percentile, type Qrels, type Run } from './metrics.ts';
 
 /** Fusion and lexical knobs a run may override (the same fields a search request accepts). */
@@ -43,9 +43,7 @@ export interface EvalOptions {
   onProgress?: (e: EvalProgress) => void;
 }
 
-export type EvalProgress =
-  | { stage: 'index'; articlesDone: number; articlesTotal: number }
-  | { stage: 'query'; mode: SearchMode; done: number; total: number };
+export type EvalProgress = { stage: 'index'; articlesDone: number; articlesTotal: number } | { stage: 'query'; mode: SearchMode; done: number; total: number };
 
 export interface ModeReport {
   mode: SearchMode;
@@ -166,7 +164,10 @@ export async function evaluateMode(
     const started = performance.now();
     const res = await quarry.search(req);
     latencies.push(performance.now() - started);
-    run.set(query.id, res.results.map((r) => ({ docId: r.article.id, score: r.score })));
+    run.set(
+      query.id,
+      res.results.map((r) => ({ docId: r.article.id, score: r.score })),
+    );
     opts.onProgress?.({ stage: 'query', mode, done: i + 1, total: collection.queries.length });
   }
   return { mode, ...scoreRun(run, collection.qrels), latencyP50Ms: latencies.length ? percentile(latencies, 50) : 0 };

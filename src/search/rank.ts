@@ -1,5 +1,5 @@
 import type { RankedChunk, StoreReader } from '../store/store.ts';
-import { reciprocalRankFusion, relativeScoreFusion, type FusedChunk, type FusionMethod, type FusionParams } from './fuse.ts';
+import { type FusedChunk, type FusionMethod, type FusionParams, reciprocalRankFusion, relativeScoreFusion } from './fuse.ts';
 import type { Evidence, SearchMode, SearchRequest, SearchResult, SearchTimings } from './schema.ts';
 
 export interface SearchDefaults {
@@ -111,7 +111,13 @@ interface ArticleGroup {
  * Two passes over the store: every candidate's article (ids only) to group and rank, then text and article
  * fields for the returned results only — a few dozen rows instead of every candidate's text.
  */
-async function groupByArticle(reader: StoreReader, fused: FusedChunk[], req: SearchRequest, terms: string[], byArticle: ArticleFusion | null): Promise<Omit<RankedArticles, 'timings'>> {
+async function groupByArticle(
+  reader: StoreReader,
+  fused: FusedChunk[],
+  req: SearchRequest,
+  terms: string[],
+  byArticle: ArticleFusion | null,
+): Promise<Omit<RankedArticles, 'timings'>> {
   // Hybrid fusion lists every candidate of both retrievers, so this also covers articleScores' lookups.
   const articleOf = await reader.articlesOfChunks(fused.map((f) => f.chunkId));
   const groups = new Map<number, ArticleGroup>();
@@ -146,7 +152,14 @@ async function groupByArticle(reader: StoreReader, fused: FusedChunk[], req: Sea
     for (const c of g.chunks) {
       const text = texts.get(c.chunkId);
       if (!text) continue;
-      evidence.push({ paragraph: text.paragraph, score: c.score, start: text.start, end: text.end, text: text.text, ...(matched ? { explain: explainOf(c, matched) } : {}) });
+      evidence.push({
+        paragraph: text.paragraph,
+        score: c.score,
+        start: text.start,
+        end: text.end,
+        text: text.text,
+        ...(matched ? { explain: explainOf(c, matched) } : {}),
+      });
     }
     results.push({ article, score: g.score, evidence });
   }

@@ -29,7 +29,9 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
 
     let t = performance.now();
     const lexical: RankedChunk[] =
-      req.mode !== 'semantic' ? await reader.lexicalCandidates({ terms, limit, titleWeight: defaults.bm25TitleWeight, textWeight: defaults.bm25TextWeight }) : [];
+      req.mode !== 'semantic'
+        ? await reader.lexicalCandidates({ terms, limit, titleWeight: defaults.bm25TitleWeight, textWeight: defaults.bm25TextWeight })
+        : [];
     const lexicalMs = performance.now() - t;
 
     let embedMs = 0;
@@ -54,7 +56,13 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
       total: ranked.total,
       cutByMinScore: ranked.cutByMinScore,
       results: ranked.results,
-      index: { model: reader.manifest.model.id, dims: reader.manifest.model.dims, articles: counts.articles, chunks: counts.chunks, built: reader.manifest.built },
+      index: {
+        model: reader.manifest.model.id,
+        dims: reader.manifest.model.dims,
+        articles: counts.articles,
+        chunks: counts.chunks,
+        built: reader.manifest.built,
+      },
       ...(req.explain ? { timingsMs: timings } : {}),
     };
     return { response, timings, tookMs };

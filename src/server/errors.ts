@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
-import { QuarryError, isQuarryError, type ErrorCode } from '../errors.ts';
+import { type ErrorCode, isQuarryError, QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { formatZodIssue, issuePath } from '../validation.ts';
 
@@ -31,7 +31,9 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, whe
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issuePath(issue);
-  throw new QuarryError('invalid_request', `${where === 'body' ? 'request body' : where === 'query' ? 'query string' : 'path'}: ${formatZodIssue(issue)}`, { field });
+  throw new QuarryError('invalid_request', `${where === 'body' ? 'request body' : where === 'query' ? 'query string' : 'path'}: ${formatZodIssue(issue)}`, {
+    field,
+  });
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {

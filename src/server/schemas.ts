@@ -9,7 +9,9 @@ export const ArticleIdParamSchema = z.object({
 });
 
 export const articleBatchSchema = (maxBatch: number) =>
-  z.object({ articles: z.array(ArticleInputSchema).min(1, 'must contain at least one article').max(maxBatch, `at most ${maxBatch} articles per request`) }).strict();
+  z
+    .object({ articles: z.array(ArticleInputSchema).min(1, 'must contain at least one article').max(maxBatch, `at most ${maxBatch} articles per request`) })
+    .strict();
 
 export const WriteAckSchema = z.object({ id: z.string(), chunks: z.number().int(), replaced: z.boolean() });
 export const WriteResponseSchema = z.object({ articles: z.array(WriteAckSchema), tookMs: z.number() });

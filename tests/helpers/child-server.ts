@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -19,7 +19,13 @@ export interface ChildServer {
  * not through npm, which would put a wrapper process between us and the server and make SIGKILL miss it) — and resolves with its
  * URL once it prints it. Settings come from QUARRY_* variables only: the parent's are dropped.
  */
-export function startChildServer(opts: { indexDir: string; seedsDir: string; env?: Record<string, string>; timeoutMs?: number; /** Where Quarry is installed (default: this checkout). */ cwd?: string }): Promise<ChildServer> {
+export function startChildServer(opts: {
+  indexDir: string;
+  seedsDir: string;
+  env?: Record<string, string>;
+  timeoutMs?: number /** Where Quarry is installed (default: this checkout). */;
+  cwd?: string;
+}): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
   Object.assign(env, {
     QUARRY_INDEX_DIR: opts.indexDir,

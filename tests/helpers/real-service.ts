@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadConfig, type Config } from '../../src/config/config.ts';
+import { type Config, loadConfig } from '../../src/config/config.ts';
 import { openOrBuild } from '../../src/core/open-or-build.ts';
 import type { Quarry } from '../../src/core/quarry.ts';
 import type { Embedder } from '../../src/embed/embedder.ts';
@@ -58,7 +58,12 @@ export async function startRealService(opts: { seedsDir: string; config?: Config
     if (ownEmbedder) await embedder.close();
   };
   return {
-    config, embedder, quarry, server, url: server.url, stop,
+    config,
+    embedder,
+    quarry,
+    server,
+    url: server.url,
+    stop,
     async dispose() {
       await stop();
       rmSync(config.indexDir, { recursive: true, force: true });

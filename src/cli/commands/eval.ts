@@ -43,7 +43,19 @@ export function registerEval(program: Command): void {
         import('../eval-report.ts'),
       ]);
       const config = configFrom(cmd.optsWithGlobals());
-      const parsed = parseFlags(EvalFlagsSchema, { ...flags }, { mode: '--mode', limit: '--limit', fusion: '--fusion', rrfK: '--rrf-k', denseWeight: '--dense-weight', lexicalWeight: '--lexical-weight', candidates: '--candidates' });
+      const parsed = parseFlags(
+        EvalFlagsSchema,
+        { ...flags },
+        {
+          mode: '--mode',
+          limit: '--limit',
+          fusion: '--fusion',
+          rrfK: '--rrf-k',
+          denseWeight: '--dense-weight',
+          lexicalWeight: '--lexical-weight',
+          candidates: '--candidates',
+        },
+      );
       const { mode, limit, ...search } = parsed;
       const modes: SearchMode[] = mode === 'all' ? ['semantic', 'lexical', 'hybrid'] : [mode];
       const report = await withEmbedder(config, (embedder) =>

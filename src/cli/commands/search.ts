@@ -20,9 +20,16 @@ export function registerSearch(program: Command): void {
         import('../format.ts'),
       ]);
       const config = configFrom(cmd.optsWithGlobals());
-      const req = parseFlags(SearchRequestSchema, { q: words.join(' '), k: flags.k, mode: flags.mode, minScore: flags.minScore, explain: flags.explain ?? false }, {
-        q: 'query', k: '--k', mode: '--mode', minScore: '--min-score',
-      });
+      const req = parseFlags(
+        SearchRequestSchema,
+        { q: words.join(' '), k: flags.k, mode: flags.mode, minScore: flags.minScore, explain: flags.explain ?? false },
+        {
+          q: 'query',
+          k: '--k',
+          mode: '--mode',
+          minScore: '--min-score',
+        },
+      );
       await withEmbedder(config, async (embedder) => {
         const quarry = await openQuarry({ config, embedder, access: 'read' });
         try {

@@ -18,7 +18,9 @@ export function registerWriteCommands(program: Command): void {
       const loaded = await Promise.all(
         files.map((f) =>
           parseArticleFile(resolve(f), f).catch((e: Error) => {
-            throw e instanceof QuarryError ? e : new QuarryError('invalid_request', `${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e.message}`, { field: f });
+            throw e instanceof QuarryError
+              ? e
+              : new QuarryError('invalid_request', `${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e.message}`, { field: f });
           }),
         ),
       );

@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { type RequestHandler, Router } from 'express';
 import type { Quarry } from '../../core/quarry.ts';
 
 export function adminRoutes(quarry: Quarry, writeAuth: RequestHandler): Router {

@@ -1,7 +1,7 @@
-import { Router, type RequestHandler } from 'express';
+import { type RequestHandler, Router } from 'express';
 import type { Config } from '../../config/config.ts';
-import { ArticleInputSchema, normaliseArticle } from '../../corpus/article.ts';
 import type { Quarry } from '../../core/quarry.ts';
+import { ArticleInputSchema, normaliseArticle } from '../../corpus/article.ts';
 import { QuarryError } from '../../errors.ts';
 import { jsonBody } from '../content-type.ts';
 import { parseOrThrow } from '../errors.ts';

@@ -1,5 +1,5 @@
-import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import express, { Router } from 'express';
 import type { Config } from '../../config/config.ts';
 import { buildOpenApiDocument } from '../openapi.ts';

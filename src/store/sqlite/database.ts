@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { articleContentHash, type Article } from '../../corpus/article.ts';
+import { type Article, articleContentHash } from '../../corpus/article.ts';
 import { fsyncFile } from '../../util/atomic-file.ts';
 import type { ArticleMeta, ArticleRecord, ArticleSummary, ChunkText, ChunkWithVector, RankedChunk } from '../store.ts';
 import { ftsMatchExpression } from './fts-query.ts';
@@ -83,7 +83,10 @@ export class ArticleDatabase {
    * `bulk`: for building a new generation nobody reads yet — no fsync per transaction; `finishBulk`
    * makes it durable before the generation is published.
    */
-  constructor(readonly path: string, opts: { readonly?: boolean; bulk?: boolean } = {}) {
+  constructor(
+    readonly path: string,
+    opts: { readonly?: boolean; bulk?: boolean } = {},
+  ) {
     this.db = new Database(path, { readonly: opts.readonly ?? false });
     if (!opts.readonly) {
       this.db.pragma('journal_mode = WAL');
@@ -115,10 +118,23 @@ export class ArticleDatabase {
         'SELECT seq, op, chunk_rowid, article_id FROM changes WHERE seq > ? ORDER BY seq',
       ),
       pruneChanges: db.prepare('DELETE FROM changes WHERE seq <= ?'),
-      getArticle: db.prepare<[string], { id: string; title: string; date: string | null; source: string | null; url: string | null; paragraphs: string; origin: string; content_hash: string; updated_at: string }>(
-        'SELECT id, title, date, source, url, paragraphs, origin, content_hash, updated_at FROM articles WHERE id = ?',
+      getArticle: db.prepare<
+        [string],
+        {
+          id: string;
+          title: string;
+          date: string | null;
+          source: string | null;
+          url: string | null;
+          paragraphs: string;
+          origin: string;
+          content_hash: string;
+          updated_at: string;
+        }
+      >('SELECT id, title, date, source, url, paragraphs, origin, content_hash, updated_at FROM articles WHERE id = ?'),
+      counts: db.prepare<[], { articles: number; chunks: number }>(
+        'SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM chunks) AS chunks',
       ),
-      counts: db.prepare<[], { articles: number; chunks: number }>('SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM chunks) AS chunks'),
       vector: db.prepare<[number], { vector: Buffer }>('SELECT vector FROM chunks WHERE rowid = ?'),
       vectorPage: db.prepare<[number, number], { rowid: number; vector: Buffer }>('SELECT rowid, vector FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?'),
       // On every search, prepared once; json_each keeps each one statement whatever the number of ids.
@@ -138,7 +154,9 @@ export class ArticleDatabase {
       bm25: db.prepare<[number, number, string, number], { rowid: number; score: number }>(
         'SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?',
       ),
-      matching: db.prepare<[string, string], { rowid: number }>('SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))'),
+      matching: db.prepare<[string, string], { rowid: number }>(
+        'SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))',
+      ),
     };
   }
 
@@ -174,40 +192,44 @@ export class ArticleDatabase {
 
   /** Inserts or replaces an article with all of its chunks, vectors and FTS rows, atomically. */
   upsertArticle(article: Article, chunks: ChunkWithVector[], origin: string): WriteResult {
-    return this.db.transaction((): WriteResult => {
-      const existing = this.stmts.articleRowid.get(article.id);
-      const removed = existing ? this.removeArticleRows(existing.rowid, article.id) : [];
-      const info = this.stmts.insertArticle.run({
-        id: article.id,
-        title: article.title,
-        date: article.date,
-        source: article.source,
-        url: article.url,
-        paragraphs: JSON.stringify(article.paragraphs),
-        origin,
-        contentHash: articleContentHash(article),
-        updatedAt: new Date().toISOString(),
-      });
-      const articleRowid = Number(info.lastInsertRowid);
-      const added: number[] = [];
-      for (const c of chunks) {
-        const rowid = Number(this.stmts.insertChunk.run(articleRowid, c.paragraph, c.start, c.end, c.text, vectorToBlob(c.vector)).lastInsertRowid);
-        this.stmts.insertFts.run(rowid, article.title, c.text);
-        this.stmts.logChange.run('add', rowid, article.id);
-        added.push(rowid);
-      }
-      return { articleId: article.id, kind: existing ? 'replace' : 'insert', replaced: existing !== undefined, added, removed, lastSeq: this.lastSeq() };
-    }).immediate();
+    return this.db
+      .transaction((): WriteResult => {
+        const existing = this.stmts.articleRowid.get(article.id);
+        const removed = existing ? this.removeArticleRows(existing.rowid, article.id) : [];
+        const info = this.stmts.insertArticle.run({
+          id: article.id,
+          title: article.title,
+          date: article.date,
+          source: article.source,
+          url: article.url,
+          paragraphs: JSON.stringify(article.paragraphs),
+          origin,
+          contentHash: articleContentHash(article),
+          updatedAt: new Date().toISOString(),
+        });
+        const articleRowid = Number(info.lastInsertRowid);
+        const added: number[] = [];
+        for (const c of chunks) {
+          const rowid = Number(this.stmts.insertChunk.run(articleRowid, c.paragraph, c.start, c.end, c.text, vectorToBlob(c.vector)).lastInsertRowid);
+          this.stmts.insertFts.run(rowid, article.title, c.text);
+          this.stmts.logChange.run('add', rowid, article.id);
+          added.push(rowid);
+        }
+        return { articleId: article.id, kind: existing ? 'replace' : 'insert', replaced: existing !== undefined, added, removed, lastSeq: this.lastSeq() };
+      })
+      .immediate();
   }
 
   /** Deletes an article and every one of its chunks; null when there is no such article. */
   deleteArticle(id: string): WriteResult | null {
-    return this.db.transaction((): WriteResult | null => {
-      const existing = this.stmts.articleRowid.get(id);
-      if (!existing) return null;
-      const removed = this.removeArticleRows(existing.rowid, id);
-      return { articleId: id, kind: 'delete', replaced: false, added: [], removed, lastSeq: this.lastSeq() };
-    }).immediate();
+    return this.db
+      .transaction((): WriteResult | null => {
+        const existing = this.stmts.articleRowid.get(id);
+        if (!existing) return null;
+        const removed = this.removeArticleRows(existing.rowid, id);
+        return { articleId: id, kind: 'delete', replaced: false, added: [], removed, lastSeq: this.lastSeq() };
+      })
+      .immediate();
   }
 
   private removeArticleRows(articleRowid: number, articleId: string): number[] {
@@ -238,8 +260,15 @@ export class ArticleDatabase {
     const r = this.stmts.getArticle.get(id);
     if (!r) return null;
     return {
-      id: r.id, title: r.title, date: r.date, source: r.source, url: r.url,
-      paragraphs: JSON.parse(r.paragraphs) as string[], origin: r.origin, contentHash: r.content_hash, updatedAt: r.updated_at,
+      id: r.id,
+      title: r.title,
+      date: r.date,
+      source: r.source,
+      url: r.url,
+      paragraphs: JSON.parse(r.paragraphs) as string[],
+      origin: r.origin,
+      contentHash: r.content_hash,
+      updatedAt: r.updated_at,
     };
   }
 
@@ -297,7 +326,8 @@ export class ArticleDatabase {
   articleMetas(articleRowids: number[]): Map<number, ArticleMeta> {
     const out = new Map<number, ArticleMeta>();
     if (articleRowids.length === 0) return out;
-    for (const r of this.stmts.articleMetas.all(JSON.stringify(articleRowids))) out.set(r.rowid, { id: r.id, title: r.title, date: r.date, source: r.source, url: r.url });
+    for (const r of this.stmts.articleMetas.all(JSON.stringify(articleRowids)))
+      out.set(r.rowid, { id: r.id, title: r.title, date: r.date, source: r.source, url: r.url });
     return out;
   }
 
@@ -316,8 +346,17 @@ export class ArticleDatabase {
    * The facts an integrity check compares (O(n), for `quarry check` and tests, never per request): SQLite's
    * own check, foreign keys, and whether the FTS5 rows and the chunk rows are the same set.
    */
-  consistency(): { sqlite: string; foreignKeyViolations: number; articles: number; chunks: number; ftsRows: number; chunksWithoutFts: number; ftsWithoutChunk: number; articlesWithoutChunks: number } {
-    const one = (sql: string) => (this.db.prepare<[], { n: number }>(sql).get()?.n ?? 0);
+  consistency(): {
+    sqlite: string;
+    foreignKeyViolations: number;
+    articles: number;
+    chunks: number;
+    ftsRows: number;
+    chunksWithoutFts: number;
+    ftsWithoutChunk: number;
+    articlesWithoutChunks: number;
+  } {
+    const one = (sql: string) => this.db.prepare<[], { n: number }>(sql).get()?.n ?? 0;
     return {
       sqlite: this.integrityCheck(),
       foreignKeyViolations: (this.db.pragma('foreign_key_check') as unknown[]).length,
@@ -339,16 +378,21 @@ export class ArticleDatabase {
 
   /** Replaces the record of applied seeds-folder articles, in one transaction. */
   setFolderFiles(files: ReadonlyMap<string, string>): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM folder_files').run();
-      const insert = this.db.prepare('INSERT INTO folder_files (id, content_hash) VALUES (?, ?)');
-      for (const [id, hash] of files) insert.run(id, hash);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db.prepare('DELETE FROM folder_files').run();
+        const insert = this.db.prepare('INSERT INTO folder_files (id, content_hash) VALUES (?, ?)');
+        for (const [id, hash] of files) insert.run(id, hash);
+      })
+      .immediate();
   }
 
   /** Every chunk rowid, ascending (integrity checks). */
   chunkRowids(): number[] {
-    return this.db.prepare<[], { rowid: number }>('SELECT rowid FROM chunks ORDER BY rowid').all().map((r) => r.rowid);
+    return this.db
+      .prepare<[], { rowid: number }>('SELECT rowid FROM chunks ORDER BY rowid')
+      .all()
+      .map((r) => r.rowid);
   }
 
   close(): void {

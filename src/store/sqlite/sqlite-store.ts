@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { QuarryError } from '../../errors.ts';
-import { silentLogger, type Logger } from '../../logger.ts';
+import { type Logger, silentLogger } from '../../logger.ts';
 import { Serial } from '../../util/serial.ts';
-import { incompatibility, MANIFEST_FORMAT, readManifest, writeManifest, type HnswParams, type IndexIdentity, type Manifest } from '../manifest.ts';
+import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, readManifest, writeManifest } from '../manifest.ts';
 import type {
   ArticleRecord,
   ArticleSummary,
@@ -131,7 +131,8 @@ export class SqliteStore implements IndexStore {
       manifest: gen.manifest,
       counts: () => ({ articles: gen.liveArticles, chunks: gen.liveChunks }),
       lexicalCandidates: async (q) => gen.db.lexicalSearch(q.terms, q),
-      vectorCandidates: async (q) => gen.vectors.search(q.vector, q.limit, gen.liveChunks, q.efSearch).map((n, i) => ({ chunkId: n.label, rank: i + 1, score: n.similarity })),
+      vectorCandidates: async (q) =>
+        gen.vectors.search(q.vector, q.limit, gen.liveChunks, q.efSearch).map((n, i) => ({ chunkId: n.label, rank: i + 1, score: n.similarity })),
       articlesOfChunks: async (ids) => gen.db.articleOfChunks(ids),
       chunkTexts: async (ids) => gen.db.chunkTexts(ids),
       articleMetas: async (keys) => gen.db.articleMetas(keys),

@@ -13,9 +13,11 @@ const DEFAULT_MODE = 'hybrid';
 const DEFAULT_K = '10';
 
 // Words too common to be worth highlighting.
-const STOP_WORDS = new Set(`a an and are as at be but by did do does for from had has have he her his how
+const STOP_WORDS = new Set(
+  `a an and are as at be but by did do does for from had has have he her his how
 if in into is it its me my no not of on or our she so than that the their them then there these they
-this those to too us was we were what when where which who whom why will with you your`.split(/\s+/));
+this those to too us was we were what when where which who whom why will with you your`.split(/\s+/),
+);
 
 const $ = (id) => document.getElementById(id);
 const form = $('search-form');
@@ -260,7 +262,7 @@ const sentence = (m) => m.charAt(0).toUpperCase() + m.slice(1);
 async function errorMessage(res) {
   try {
     const body = await res.json();
-    if (body && body.error && body.error.message) return sentence(String(body.error.message));
+    if (body?.error?.message) return sentence(String(body.error.message));
   } catch {
     /* not JSON: fall through */
   }
@@ -318,10 +320,7 @@ async function loadStats() {
     const res = await apiFetch('/stats', { headers: { Accept: 'application/json' } });
     if (!res.ok) throw new Error(String(res.status));
     const s = await res.json();
-    const parts = [
-      plural(Number(s.articles) || 0, 'article'),
-      `${plural(Number(s.chunks) || 0, 'paragraph')} indexed`,
-    ];
+    const parts = [plural(Number(s.articles) || 0, 'article'), `${plural(Number(s.chunks) || 0, 'paragraph')} indexed`];
     if (s.model) parts.push(`model ${s.model}`);
     statsEl.textContent = parts.join(' · ');
   } catch {
