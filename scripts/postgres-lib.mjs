@@ -327,9 +327,12 @@ async function prepareDir(dir) {
     const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
     if (pw.status !== 0) throw new Error('there is no `postgres` user to run the server as (it comes with postgresql-common)');
     for (const d of [dataDir(dir), runDir(dir)]) await chown(d, Number(pw.stdout), Number(gid.stdout));
-    const probe = await run('runuser', ['-u', 'postgres', '--', 'test', '-w', runDir(dir)], { allowFail: true });
-    if (probe.code !== 0) {
-      throw new Error(`the postgres user cannot reach ${dir} (a parent folder such as /root is closed to it); pick a --dir under /tmp or /var/tmp`);
+    const canEnter = async (p) => (await run('runuser', ['-u', 'postgres', '--', 'test', '-x', p], { allowFail: true })).code === 0;
+    if (!(await canEnter(runDir(dir)))) {
+      // Name the folder that shuts it out (typically /root, or a 0700 folder from mkdtemp).
+      let closed = runDir(dir);
+      for (let p = path.dirname(closed); p !== path.dirname(p); p = path.dirname(p)) if (!(await canEnter(p))) closed = p;
+      throw new Error(`the postgres user cannot enter ${closed}, so it cannot reach ${dir}; pick a --dir under /tmp or /var/tmp, or open ${closed} to it (chmod o+x)`);
     }
   }
 }
