@@ -162,7 +162,7 @@ export async function ensureInstalled({ log = stderrLog } = {}) {
   if (prefix === null) {
     throw new PostgresUnavailableError('PostgreSQL 15 with pgvector 0.8 is not installed and installing it needs root or passwordless sudo');
   }
-  await withInstallLock(log, async () => {
+  await withLock(path.join(os.tmpdir(), 'quarry-postgres-install.lock'), 'install', log, async () => {
     if (isReady()) return; // another process finished it while we waited
     const missing = missingPackages();
     if (missing.length > 0) await installPackages(prefix, missing, log);
@@ -246,11 +246,11 @@ async function buildPgvector(prefix, log) {
 }
 
 /**
- * Serialises installs across processes (two test files, or a test and the CLI) with an atomic mkdir.
- * A lock left by a dead process is taken over; waiting is bounded by a count of polls.
+ * Serialises work across processes (two test files, or a test and the CLI, installing or starting the same
+ * cluster) with an atomic mkdir. A lock left by a dead process is taken over; waiting is bounded by a count
+ * of polls.
  */
-async function withInstallLock(log, fn) {
-  const lock = path.join(os.tmpdir(), 'quarry-postgres-install.lock');
+async function withLock(lock, what, log, fn) {
   const pidFile = path.join(lock, 'pid');
   for (let attempt = 0; ; attempt++) {
     try {
@@ -264,7 +264,7 @@ async function withInstallLock(log, fn) {
         await rm(lock, { recursive: true, force: true });
         continue;
       }
-      if (attempt === 0) log(`waiting for another install (pid ${holder || '?'}) to finish`);
+      if (attempt === 0) log(`waiting for another ${what} (pid ${holder || '?'}) to finish`);
       if (attempt > 1200) throw new Error(`gave up waiting for the install lock ${lock}`);
       await delay(500);
     }
@@ -392,7 +392,10 @@ async function tail(file, lines = 15) {
 async function startServer(dir, meta, { port, extraConf, log }) {
   for (let attempt = 1; ; attempt++) {
     let chosen = port;
-    if (chosen === undefined) chosen = meta.port && (await portFree(meta.port)) ? meta.port : await freePort();
+    if (chosen === undefined) {
+      chosen = meta.port && (await portFree(meta.port)) ? meta.port : await freePort();
+      if (meta.port && chosen !== meta.port) log(`port ${meta.port} is taken now; moving to ${chosen} (the URL changes)`);
+    }
     await writeServerConf(dir, chosen, extraConf);
     log(`starting the ${meta.role} in ${dir} on 127.0.0.1:${chosen}`);
     const r = await asOwner(`${PG_BIN}/pg_ctl`, ['start', '-D', dataDir(dir), '-l', logFile(dir), '-w', '-t', '120', '-s'], { allowFail: true });
@@ -447,6 +450,11 @@ function clusterHandle(dir, meta, urlKey) {
 export async function startPrimary({ dir = defaultDir(), port, log = stderrLog } = {}) {
   dir = path.resolve(dir);
   await ensureInstalled({ log });
+  await mkdir(dir, { recursive: true });
+  return withLock(path.join(dir, 'start.lock'), 'start', log, () => startPrimaryLocked(dir, port, log));
+}
+
+async function startPrimaryLocked(dir, port, log) {
   let meta = await readMeta(dir);
   if (meta?.role === 'replica') throw new Error(`${dir} holds a replica; start it with start-replica`);
   if (await isRunning(dir)) {
@@ -478,6 +486,11 @@ export async function startReplica({ of = defaultDir(), dir, port, log = stderrL
   of = path.resolve(of);
   dir = path.resolve(dir ?? path.join(of, 'replica'));
   await ensureInstalled({ log });
+  await mkdir(dir, { recursive: true });
+  return withLock(path.join(dir, 'start.lock'), 'start', log, () => startReplicaLocked(of, dir, port, log));
+}
+
+async function startReplicaLocked(of, dir, port, log) {
   const primary = await readMeta(of);
   if (!primary || primary.role !== 'primary') throw new Error(`${of} holds no primary; run start first`);
   if (!(await isRunning(of))) throw new Error(`the primary in ${of} is not running; run start first`);
@@ -492,11 +505,18 @@ export async function startReplica({ of = defaultDir(), dir, port, log = stderrL
     await asOwner(`${PG_BIN}/pg_basebackup`, [
       '-h', runDir(of), '-p', String(primary.port), '-D', dataDir(dir), '-R', '-X', 'stream', '-c', 'fast',
     ]);
+    // -R wrote standby.signal and a primary_conninfo naming today's port into postgresql.auto.conf, which
+    // would win over quarry.conf. Drop that line: quarry.conf names the primary's port at every start, so
+    // the replica follows a primary that had to move to another port.
+    const auto = path.join(dataDir(dir), 'postgresql.auto.conf');
+    await asOwner('sed', ['-i', '/^primary_conninfo/d', auto]);
     meta = { role: 'replica', of, user: primary.user, password: primary.password, database: primary.database };
     await writeMeta(dir, meta);
   }
   if (!meta) throw new Error(`${dir} has a data folder but no cluster.json; remove ${dir} to start afresh`);
-  await startServer(dir, meta, { port, extraConf: [], log });
+  // Peer authentication over the primary's Unix socket, as the same OS user: no replication password.
+  const conninfo = `host=${runDir(of)} port=${primary.port} user=${clusterOwner()} application_name=quarry_replica`;
+  await startServer(dir, meta, { port, extraConf: [`primary_conninfo = '${conninfo}'`], log });
   return clusterHandle(dir, meta, 'QUARRY_DATABASE_READ_URL');
 }
 
