@@ -14,7 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,8 +73,12 @@ function run(cmd, args, { input, cwd = '/', env, allowFail = false } = {}) {
     const child = spawn(cmd, args, { cwd, env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('error', (e) => reject(new Error(`${cmd}: ${e.message}`)));
     child.on('close', (code) => {
       if (code === 0 || allowFail) return resolve({ code, out, err });
@@ -135,15 +139,12 @@ export function installedPostgresVersion() {
 
 function isReady() {
   const v = installedPgvectorVersion();
-  return (
-    existsSync(`${PG_BIN}/postgres`) && existsSync(`${PG_BIN}/initdb`) && existsSync(`${PG_BIN}/pg_basebackup`) &&
-    v !== null && v.startsWith(PGVECTOR_SERIES)
-  );
+  return existsSync(`${PG_BIN}/postgres`) && existsSync(`${PG_BIN}/initdb`) && existsSync(`${PG_BIN}/pg_basebackup`) && v?.startsWith(PGVECTOR_SERIES);
 }
 
 function missingPackages() {
   return PACKAGES.filter((pkg) => {
-    const r = spawnSync('dpkg-query', ['-W', '-f=${db:Status-Status}', pkg], { encoding: 'utf8' });
+    const r = spawnSync('dpkg-query', ['-W', `-f=\${db:Status-Status}`, pkg], { encoding: 'utf8' });
     return r.status !== 0 || r.stdout.trim() !== 'installed';
   });
 }
@@ -201,22 +202,23 @@ async function buildPgvector(prefix, log) {
     const aptDir = path.join(work, 'apt');
     for (const d of ['lists/partial', 'cache/archives/partial', 'parts']) await mkdir(path.join(aptDir, d), { recursive: true });
     const sources = path.join(aptDir, 'trixie-src.sources');
-    await writeFile(sources, [
-      'Types: deb-src',
-      `URIs: ${DEBIAN_MIRROR}`,
-      `Suites: ${SOURCE_SUITE}`,
-      'Components: main',
-      `Signed-By: ${DEBIAN_KEYRING}`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      sources,
+      ['Types: deb-src', `URIs: ${DEBIAN_MIRROR}`, `Suites: ${SOURCE_SUITE}`, 'Components: main', `Signed-By: ${DEBIAN_KEYRING}`, ''].join('\n'),
+    );
     const aptOpts = [
-      '-o', `Dir::Etc::SourceList=${sources}`,
-      '-o', `Dir::Etc::SourceParts=${path.join(aptDir, 'parts')}`,
-      '-o', `Dir::State::Lists=${path.join(aptDir, 'lists')}`,
-      '-o', `Dir::Cache=${path.join(aptDir, 'cache')}`,
+      '-o',
+      `Dir::Etc::SourceList=${sources}`,
+      '-o',
+      `Dir::Etc::SourceParts=${path.join(aptDir, 'parts')}`,
+      '-o',
+      `Dir::State::Lists=${path.join(aptDir, 'lists')}`,
+      '-o',
+      `Dir::Cache=${path.join(aptDir, 'cache')}`,
       // The temporary folder is not readable by apt's _apt sandbox user; download as root (hashes are still
       // checked against the signed trixie index).
-      '-o', 'APT::Sandbox::User=root',
+      '-o',
+      'APT::Sandbox::User=root',
     ];
     const src = path.join(work, 'src');
     await mkdir(src);
@@ -229,7 +231,7 @@ async function buildPgvector(prefix, log) {
     }
     const dsc = (await readdir(src)).find((f) => /^pgvector_.*\.dsc$/.test(f));
     const version = dsc ? /^pgvector_([^-]+)-/.exec(dsc)?.[1] : undefined;
-    if (!version || !version.startsWith(PGVECTOR_SERIES)) {
+    if (!version?.startsWith(PGVECTOR_SERIES)) {
       throw new Error(`Debian ${SOURCE_SUITE} gave pgvector ${version ?? '(no .dsc)'}; this script needs ${PGVECTOR_SERIES}x`);
     }
     const tree = path.join(src, `pgvector-${version}`);
@@ -305,7 +307,7 @@ async function readMeta(dir) {
 }
 
 async function writeMeta(dir, meta) {
-  await writeFile(metaFile(dir), JSON.stringify(meta, null, 2) + '\n', { mode: 0o600 });
+  await writeFile(metaFile(dir), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
   await chmod(metaFile(dir), 0o600);
 }
 
@@ -332,7 +334,9 @@ async function prepareDir(dir) {
       // Name the folder that shuts it out (typically /root, or a 0700 folder from mkdtemp).
       let closed = runDir(dir);
       for (let p = path.dirname(closed); p !== path.dirname(p); p = path.dirname(p)) if (!(await canEnter(p))) closed = p;
-      throw new Error(`the postgres user cannot enter ${closed}, so it cannot reach ${dir}; pick a --dir under /tmp or /var/tmp, or open ${closed} to it (chmod o+x)`);
+      throw new Error(
+        `the postgres user cannot enter ${closed}, so it cannot reach ${dir}; pick a --dir under /tmp or /var/tmp, or open ${closed} to it (chmod o+x)`,
+      );
     }
   }
 }
@@ -415,7 +419,9 @@ async function startServer(dir, meta, { port, extraConf, log }) {
 
 /** Runs SQL as the cluster's superuser over the Unix socket (peer authentication). */
 function adminSql(dir, port, sql, database = 'postgres') {
-  return asOwner(`${PG_BIN}/psql`, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', runDir(dir), '-p', String(port), '-d', database, '-f', '-'], { input: sql });
+  return asOwner(`${PG_BIN}/psql`, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', runDir(dir), '-p', String(port), '-d', database, '-f', '-'], {
+    input: sql,
+  });
 }
 
 /**
@@ -424,18 +430,22 @@ function adminSql(dir, port, sql, database = 'postgres') {
  * Idempotent; runs on every start.
  */
 async function bootstrap(dir, meta) {
-  await adminSql(dir, meta.port, [
-    `\\set pw '${meta.password}'`,
-    `SELECT 'CREATE ROLE ${ROLE} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}')\\gexec`,
-    `ALTER ROLE ${ROLE} WITH LOGIN CREATEDB PASSWORD :'pw';`,
-    '\\c template1',
-    'CREATE EXTENSION IF NOT EXISTS vector;',
-    '\\c postgres',
-    `SELECT 'CREATE DATABASE ${DATABASE} OWNER ${ROLE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${DATABASE}')\\gexec`,
-    `\\c ${DATABASE}`,
-    'CREATE EXTENSION IF NOT EXISTS vector;',
-    '',
-  ].join('\n'));
+  await adminSql(
+    dir,
+    meta.port,
+    [
+      `\\set pw '${meta.password}'`,
+      `SELECT 'CREATE ROLE ${ROLE} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}')\\gexec`,
+      `ALTER ROLE ${ROLE} WITH LOGIN CREATEDB PASSWORD :'pw';`,
+      '\\c template1',
+      'CREATE EXTENSION IF NOT EXISTS vector;',
+      '\\c postgres',
+      `SELECT 'CREATE DATABASE ${DATABASE} OWNER ${ROLE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${DATABASE}')\\gexec`,
+      `\\c ${DATABASE}`,
+      'CREATE EXTENSION IF NOT EXISTS vector;',
+      '',
+    ].join('\n'),
+  );
 }
 
 function clusterHandle(dir, meta, urlKey) {
@@ -463,9 +473,7 @@ async function startPrimaryLocked(dir, port, log) {
     await prepareDir(dir);
     if (!existsSync(path.join(dataDir(dir), 'PG_VERSION'))) {
       log(`creating a cluster in ${dir} (owner: ${clusterOwner()})`);
-      await asOwner(`${PG_BIN}/initdb`, [
-        '-D', dataDir(dir), '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256',
-      ]);
+      await asOwner(`${PG_BIN}/initdb`, ['-D', dataDir(dir), '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256']);
       await asOwner('sh', ['-c', `echo "include_if_exists = 'quarry.conf'" >> "$1"`, 'sh', path.join(dataDir(dir), 'postgresql.conf')]);
       meta = { role: 'primary', user: ROLE, password: randomBytes(18).toString('base64url'), database: DATABASE };
       await writeMeta(dir, meta);
@@ -492,7 +500,7 @@ export async function startReplica({ of = defaultDir(), dir, port, log = stderrL
 
 async function startReplicaLocked(of, dir, port, log) {
   const primary = await readMeta(of);
-  if (!primary || primary.role !== 'primary') throw new Error(`${of} holds no primary; run start first`);
+  if (primary?.role !== 'primary') throw new Error(`${of} holds no primary; run start first`);
   if (!(await isRunning(of))) throw new Error(`the primary in ${of} is not running; run start first`);
   let meta = await readMeta(dir);
   if (await isRunning(dir)) {
@@ -502,9 +510,7 @@ async function startReplicaLocked(of, dir, port, log) {
   await prepareDir(dir);
   if (!existsSync(path.join(dataDir(dir), 'PG_VERSION'))) {
     log(`copying the primary in ${of} to ${dir} (pg_basebackup -R)`);
-    await asOwner(`${PG_BIN}/pg_basebackup`, [
-      '-h', runDir(of), '-p', String(primary.port), '-D', dataDir(dir), '-R', '-X', 'stream', '-c', 'fast',
-    ]);
+    await asOwner(`${PG_BIN}/pg_basebackup`, ['-h', runDir(of), '-p', String(primary.port), '-D', dataDir(dir), '-R', '-X', 'stream', '-c', 'fast']);
     // -R wrote standby.signal and a primary_conninfo naming today's port into postgresql.auto.conf, which
     // would win over quarry.conf. Drop that line: quarry.conf names the primary's port at every start, so
     // the replica follows a primary that had to move to another port.
@@ -540,15 +546,26 @@ export async function clusterStatus(dir = defaultDir()) {
   const meta = await readMeta(dir);
   const running = meta !== null && (await isRunning(dir));
   const status = {
-    running, dir, role: meta?.role ?? null, port: meta?.port ?? null, log: logFile(dir),
-    postgres: installedPostgresVersion(), pgvector: installedPgvectorVersion(), iterativeScan: null,
+    running,
+    dir,
+    role: meta?.role ?? null,
+    port: meta?.port ?? null,
+    log: logFile(dir),
+    postgres: installedPostgresVersion(),
+    pgvector: installedPgvectorVersion(),
+    iterativeScan: null,
   };
   if (running) {
-    const r = await adminSql(dir, meta.port, [
-      "LOAD 'vector';",
-      "SELECT current_setting('server_version') || '|' || coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '') || '|' || coalesce(current_setting('hnsw.iterative_scan', true), '');",
-      '',
-    ].join('\n'), meta.database);
+    const r = await adminSql(
+      dir,
+      meta.port,
+      [
+        "LOAD 'vector';",
+        "SELECT current_setting('server_version') || '|' || coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '') || '|' || coalesce(current_setting('hnsw.iterative_scan', true), '');",
+        '',
+      ].join('\n'),
+      meta.database,
+    );
     const [server, ext, iterative] = r.out.trim().split('|');
     status.postgres = server;
     status.pgvector = ext || null;

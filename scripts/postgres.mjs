@@ -3,9 +3,7 @@
 // Only the connection line goes to stdout (so `eval "$(npm run -s postgres -- start)"` works); progress and
 // errors go to stderr. See scripts/postgres-lib.mjs for how and where.
 import { parseArgs } from 'node:util';
-import {
-  PostgresUnavailableError, clusterStatus, defaultDir, ensureInstalled, startPrimary, startReplica, stopCluster,
-} from './postgres-lib.mjs';
+import { clusterStatus, defaultDir, ensureInstalled, PostgresUnavailableError, startPrimary, startReplica, stopCluster } from './postgres-lib.mjs';
 
 const USAGE = `usage: npm run postgres -- <command> [options]
 
@@ -45,15 +43,19 @@ async function main(argv) {
   });
   const [command, ...rest] = positionals;
   if (values.help) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(`${USAGE}\n`);
     return 0;
   }
   if (command === undefined) throw new UsageError('no command given');
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const port = parsePort(values.port);
   const allowed = {
-    install: [], start: ['dir', 'port'], stop: ['dir'], status: ['dir'],
-    'start-replica': ['of', 'dir', 'port'], 'stop-replica': ['of', 'dir'],
+    install: [],
+    start: ['dir', 'port'],
+    stop: ['dir'],
+    status: ['dir'],
+    'start-replica': ['of', 'dir', 'port'],
+    'stop-replica': ['of', 'dir'],
   }[command];
   if (!allowed) throw new UsageError(`unknown command "${command}"`);
   for (const flag of ['dir', 'port', 'of']) {
@@ -78,7 +80,7 @@ async function main(argv) {
     }
     case 'stop':
     case 'stop-replica': {
-      const dir = command === 'stop' ? values.dir ?? defaultDir() : values.dir ?? `${values.of ?? defaultDir()}/replica`;
+      const dir = command === 'stop' ? (values.dir ?? defaultDir()) : (values.dir ?? `${values.of ?? defaultDir()}/replica`);
       const stopped = await stopCluster(dir, { log: (l) => process.stderr.write(`postgres: ${l}\n`) });
       if (!stopped) process.stderr.write(`postgres: nothing running in ${dir}\n`);
       return 0;
@@ -93,7 +95,7 @@ async function main(argv) {
       ];
       if (s.running) lines.push(`hnsw.iterative_scan: ${s.iterativeScan ?? 'missing (pgvector older than 0.8)'}`);
       lines.push(`log: ${s.log}`);
-      process.stdout.write(lines.join('\n') + '\n');
+      process.stdout.write(`${lines.join('\n')}\n`);
       return s.running ? 0 : EXIT_NOT_RUNNING;
     }
   }
@@ -101,7 +103,9 @@ async function main(argv) {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e) => {
     if (e instanceof UsageError || e?.code?.startsWith?.('ERR_PARSE_ARGS')) {
       process.stderr.write(`postgres: ${e.message}\n\n${USAGE}\n`);

@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  PG_BIN, PROJECT_ROOT, postgresUnavailableReason, startPrimary, startReplica, type Cluster,
-} from '../scripts/postgres-lib.mjs';
+import { type Cluster, PG_BIN, PROJECT_ROOT, postgresUnavailableReason, startPrimary, startReplica } from '../scripts/postgres-lib.mjs';
 
 const run = promisify(execFile);
 const SCRIPT = join(PROJECT_ROOT, 'scripts/postgres.mjs');
@@ -88,7 +86,7 @@ describe.skipIf(unavailable !== null)('npm run postgres: a primary and a streami
 
   it('has pgvector 0.8 with iterative index scans', () => {
     expect(sqlOk(primary!.url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")).toMatch(/^0\.8\./);
-    expect(sqlOk(primary!.url, "SET hnsw.iterative_scan = relaxed_order; SHOW hnsw.iterative_scan")).toBe('relaxed_order');
+    expect(sqlOk(primary!.url, 'SET hnsw.iterative_scan = relaxed_order; SHOW hnsw.iterative_scan')).toBe('relaxed_order');
   });
 
   it('a row written on the primary reaches the replica, where the HNSW index serves it and writes are refused', async () => {
@@ -96,13 +94,17 @@ describe.skipIf(unavailable !== null)('npm run postgres: a primary and a streami
     expect(replica.url).not.toBe(primary!.url);
     expect(sqlOk(replica.url, 'SELECT pg_is_in_recovery()')).toBe('t');
 
-    sqlOk(primary!.url, [
-      'CREATE TABLE items (id integer PRIMARY KEY, embedding vector(3) NOT NULL);',
-      'CREATE INDEX items_embedding_hnsw ON items USING hnsw (embedding vector_cosine_ops);',
-      "INSERT INTO items VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0.9,0.1,0.2]');",
-    ].join(' '));
+    sqlOk(
+      primary!.url,
+      [
+        'CREATE TABLE items (id integer PRIMARY KEY, embedding vector(3) NOT NULL);',
+        'CREATE INDEX items_embedding_hnsw ON items USING hnsw (embedding vector_cosine_ops);',
+        "INSERT INTO items VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0.9,0.1,0.2]');",
+      ].join(' '),
+    );
     // Cosine: [0.8,0.1,0.2] is nearest to 3 (0.9999), then 1 (0.963), then 2 (0.120).
-    const nearest = "SET enable_seqscan = off; SELECT string_agg(id::text, ',' ORDER BY d) FROM (SELECT id, embedding <=> '[0.8,0.1,0.2]' AS d FROM items ORDER BY embedding <=> '[0.8,0.1,0.2]' LIMIT 2) t";
+    const nearest =
+      "SET enable_seqscan = off; SELECT string_agg(id::text, ',' ORDER BY d) FROM (SELECT id, embedding <=> '[0.8,0.1,0.2]' AS d FROM items ORDER BY embedding <=> '[0.8,0.1,0.2]' LIMIT 2) t";
     expect(sqlOk(primary!.url, nearest)).toBe('3,1');
 
     // Replication is asynchronous: poll, bounded by a count of attempts rather than by time.
