@@ -2,11 +2,11 @@ import { rmSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SearchResponseSchema } from '../src/search/schema.ts';
-import { createApp } from '../src/server/app.ts';
-import { ErrorResponseSchema } from '../src/server/schemas.ts';
-import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from '../src/server/status-schemas.ts';
-import { type RealService, seedsWithDistractors, startRealService, testConfig } from './helpers/real-service.ts';
+import { SearchResponseSchema } from '../../src/search/schema.ts';
+import { createApp } from '../../src/server/app.ts';
+import { ErrorResponseSchema } from '../../src/server/schemas.ts';
+import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from '../../src/server/status-schemas.ts';
+import { type RealService, seedsWithDistractors, startRealService, testConfig } from '../helpers/real-service.ts';
 
 const API_KEY = 'openapi-test-key-0123456789';
 let service: RealService;

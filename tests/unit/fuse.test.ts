@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { reciprocalRankFusion, relativeScoreFusion } from '../src/search/fuse.ts';
-import type { RankedChunk } from '../src/store/store.ts';
+import { reciprocalRankFusion, relativeScoreFusion } from '../../src/search/fuse.ts';
+import type { RankedChunk } from '../../src/store/store.ts';
 
 const ranked = (...pairs: Array<[chunkId: number, score: number]>): RankedChunk[] => pairs.map(([chunkId, score], i) => ({ chunkId, rank: i + 1, score }));
 

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadArticleFolder } from '../src/corpus/load-folder.ts';
-import { parseJsonArticles, parseJsonlArticles } from '../src/corpus/parse-json.ts';
+import { loadArticleFolder } from '../../src/corpus/load-folder.ts';
+import { parseJsonArticles, parseJsonlArticles } from '../../src/corpus/parse-json.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quarry-parse-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

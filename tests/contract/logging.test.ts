@@ -3,12 +3,12 @@ import { existsSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Config } from '../src/config/config.ts';
-import { createLogger } from '../src/runtime.ts';
-import { createApp } from '../src/server/app.ts';
-import { listen, type RunningServer } from '../src/server/listen.ts';
-import { MAX_REQUEST_ID_LENGTH } from '../src/server/request-log.ts';
-import { type RealService, ROOT, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
+import type { Config } from '../../src/config/config.ts';
+import { createLogger } from '../../src/runtime.ts';
+import { createApp } from '../../src/server/app.ts';
+import { listen, type RunningServer } from '../../src/server/listen.ts';
+import { MAX_REQUEST_ID_LENGTH } from '../../src/server/request-log.ts';
+import { type RealService, ROOT, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
 
 let service: RealService;
 let seeds: string;

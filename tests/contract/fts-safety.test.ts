@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { searchTerms } from '../src/search/query-terms.ts';
-import { SearchResponseSchema } from '../src/search/schema.ts';
-import { ftsMatchExpression } from '../src/store/sqlite/fts-query.ts';
-import { type RealService, SEEDS_DIR, startRealService } from './helpers/real-service.ts';
+import { searchTerms } from '../../src/search/query-terms.ts';
+import { SearchResponseSchema } from '../../src/search/schema.ts';
+import { ftsMatchExpression } from '../../src/store/sqlite/fts-query.ts';
+import { type RealService, SEEDS_DIR, startRealService } from '../helpers/real-service.ts';
 
 const SEED_ID = '1a76b68b4bef4123';
 

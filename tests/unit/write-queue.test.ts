@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WriteQueue } from '../src/core/write-queue.ts';
-import { QuarryError } from '../src/errors.ts';
-import { HTTP_STATUS } from '../src/server/errors.ts';
-import { type RealService, SEEDS_DIR, startRealService, testConfig } from './helpers/real-service.ts';
+import { WriteQueue } from '../../src/core/write-queue.ts';
+import { QuarryError } from '../../src/errors.ts';
+import { HTTP_STATUS } from '../../src/server/errors.ts';
+import { type RealService, SEEDS_DIR, startRealService, testConfig } from '../helpers/real-service.ts';
 
 const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { createEmbedder } from '../src/runtime.ts';
-import { keysMatch } from '../src/server/auth.ts';
-import { type RealService, SEEDS_DIR, startRealService, testConfig } from './helpers/real-service.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { createEmbedder } from '../../src/runtime.ts';
+import { keysMatch } from '../../src/server/auth.ts';
+import { type RealService, SEEDS_DIR, startRealService, testConfig } from '../helpers/real-service.ts';
 
 const WRITE_KEY = 'write-key-for-tests-0123456789';
 const READ_KEY = 'read-key-for-tests-9876543210';

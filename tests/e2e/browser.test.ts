@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SearchResponse } from '../src/search/schema.ts';
-import { createApp } from '../src/server/app.ts';
-import { listen } from '../src/server/listen.ts';
-import { type RealService, ROOT, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
+import type { SearchResponse } from '../../src/search/schema.ts';
+import { createApp } from '../../src/server/app.ts';
+import { listen } from '../../src/server/listen.ts';
+import { type RealService, ROOT, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it when missing). */
 const CHROMIUM = process.env.QUARRY_TEST_CHROMIUM ?? '/usr/bin/chromium';

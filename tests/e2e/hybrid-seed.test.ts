@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SearchRequestInput, SearchRequestSchema, type SearchResponse } from '../src/search/schema.ts';
-import { type RealService, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
+import { type SearchRequestInput, SearchRequestSchema, type SearchResponse } from '../../src/search/schema.ts';
+import { type RealService, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
 
 const SEED_ID = '1a76b68b4bef4123';
 

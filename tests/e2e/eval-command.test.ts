@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatEvalReport } from '../src/cli/eval-report.ts';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { type EvalReport, runEval } from '../src/eval/run-eval.ts';
-import { createEmbedder } from '../src/runtime.ts';
-import { ROOT, testConfig } from './helpers/real-service.ts';
+import { formatEvalReport } from '../../src/cli/eval-report.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { type EvalReport, runEval } from '../../src/eval/run-eval.ts';
+import { createEmbedder } from '../../src/runtime.ts';
+import { ROOT, testConfig } from '../helpers/real-service.ts';
 
 /**
  * A five-document collection whose answers are known. Expected metrics are computed by hand from the

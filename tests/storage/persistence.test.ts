@@ -2,13 +2,13 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/config.ts';
-import { openOrBuild, openQuarry, rebuildIndex } from '../src/core/open-or-build.ts';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { silentLogger } from '../src/logger.ts';
-import { createEmbedder } from '../src/runtime.ts';
-import { SearchRequestSchema, type SearchResponse } from '../src/search/schema.ts';
-import { ROOT, seedsWithDistractors } from './helpers/real-service.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { openOrBuild, openQuarry, rebuildIndex } from '../../src/core/open-or-build.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { createEmbedder } from '../../src/runtime.ts';
+import { SearchRequestSchema, type SearchResponse } from '../../src/search/schema.ts';
+import { ROOT, seedsWithDistractors } from '../helpers/real-service.ts';
 
 let embedder: Embedder;
 let seeds: string;

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ENV_NAMES, loadConfig, maskedConfig } from '../src/config/config.ts';
-import { QuarryError } from '../src/errors.ts';
+import { ENV_NAMES, loadConfig, maskedConfig } from '../../src/config/config.ts';
+import { QuarryError } from '../../src/errors.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '../..');
 const SECRET = 'sk-config-test-0123456789abcdef';
 const READ_SECRET = 'rk-config-test-fedcba9876543210';
 const scratch = mkdtempSync(join(tmpdir(), 'quarry-config-'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, mrrAtK, ndcgAtK, percentile, precisionAtK, type Qrels, type Run, rankDocIds, recallAtK, type ScoredDoc } from '../src/eval/metrics.ts';
+import { evaluate, mrrAtK, ndcgAtK, percentile, precisionAtK, type Qrels, type Run, rankDocIds, recallAtK, type ScoredDoc } from '../../src/eval/metrics.ts';
 
 // Every expected value below is worked out by hand in the comment next to it; none comes from the code under test.
 // Discount at 1-based rank r is 1/log2(r + 1): rank 1 → 1, rank 2 → 1/log2(3) ≈ 0.6309, rank 3 → 1/log2(4) = 0.5,

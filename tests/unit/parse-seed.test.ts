@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { idFromFileName, parseSeedArticle } from '../src/corpus/parse-seed.ts';
-import { QuarryError } from '../src/errors.ts';
-import { SEEDS_DIR } from './helpers/real-service.ts';
+import { idFromFileName, parseSeedArticle } from '../../src/corpus/parse-seed.ts';
+import { QuarryError } from '../../src/errors.ts';
+import { SEEDS_DIR } from '../helpers/real-service.ts';
 
 const SEED_FILE = '000_1a76b68b4bef4123.txt';
 const seedText = readFileSync(join(SEEDS_DIR, SEED_FILE), 'utf8');

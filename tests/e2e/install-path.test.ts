@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ChildServer, startChildServer } from './helpers/child-server.ts';
-import { ROOT, SEEDS_DIR } from './helpers/real-service.ts';
+import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
+import { ROOT, SEEDS_DIR } from '../helpers/real-service.ts';
 
 const run = promisify(execFile);
 

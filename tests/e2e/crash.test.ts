@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/config.ts';
-import { openQuarry, rebuildIndex } from '../src/core/open-or-build.ts';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { createEmbedder } from '../src/runtime.ts';
-import type { IntegrityReport } from '../src/store/store.ts';
-import { type ChildServer, startChildServer } from './helpers/child-server.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { openQuarry, rebuildIndex } from '../../src/core/open-or-build.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { createEmbedder } from '../../src/runtime.ts';
+import type { IntegrityReport } from '../../src/store/store.ts';
+import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 
 /*
  * kill -9 at random moments, then prove nothing acknowledged was lost and nothing half-written is visible.
@@ -26,7 +26,7 @@ import { type ChildServer, startChildServer } from './helpers/child-server.ts';
  * token with every paragraph as evidence; replaced and deleted versions must not be found.
  */
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '../..');
 const API_KEY = 'crash-test-key-0123456789abcdef';
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 21);
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);

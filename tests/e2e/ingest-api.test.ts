@@ -1,8 +1,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { createEmbedder } from '../src/runtime.ts';
-import { type RealService, seedsWithDistractors, startRealService, testConfig } from './helpers/real-service.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { createEmbedder } from '../../src/runtime.ts';
+import { type RealService, seedsWithDistractors, startRealService, testConfig } from '../helpers/real-service.ts';
 
 /*
  * The live write API end to end: the real model, a real index built from seeds/, the real HTTP server.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { withQueryCache } from '../src/embed/query-cache.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { withQueryCache } from '../../src/embed/query-cache.ts';
 
 /** Counts model calls; the cache's logic does not depend on what the vectors are. */
 function countingEmbedder(): Embedder & { calls: string[] } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PARAGRAPH_SEPARATOR } from '../src/corpus/article.ts';
-import { chunkArticle } from '../src/corpus/chunk.ts';
+import { PARAGRAPH_SEPARATOR } from '../../src/corpus/article.ts';
+import { chunkArticle } from '../../src/corpus/chunk.ts';
 
 /** A stand-in token counter for unit tests: one token per word plus two special tokens. */
 const countWords = (t: string) => t.split(/\s+/).filter(Boolean).length + 2;

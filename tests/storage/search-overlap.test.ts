@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Embedder } from '../src/embed/embedder.ts';
-import { createEmbedder } from '../src/runtime.ts';
-import { SearchRequestSchema } from '../src/search/schema.ts';
-import { type RealService, seedsWithDistractors, startRealService, testConfig } from './helpers/real-service.ts';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import { createEmbedder } from '../../src/runtime.ts';
+import { SearchRequestSchema } from '../../src/search/schema.ts';
+import { type RealService, seedsWithDistractors, startRealService, testConfig } from '../helpers/real-service.ts';
 
 /**
  * A search runs BM25 while its query is embedded. If a rebuild swaps the generation in between, the BM25

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QuarryError } from '../src/errors.ts';
-import { loadBeir } from '../src/eval/beir.ts';
+import { QuarryError } from '../../src/errors.ts';
+import { loadBeir } from '../../src/eval/beir.ts';
 
 const dirs: string[] = [];
 

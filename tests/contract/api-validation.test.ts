@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RealService, SEEDS_DIR, startRealService, testConfig } from './helpers/real-service.ts';
+import { type RealService, SEEDS_DIR, startRealService, testConfig } from '../helpers/real-service.ts';
 
 let service: RealService;
 

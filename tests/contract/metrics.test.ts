@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/server/app.ts';
-import { listen, type RunningServer } from '../src/server/listen.ts';
-import { type RealService, seedsWithDistractors, startRealService } from './helpers/real-service.ts';
+import { createApp } from '../../src/server/app.ts';
+import { listen, type RunningServer } from '../../src/server/listen.ts';
+import { type RealService, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
 
 let service: RealService;
 let seeds: string;
