@@ -1,11 +1,11 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RealService, SEEDS_DIR, startRealService, testConfig } from '../helpers/real-service.ts';
+import { SEEDS_DIR, type Service, startHashedService, testConfig } from '../helpers/service.ts';
 
-let service: RealService;
+let service: Service;
 
 beforeAll(async () => {
-  service = await startRealService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, bodyLimit: '2kb' }) });
+  service = await startHashedService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, bodyLimit: '2kb' }) });
 });
 afterAll(async () => {
   await service?.dispose();
@@ -106,7 +106,7 @@ describe('other routes', () => {
 
 describe('internal errors', () => {
   it('become 500 JSON without a stack trace, and the process keeps running', async () => {
-    const broken = await startRealService({ seedsDir: SEEDS_DIR, embedder: service.embedder });
+    const broken = await startHashedService({ seedsDir: SEEDS_DIR, embedder: service.embedder });
     try {
       // Close the index under the running server: the next search fails inside the core.
       (broken.quarry.store as unknown as { gen: { db: { close(): void } } }).gen.db.close();

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/embed/embedder.ts';
-import { createEmbedder } from '../../src/runtime.ts';
 import { keysMatch } from '../../src/server/auth.ts';
-import { type RealService, SEEDS_DIR, startRealService, testConfig } from '../helpers/real-service.ts';
+import { createHashedEmbedder } from '../helpers/hashed-embedder.ts';
+import { SEEDS_DIR, type Service, startHashedService, testConfig } from '../helpers/service.ts';
 
 const WRITE_KEY = 'write-key-for-tests-0123456789';
 const READ_KEY = 'read-key-for-tests-9876543210';
@@ -13,15 +13,15 @@ const article = (id: string) => ({
 });
 
 let embedder: Embedder;
-const services: RealService[] = [];
-async function start(keys: { apiKey?: string; readKey?: string }): Promise<RealService> {
-  const s = await startRealService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, ...keys }), embedder });
+const services: Service[] = [];
+async function start(keys: { apiKey?: string; readKey?: string }): Promise<Service> {
+  const s = await startHashedService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, ...keys }), embedder });
   services.push(s);
   return s;
 }
 
 beforeAll(async () => {
-  embedder = await createEmbedder(testConfig());
+  embedder = createHashedEmbedder();
 });
 afterAll(async () => {
   for (const s of services) await s.dispose();
@@ -37,7 +37,7 @@ const postArticle = (url: string, id: string, authorization?: string) =>
 const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
 
 describe('no API key configured', () => {
-  let s: RealService;
+  let s: Service;
   beforeAll(async () => {
     s = await start({});
   });
@@ -70,7 +70,7 @@ describe('no API key configured', () => {
 });
 
 describe('an API key configured', () => {
-  let s: RealService;
+  let s: Service;
   beforeAll(async () => {
     s = await start({ apiKey: WRITE_KEY });
   });
@@ -102,7 +102,7 @@ describe('an API key configured', () => {
 });
 
 describe('a read key configured', () => {
-  let s: RealService;
+  let s: Service;
   beforeAll(async () => {
     s = await start({ apiKey: WRITE_KEY, readKey: READ_KEY });
   });

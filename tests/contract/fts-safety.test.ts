@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchTerms } from '../../src/search/query-terms.ts';
 import { SearchResponseSchema } from '../../src/search/schema.ts';
 import { ftsMatchExpression } from '../../src/store/sqlite/fts-query.ts';
-import { type RealService, SEEDS_DIR, startRealService } from '../helpers/real-service.ts';
+import { SEEDS_DIR, type Service, startHashedService } from '../helpers/service.ts';
 
 const SEED_ID = '1a76b68b4bef4123';
 
@@ -55,10 +55,10 @@ describe('FTS5 query building', () => {
   });
 });
 
-describe('FTS5 safety over HTTP (real model, real index)', () => {
-  let svc: RealService;
+describe('FTS5 safety over HTTP (test embedder, real index)', () => {
+  let svc: Service;
   beforeAll(async () => {
-    svc = await startRealService({ seedsDir: SEEDS_DIR });
+    svc = await startHashedService({ seedsDir: SEEDS_DIR });
   }, 120_000);
   afterAll(async () => {
     await svc?.dispose();

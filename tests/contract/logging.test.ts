@@ -8,15 +8,16 @@ import { createLogger } from '../../src/runtime.ts';
 import { createApp } from '../../src/server/app.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
 import { MAX_REQUEST_ID_LENGTH } from '../../src/server/request-log.ts';
-import { type RealService, ROOT, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
+import { pollUntil } from '../helpers/poll.ts';
+import { ROOT, type Service, seedsWithDistractors, startHashedService } from '../helpers/service.ts';
 
-let service: RealService;
+let service: Service;
 let seeds: string;
 const servers: RunningServer[] = [];
 
 beforeAll(async () => {
   seeds = seedsWithDistractors();
-  service = await startRealService({ seedsDir: seeds });
+  service = await startHashedService({ seedsDir: seeds });
 });
 
 afterAll(async () => {
@@ -60,13 +61,19 @@ async function appWithCapturedLogs(overrides: Partial<Config> = {}): Promise<{ u
 }
 
 /** The request log line for `path` (the logger writes it when the response finishes). */
-async function requestLine(lines: () => LogLine[], path: string): Promise<LogLine> {
-  for (let i = 0; i < 50; i++) {
-    const line = lines().find((l) => l.req?.path.split('?')[0] === path);
-    if (line) return line;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no log line for ${path}`);
+function requestLine(lines: () => LogLine[], path: string): Promise<LogLine> {
+  return pollUntil(() => lines().find((l) => l.req?.path.split('?')[0] === path), { what: `a log line for ${path}` });
+}
+
+/** The request log lines whose path starts with `prefix`, once there are at least `count` of them. */
+function requestLines(lines: () => LogLine[], prefix: string, count: number): Promise<LogLine[]> {
+  return pollUntil(
+    () => {
+      const found = lines().filter((l) => l.req?.path.startsWith(prefix));
+      return found.length >= count ? found : null;
+    },
+    { what: `${count} log lines for ${prefix}` },
+  );
 }
 
 const QUERY = 'China-Belarus industrial cooperation';
@@ -117,8 +124,8 @@ describe('request logs', () => {
     expect(
       (await fetch(`${app.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: QUERY, k: 2 }) })).status,
     ).toBe(200);
-    await requestLine(app.lines, '/search');
-    await new Promise((r) => setTimeout(r, 50));
+    // Both requests answered: wait for both lines (a third would be a duplicate, counted below).
+    await requestLines(app.lines, '/search', 2);
     const searchLines = app.lines().filter((l) => l.req?.path === '/search');
     expect(searchLines).toHaveLength(2);
     expect(searchLines.map((l) => l.req?.method).sort()).toEqual(['GET', 'POST']);
@@ -134,8 +141,7 @@ describe('request logs', () => {
       (await fetch(`${app.url}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: 'tea harvest', k: 2 }) }))
         .status,
     ).toBe(200);
-    await new Promise((r) => setTimeout(r, 50));
-    const lines = app.lines().filter((l) => l.req?.path.startsWith('/search'));
+    const lines = await requestLines(app.lines, '/search', 2);
     expect(lines.find((l) => l.req?.method === 'GET')?.req?.path).toBe(`/search?q=${encodeURIComponent(QUERY)}&k=2`);
     expect(lines.find((l) => l.req?.method === 'POST')?.q).toBe('tea harvest');
   });

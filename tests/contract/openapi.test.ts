@@ -6,16 +6,16 @@ import { SearchResponseSchema } from '../../src/search/schema.ts';
 import { createApp } from '../../src/server/app.ts';
 import { ErrorResponseSchema } from '../../src/server/schemas.ts';
 import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from '../../src/server/status-schemas.ts';
-import { type RealService, seedsWithDistractors, startRealService, testConfig } from '../helpers/real-service.ts';
+import { type Service, seedsWithDistractors, startHashedService, testConfig } from '../helpers/service.ts';
 
 const API_KEY = 'openapi-test-key-0123456789';
-let service: RealService;
+let service: Service;
 let seeds: string;
 let doc: { openapi: string; paths: Record<string, Record<string, unknown>> };
 
 beforeAll(async () => {
   seeds = seedsWithDistractors();
-  service = await startRealService({ seedsDir: seeds, config: testConfig({ seedsDir: seeds, apiKey: API_KEY }) });
+  service = await startHashedService({ seedsDir: seeds, config: testConfig({ seedsDir: seeds, apiKey: API_KEY }) });
   const res = await fetch(`${service.url}/openapi.json`);
   expect(res.status).toBe(200);
   doc = (await res.json()) as typeof doc;

@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SearchResponse } from '../../src/search/schema.ts';
 import { type RealService, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
@@ -75,6 +76,20 @@ describe('search end to end (real model, real SQLite + HNSW, real HTTP)', () => 
     const missing = await fetch(`${service.url}/articles/no-such-article`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: { code: 'not_found', message: 'no article with id no-such-article', field: 'id' } });
+  });
+
+  // The index records the identity of the real model that built it (moved from the storage tier's persistence
+  // test, which runs on the test embedder).
+  it('writes a manifest with the model, its file checksums, the chunker and HNSW parameters', () => {
+    const indexDir = service.config.indexDir;
+    const current = readFileSync(join(indexDir, 'CURRENT'), 'utf8').trim();
+    const manifest = JSON.parse(readFileSync(join(indexDir, current, 'manifest.json'), 'utf8'));
+    expect(manifest.model).toMatchObject({ id: 'onnx-community/all-MiniLM-L6-v2-ONNX', dtype: 'q4', dims: 384, pooling: 'mean' });
+    expect(manifest.model.files['onnx/model_q4.onnx_data']).toBe('56fb7a55115e900196115a74e399beb45c2f41ae00b99525d46fb52935c4ee2a');
+    expect(manifest.chunker.version).toMatch(/^paragraph-v\d+$/);
+    expect(manifest.hnsw).toEqual({ space: 'cosine', M: 16, efConstruction: 200, efSearch: 160 });
+    expect(manifest.counts).toEqual({ articles: 7, chunks: expect.any(Number) });
+    expect(Date.parse(manifest.built)).not.toBeNaN();
   });
 
   it('reports health once the model answers', async () => {

@@ -1,17 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/embed/embedder.ts';
-import { createEmbedder } from '../../src/runtime.ts';
 import { SearchRequestSchema } from '../../src/search/schema.ts';
-import { type RealService, seedsWithDistractors, startRealService, testConfig } from '../helpers/real-service.ts';
+import { createHashedEmbedder } from '../helpers/hashed-embedder.ts';
+import { pollUntil } from '../helpers/poll.ts';
+import { type Service, seedsWithDistractors, startHashedService, testConfig } from '../helpers/service.ts';
 
 /**
  * A search runs BM25 while its query is embedded. If a rebuild swaps the generation in between, the BM25
  * candidates (chunk rowids of the old generation) must not be read in the new one, where the same rowids
- * are other chunks. Real model, real SQLite; only the moment the query vector arrives is controlled.
+ * are other chunks. Real SQLite; the test embedder (the subject is the generation swap, not the model), and
+ * only the moment the query vector arrives is controlled.
  */
 describe('a search whose query embedding spans a generation swap', () => {
   let real: Embedder;
-  let service: RealService;
+  let service: Service;
   let release: () => void = () => {};
   let gate: Promise<void> = Promise.resolve();
   const gated = (): Embedder => ({
@@ -31,8 +33,8 @@ describe('a search whose query embedding spans a generation swap', () => {
   beforeAll(async () => {
     const seedsDir = seedsWithDistractors();
     const config = testConfig({ seedsDir, queryCacheSize: 0 });
-    real = await createEmbedder(config);
-    service = await startRealService({ seedsDir, config, embedder: gated() });
+    real = createHashedEmbedder();
+    service = await startHashedService({ seedsDir, config, embedder: gated() });
   });
   afterAll(async () => {
     release();
@@ -50,7 +52,7 @@ describe('a search whose query embedding spans a generation swap', () => {
     gate = new Promise((r) => (release = r));
     const pending = quarry.search(SearchRequestSchema.parse({ q: 'storm heavy rain gusts coast', explain: true }));
     quarry.startRebuild();
-    for (let i = 0; i < 600 && quarry.rebuild.state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+    await pollUntil(() => quarry.rebuild.state !== 'running', { what: 'the rebuild to finish' });
     expect(quarry.rebuild.state).toBe('succeeded');
     expect((await quarry.stats()).dir).not.toBe(dirBefore);
     release();
