@@ -59,7 +59,7 @@ describe('FTS5 safety over HTTP (test embedder, real index)', () => {
   let svc: Service;
   beforeAll(async () => {
     svc = await startHashedService({ seedsDir: SEEDS_DIR });
-  }, 120_000);
+  });
   afterAll(async () => {
     await svc?.dispose();
   });

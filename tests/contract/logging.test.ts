@@ -8,7 +8,7 @@ import { createLogger } from '../../src/runtime.ts';
 import { createApp } from '../../src/server/app.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
 import { MAX_REQUEST_ID_LENGTH } from '../../src/server/request-log.ts';
-import { pollUntil } from '../helpers/poll.ts';
+import { CHILD_HANG_GUARD_MS, pollUntil } from '../helpers/poll.ts';
 import { ROOT, type Service, seedsWithDistractors, startHashedService } from '../helpers/service.ts';
 
 let service: Service;
@@ -153,7 +153,7 @@ describe('request logs', () => {
     const program = `import { loadConfig } from './src/config/config.ts'; import { createLogger } from './src/runtime.ts';
       const log = createLogger(loadConfig({ env: {} })); log.info({ req: { id: 'tty-1', path: '/stats' } }, 'GET /stats 200 3ms');`;
     const run = promisify(execFile);
-    const opts = { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 };
+    const opts = { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: CHILD_HANG_GUARD_MS };
     const piped = (await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], opts)).stdout.trim();
     expect(JSON.parse(piped)).toMatchObject({ level: 30, msg: 'GET /stats 200 3ms', req: { id: 'tty-1' } });
 

@@ -8,6 +8,7 @@ import { formatEvalReport } from '../../src/cli/eval-report.ts';
 import type { Embedder } from '../../src/embed/embedder.ts';
 import { type EvalReport, runEval } from '../../src/eval/run-eval.ts';
 import { createEmbedder } from '../../src/runtime.ts';
+import { CHILD_HANG_GUARD_MS } from '../helpers/poll.ts';
 import { ROOT, testConfig } from '../helpers/real-service.ts';
 
 /**
@@ -73,7 +74,7 @@ describe('quarry eval (real model, real index)', () => {
     rmSync(config.indexDir, { recursive: true, force: true }); // runEval makes its own
     embedder = await createEmbedder(config);
     report = await runEval({ dataset, modes: ['semantic', 'lexical', 'hybrid'], config, embedder });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await embedder?.close();
@@ -127,7 +128,7 @@ describe('quarry eval (real model, real index)', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['bin/quarry.js', 'eval', '--dataset', dataset, '--mode', 'lexical', '--json', json, '--log-level', 'silent'],
-      { cwd: ROOT, env: { ...process.env, QUARRY_MODELS_DIR: join(ROOT, 'models') }, timeout: 120_000 },
+      { cwd: ROOT, env: { ...process.env, QUARRY_MODELS_DIR: join(ROOT, 'models') }, timeout: CHILD_HANG_GUARD_MS },
     );
     expect(stdout).toMatch(/5 documents \(5 chunks\), 5 queries/);
     expect(stdout).toMatch(new RegExp(`^lexical\\s+${EXPECTED.ndcg10.toFixed(4)}\\s+${EXPECTED.recall10.toFixed(4)}`, 'm'));
@@ -135,5 +136,5 @@ describe('quarry eval (real model, real index)', () => {
     expect(written.modes).toHaveLength(1);
     expect(written.modes[0]!.ndcg10).toBeCloseTo(EXPECTED.ndcg10, 10);
     expect(written.indexReused).toBe(false);
-  }, 120_000);
+  });
 });

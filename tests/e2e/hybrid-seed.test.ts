@@ -18,7 +18,7 @@ describe('hybrid search over the seed article and distractors', () => {
   beforeAll(async () => {
     seeds = seedsWithDistractors();
     svc = await startRealService({ seedsDir: seeds });
-  }, 120_000);
+  });
   afterAll(async () => {
     await svc?.dispose();
     rmSync(seeds, { recursive: true, force: true });

@@ -1,28 +1,10 @@
-import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
-import { ROOT, SEEDS_DIR } from '../helpers/real-service.ts';
-
-const run = promisify(execFile);
-
-describe('the quarry command (bin/quarry.js)', () => {
-  it('runs as an executable with a shebang, as npx and npm link run it', async () => {
-    const { stdout } = await run(join(ROOT, 'bin/quarry.js'), ['--help'], { cwd: tmpdir() });
-    expect(stdout).toMatch(/^Usage: quarry/m);
-    for (const command of ['serve', 'rebuild-index', 'search', 'add', 'delete', 'check', 'config', 'eval']) expect(stdout).toContain(command);
-  });
-
-  it('names an unknown command and exits non-zero', async () => {
-    await expect(run(join(ROOT, 'bin/quarry.js'), ['serach'], { cwd: tmpdir() })).rejects.toMatchObject({
-      code: 1,
-      stderr: expect.stringMatching(/unknown command 'serach'/),
-    });
-  });
-});
+import { CHILD_HANG_GUARD_MS } from '../helpers/poll.ts';
+import { ROOT, SEEDS_DIR } from '../helpers/service.ts';
 
 /*
  * Installed under a folder whose path has a segment starting with a dot (~/.local/share/quarry, ~/.cache/…,
@@ -39,8 +21,8 @@ describe('installed under a path with a dot segment', () => {
     // What an install holds at run time: the command, the compiled code (with its pages) and the dependencies.
     for (const part of ['bin', 'dist', 'package.json']) cpSync(join(ROOT, part), join(install, part), { recursive: true });
     symlinkSync(join(ROOT, 'node_modules'), join(install, 'node_modules'));
-    server = await startChildServer({ cwd: install, indexDir: join(home, 'index'), seedsDir: SEEDS_DIR, timeoutMs: 180_000 });
-  }, 240_000);
+    server = await startChildServer({ cwd: install, indexDir: join(home, 'index'), seedsDir: SEEDS_DIR, timeoutMs: CHILD_HANG_GUARD_MS });
+  });
   afterAll(async () => {
     await server?.kill('SIGTERM');
     rmSync(home, { recursive: true, force: true });

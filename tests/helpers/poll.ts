@@ -4,6 +4,12 @@
  * it is generous (minutes at the longest interval), so a slow machine only makes the wait longer.
  */
 
+/**
+ * How long a child process (the CLI, a server starting) may take before it is taken for hung. A hang guard, far
+ * above what any of them needs on a loaded machine, so only a real hang trips it.
+ */
+export const CHILD_HANG_GUARD_MS = 5 * 60_000;
+
 export interface PollOptions {
   /** What is awaited, for the failure message ("the rebuild to finish"). */
   what: string;

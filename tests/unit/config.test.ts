@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENV_NAMES, loadConfig, maskedConfig } from '../../src/config/config.ts';
 import { QuarryError } from '../../src/errors.ts';
+import { CHILD_HANG_GUARD_MS } from '../helpers/poll.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SECRET = 'sk-config-test-0123456789abcdef';
@@ -32,7 +33,7 @@ async function cli(args: string[], env: Record<string, string>): Promise<{ code:
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/quarry.js', ...args], {
       cwd: ROOT,
       env: { ...base, QUARRY_INDEX_DIR: join(scratch, 'index'), QUARRY_SEEDS_DIR: join(scratch, 'seeds'), ...env },
-      timeout: 60_000,
+      timeout: CHILD_HANG_GUARD_MS,
     });
     return { code: 0, stdout, stderr };
   } catch (e) {
