@@ -67,3 +67,75 @@ describe('relativeScoreFusion', () => {
     expect(out.map((c) => c.score)).toEqual([0, 0]);
   });
 });
+
+describe('fusion edge cases', () => {
+  const p = { k: 60, denseWeight: 1, lexicalWeight: 1 };
+
+  it('fuses two empty lists into nothing', () => {
+    expect(reciprocalRankFusion([], [], p)).toEqual([]);
+    expect(relativeScoreFusion([], [], p)).toEqual([]);
+  });
+
+  it('with one list empty, keeps the other list order, each chunk credited by that retriever alone', () => {
+    const rrf = reciprocalRankFusion([], ranked([4, 9], [2, 3], [7, 1]), p);
+    expect(rrf.map((c) => c.chunkId)).toEqual([4, 2, 7]);
+    expect(rrf.map((c) => c.raw)).toEqual([1 / 61, 1 / 62, 1 / 63]);
+    expect(rrf.every((c) => c.dense === undefined && c.denseTerm === 0)).toBe(true);
+    const rel = relativeScoreFusion(ranked([4, 0.9], [2, 0.5], [7, 0.1]), [], p);
+    expect(rel.map((c) => [c.chunkId, c.score])).toEqual([
+      [4, 0.5],
+      [2, 0.25],
+      [7, 0],
+    ]);
+    expect(rel.every((c) => c.lexical === undefined && c.lexicalTerm === 0)).toBe(true);
+  });
+
+  it('merges a chunk both retrievers found into one entry carrying both', () => {
+    const out = reciprocalRankFusion(ranked([5, 0.7], [6, 0.6]), ranked([6, 2], [5, 1]), p);
+    expect(out).toHaveLength(2);
+    const five = out.find((c) => c.chunkId === 5)!;
+    expect(five).toMatchObject({ dense: { rank: 1, score: 0.7 }, lexical: { rank: 2, score: 1 }, denseTerm: 1 / 61, lexicalTerm: 1 / 62 });
+    expect(five.raw).toBe(1 / 61 + 1 / 62);
+  });
+
+  it('orders ties without a dense rank by the lower chunk id, whatever order they came in', () => {
+    const out = relativeScoreFusion([], ranked([9, 3], [2, 3], [5, 3]), p);
+    expect(out.map((c) => c.chunkId)).toEqual([2, 5, 9]);
+    expect(out.map((c) => c.score)).toEqual([0.5, 0.5, 0.5]);
+    const rrf = reciprocalRankFusion(
+      [],
+      [
+        { chunkId: 8, rank: 1, score: 1 },
+        { chunkId: 3, rank: 1, score: 1 },
+      ],
+      p,
+    );
+    expect(rrf.map((c) => c.chunkId)).toEqual([3, 8]);
+  });
+
+  it('keeps chunks of a zero-weight retriever, scored 0, after the others', () => {
+    const out = reciprocalRankFusion(ranked([1, 0.9]), ranked([2, 5]), { k: 60, denseWeight: 1, lexicalWeight: 0 });
+    expect(out.map((c) => [c.chunkId, c.score])).toEqual([
+      [1, 1],
+      [2, 0],
+    ]);
+    const rel = relativeScoreFusion(ranked([1, 0.9], [3, 0.2]), ranked([2, 5]), { denseWeight: 0, lexicalWeight: 2 });
+    expect(rel.map((c) => [c.chunkId, c.score])).toEqual([
+      [2, 1],
+      [1, 0],
+      [3, 0],
+    ]);
+  });
+
+  it('reports scores in [0, 1], best first, 1 only for a chunk first in every weighted retriever', () => {
+    const dense = ranked([1, 0.9], [2, 0.8], [3, 0.7], [4, 0.1]);
+    const lexical = ranked([1, 12], [3, 4], [5, 2], [2, 0.5]);
+    for (const out of [reciprocalRankFusion(dense, lexical, p), reciprocalRankFusion(dense, lexical, { ...p, k: 0 }), relativeScoreFusion(dense, lexical, p)]) {
+      const scores = out.map((c) => c.score);
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+      expect(Math.min(...scores)).toBeGreaterThanOrEqual(0);
+      expect(out[0]).toMatchObject({ chunkId: 1, score: 1 });
+      expect(scores.slice(1).every((s) => s < 1)).toBe(true);
+    }
+  });
+});
