@@ -6,10 +6,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { openQuarry } from '../../src/core/open-or-build.ts';
-import type { Embedder } from '../../src/embed/embedder.ts';
-import { createEmbedder } from '../../src/runtime.ts';
 import type { IntegrityReport } from '../../src/store/store.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
+import { CHILD_HANG_GUARD_MS, pollUntil } from '../helpers/poll.ts';
 
 /*
  * kill -9 at random moments, then prove nothing acknowledged was lost and nothing half-written is visible.
@@ -23,6 +22,11 @@ import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
  * every article must be exactly its last acknowledged version or one that was in flight (never a mix,
  * never a partial article), be returned by GET /articles/:id and found by a lexical search for its unique
  * token with every paragraph as evidence; replaced and deleted versions must not be found.
+ *
+ * The work is bounded by counts, never by the clock: ROUNDS rounds (one kill each), a budget of writes per
+ * round, and each kill placed by what has happened (the n-th write sent, a checkpoint's temporary file, a
+ * rebuild's progress), not by a sleep. The test has no time limit: a slow machine only makes it longer. Every
+ * wait in it is bounded (a hang guard with a message: a child start, a poll, a write budget).
  */
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -30,6 +34,12 @@ const API_KEY = 'crash-test-key-0123456789abcdef';
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 21);
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
 const WRITERS = 3;
+/** Writes sent per round (each a batch of 1-3 new articles, a replacement or a delete). */
+const WRITES_PER_ROUND = Number(process.env.CRASH_WRITES_PER_ROUND ?? 12);
+/** A checkpoint round writes until a checkpoint starts (every 8 chunk changes: a few writes), at most this many. */
+const CHECKPOINT_ROUND_WRITES = 60;
+/** The completed-rebuild round writes until the rebuild is done; past this many writes it is taken for hung. */
+const REBUILD_ROUND_WRITE_GUARD = 5000;
 
 /** mulberry32: a seeded generator, so a failing run can be replayed with CRASH_SEED. */
 function prng(seed: number): () => number {
@@ -45,6 +55,8 @@ function prng(seed: number): () => number {
 const random = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 const between = (lo: number, hi: number) => lo + random() * (hi - lo);
+/** 1..n, uniformly. */
+const oneTo = (n: number) => 1 + Math.floor(random() * n);
 
 const WORDS = (
   'river harbour market council winter engine garden station bridge letter village mountain forest record ' +
@@ -94,29 +106,32 @@ async function mapLimit<T>(items: T[], limit: number, fn: (x: T) => Promise<void
   );
 }
 
-let embedder: Embedder;
 const tempDirs: string[] = [];
 let indexDir: string;
 let seedsDir: string;
+/** The child server of the round in progress, killed at the end whatever happened. */
+let current: ChildServer | null = null;
 
-beforeAll(async () => {
+beforeAll(() => {
   indexDir = mkdtempSync(join(tmpdir(), 'quarry-crash-index-'));
   seedsDir = mkdtempSync(join(tmpdir(), 'quarry-crash-seeds-'));
   tempDirs.push(indexDir, seedsDir);
   cpSync(join(ROOT, 'seeds'), seedsDir, { recursive: true });
-  embedder = await createEmbedder(loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir, modelsDir: join(ROOT, 'models') } }));
 });
 afterAll(async () => {
-  await embedder?.close();
+  await current?.kill('SIGKILL');
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
 const currentGen = () => join(indexDir, readFileSync(join(indexDir, 'CURRENT'), 'utf8').trim());
 
-/** Opens the index on disk read-only in this process, exactly as a start would (checkpoint + replay). */
+/**
+ * Opens the index on disk read-only in this process, exactly as a start would (checkpoint + replay). With the
+ * model's identity from its files, as `quarry check` does: an integrity check embeds nothing.
+ */
 async function checkOnDisk(): Promise<IntegrityReport> {
   const config = loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, seedsDir, modelsDir: join(ROOT, 'models'), logLevel: 'silent' } });
-  const q = await openQuarry({ config, embedder, access: 'read' });
+  const q = await openQuarry({ config, embedder: null, access: 'read' });
   try {
     return await q.integrity();
   } finally {
@@ -138,7 +153,8 @@ function checkpointInterrupted(genDir: string, before: Set<string>): boolean {
 }
 
 describe('crash safety under SIGKILL', () => {
-  it(`loses no acknowledged write and shows no partial article across ${ROUNDS} kills`, { timeout: 300_000 }, async () => {
+  // No time limit (0): every wait inside is bounded by a count or a hang guard that names what it waited for.
+  it(`loses no acknowledged write and shows no partial article across ${ROUNDS} kills`, { timeout: 0 }, async () => {
     const started = performance.now();
     const tracked = new Map<string, Tracked>();
     const counts = {
@@ -164,6 +180,13 @@ describe('crash safety under SIGKILL', () => {
     };
     const failures: string[] = [];
     const ms = { start: 0, verify: 0, workload: 0, diskCheck: 0 };
+    /** How long acknowledged writes took (the last few): a random kill lands within about one write. */
+    const ackMs: number[] = [];
+    const typicalWriteMs = () => (ackMs.length === 0 ? 0 : ackMs.reduce((a, b) => a + b, 0) / ackMs.length);
+    const recordAck = (t0: number) => {
+      ackMs.push(performance.now() - t0);
+      if (ackMs.length > 50) ackMs.shift();
+    };
     const timed = async <T>(k: keyof typeof ms, f: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {
@@ -198,8 +221,10 @@ describe('crash safety under SIGKILL', () => {
         const ids = batch.map((t) => t.id);
         try {
           const body = batch.length === 1 ? { id: ids[0], ...strip(versions[0]!) } : { articles: batch.map((t, i) => ({ id: t.id, ...strip(versions[i]!) })) };
+          const t0 = performance.now();
           const res = await fetch(`${server.url}/articles`, { method: 'POST', headers: json, body: JSON.stringify(body) });
           if (res.status === 201) {
+            recordAck(t0);
             const ack = (await res.json()) as { articles: Array<{ id: string; chunks: number }> };
             if (
               !isDeepStrictEqual(
@@ -233,10 +258,12 @@ describe('crash safety under SIGKILL', () => {
       t.pending.push(v);
       if (v) t.versions.push(v);
       try {
+        const t0 = performance.now();
         const res = del
           ? await fetch(`${server.url}/articles/${t.id}`, { method: 'DELETE', headers: auth })
           : await fetch(`${server.url}/articles`, { method: 'POST', headers: json, body: JSON.stringify({ id: t.id, ...strip(v!) }) });
         if (res.status === (del ? 204 : 201)) {
+          recordAck(t0);
           t.acked = v;
           t.pending = [];
           counts.acknowledgedWrites++;
@@ -253,18 +280,53 @@ describe('crash safety under SIGKILL', () => {
       }
     }
 
-    function startWriters(server: ChildServer): { stop: () => Promise<void> } {
+    interface Writers {
+      /** Resolves once `n` writes have been sent (or the writers stopped before that). */
+      sent(n: number): Promise<void>;
+      /** Resolves when the budget is spent or the server died. */
+      done: Promise<void>;
+      stop(): Promise<void>;
+    }
+    /** WRITERS concurrent loops sharing a budget of `budget` writes. */
+    function startWriters(server: ChildServer, budget: number): Writers {
       let stopped = false;
+      let sent = 0;
+      const waiting: Array<{ n: number; resolve: () => void }> = [];
+      const notify = () => {
+        for (const w of waiting.splice(0)) {
+          if (sent >= w.n || stopped) w.resolve();
+          else waiting.push(w);
+        }
+      };
       const loops = Array.from({ length: WRITERS }, async () => {
-        while (!stopped && (await writeOnce(server)));
+        while (!stopped && sent < budget) {
+          sent++;
+          const write = writeOnce(server);
+          notify();
+          if (!(await write)) break; // the server died
+        }
+      });
+      const done = Promise.all(loops).then(() => {
+        stopped = true;
+        notify();
       });
       return {
+        sent: (n) =>
+          new Promise<void>((resolve) => {
+            waiting.push({ n, resolve });
+            notify();
+          }),
+        done,
         stop: async () => {
           stopped = true;
-          await Promise.all(loops);
+          await done;
         },
       };
     }
+
+    /** The server's rebuild status (polled to place kills by its progress, not by time). */
+    const rebuildStatus = async (server: ChildServer) =>
+      (await (await fetch(`${server.url}/admin/rebuild`, { headers: auth })).json()) as { state: string; articlesDone: number; articlesTotal: number };
 
     // ---- verification after a restart ------------------------------------------------------------------
     async function verify(server: ChildServer, round: number): Promise<void> {
@@ -357,77 +419,94 @@ describe('crash safety under SIGKILL', () => {
     const plan: Array<'random' | 'checkpoint' | 'rebuild'> = [];
     for (let i = 0; i < ROUNDS; i++) plan.push(i % 4 === 1 ? 'checkpoint' : i % 4 === 3 ? 'rebuild' : i % 4 === 2 && i > 4 ? 'checkpoint' : 'random');
     const completeRebuildAt = Math.min(5, ROUNDS - 1);
-    let rebuildMs = 4000;
     const env = { QUARRY_API_KEY: API_KEY, QUARRY_CHECKPOINT_EVERY: '8', QUARRY_LOG_LEVEL: 'error' };
+    const kill = async (server: ChildServer) => {
+      await server.kill('SIGKILL');
+      counts.kills++;
+    };
 
     for (let round = 0; round < ROUNDS; round++) {
-      const server = await timed('start', () => startChildServer({ indexDir, seedsDir, env, timeoutMs: 90_000 }));
+      const server = await timed('start', () => startChildServer({ indexDir, seedsDir, env }));
+      current = server;
       const t0 = performance.now();
+      let writers: Writers | null = null;
+      let watcher: FSWatcher | null = null;
       try {
         if (round > 0) await timed('verify', () => verify(server, round));
-        const writers = startWriters(server);
         const genDir = currentGen();
         const filesBefore = new Set(readdirSync(genDir));
-        let watcher: FSWatcher | null = null;
         const kind = plan[round]!;
 
         if (round === completeRebuildAt) {
           // A rebuild that finishes while writes keep coming: the catch-up must carry them into the new index.
-          await new Promise((r) => setTimeout(r, 300));
+          writers = startWriters(server, REBUILD_ROUND_WRITE_GUARD);
+          await writers.sent(oneTo(4));
           const before = counts.acknowledgedWrites;
-          const t0 = performance.now();
           expect((await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth })).status).toBe(202);
-          let state = 'running';
-          while (state === 'running') {
-            await new Promise((r) => setTimeout(r, 100));
-            state = ((await (await fetch(`${server.url}/admin/rebuild`, { headers: auth })).json()) as { state: string }).state;
-          }
-          rebuildMs = performance.now() - t0;
-          expect(state).toBe('succeeded');
+          const end = await pollUntil(
+            async () => {
+              const status = await rebuildStatus(server);
+              return status.state !== 'running' ? status : null;
+            },
+            { what: `round ${round}: the rebuild to finish` },
+          );
+          expect(end.state).toBe('succeeded');
           expect(currentGen()).not.toBe(genDir);
           counts.rebuildsCompleted++;
           counts.writesDuringCompletedRebuild += counts.acknowledgedWrites - before;
           await writers.stop();
           await verify(server, round); // on the live server, before any kill
-          await server.kill('SIGKILL');
-          counts.kills++;
+          await kill(server);
           counts.killsAtRandom++;
         } else if (kind === 'checkpoint') {
-          // Kill the moment a checkpoint starts writing (its temporary graph or checkpoint.json file appears).
-          await new Promise<void>((res) => {
-            const fallback = setTimeout(res, 5000);
+          // Kill the moment a checkpoint starts writing (its temporary graph or checkpoint.json file appears). The
+          // writers' budget makes several checkpoints due; should none be seen, the kill comes when it is spent.
+          const started = new Promise<void>((res) => {
             watcher = watch(genDir, (_event, name) => {
-              if (name?.includes('.tmp')) {
-                clearTimeout(fallback);
-                res();
-              }
+              if (name?.includes('.tmp')) res();
             });
           });
-          await server.kill('SIGKILL');
-          (watcher as FSWatcher | null)?.close();
-          counts.kills++;
+          writers = startWriters(server, CHECKPOINT_ROUND_WRITES);
+          await Promise.race([started, writers.done]);
+          await kill(server);
           counts.killsOnCheckpointStart++;
           if (checkpointInterrupted(genDir, filesBefore)) counts.checkpointsInterrupted++;
         } else if (kind === 'rebuild') {
-          await new Promise((r) => setTimeout(r, between(100, 400)));
+          // Kill at a random point of a rebuild's progress (articles embedded so far), whatever its speed.
+          writers = startWriters(server, WRITES_PER_ROUND);
+          await writers.sent(oneTo(4));
           const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth });
           expect(res.status).toBe(202);
-          await new Promise((r) => setTimeout(r, between(50, rebuildMs * 1.2)));
+          const { articlesTotal } = (await res.json()) as { articlesTotal: number };
+          const target = Math.floor(random() * articlesTotal);
+          await pollUntil(
+            async () => {
+              const status = await rebuildStatus(server);
+              return status.state !== 'running' || status.articlesDone >= target;
+            },
+            // A fine, fixed interval: the kill should land close to the target.
+            { what: `round ${round}: the rebuild to reach ${target} of ${articlesTotal} articles`, intervalMs: 10, maxIntervalMs: 10, attempts: 60_000 },
+          );
           const building = readdirSync(indexDir).some((f) => f.endsWith('.building'));
-          await server.kill('SIGKILL');
-          counts.kills++;
+          await kill(server);
           counts.killsDuringRebuild++;
           if (building) counts.rebuildsInterrupted++;
           if (currentGen() !== genDir) counts.rebuildsSwappedBeforeKill++;
         } else {
-          await new Promise((r) => setTimeout(r, between(150, 1500)));
-          await server.kill('SIGKILL');
-          counts.kills++;
+          // At a random moment of the workload: once a random one of the round's writes has gone out, and a random
+          // part of a typical write's duration (measured in this run) later, so the kill lands inside the work.
+          writers = startWriters(server, WRITES_PER_ROUND);
+          await writers.sent(oneTo(WRITES_PER_ROUND));
+          await new Promise((r) => setTimeout(r, between(0, 2 * typicalWriteMs())));
+          await kill(server);
           counts.killsAtRandom++;
         }
         await writers.stop();
       } finally {
+        (watcher as FSWatcher | null)?.close();
         await server.kill('SIGKILL');
+        await writers?.stop();
+        current = null;
         ms.workload += performance.now() - t0;
       }
 
@@ -440,7 +519,8 @@ describe('crash safety under SIGKILL', () => {
     }
 
     // Last start: everything verified once more, then a clean stop and the CLI's own check.
-    const server = await startChildServer({ indexDir, seedsDir, env, timeoutMs: 90_000 });
+    const server = await startChildServer({ indexDir, seedsDir, env });
+    current = server;
     try {
       await verify(server, ROUNDS);
     } finally {
@@ -451,6 +531,7 @@ describe('crash safety under SIGKILL', () => {
       cwd: ROOT,
       env: { ...process.env, QUARRY_INDEX_DIR: indexDir, QUARRY_MODELS_DIR: join(ROOT, 'models'), QUARRY_LOG_LEVEL: 'error' },
       encoding: 'utf8',
+      timeout: CHILD_HANG_GUARD_MS,
     });
     expect(cli.status, cli.stderr).toBe(0);
     const final = JSON.parse(cli.stdout) as IntegrityReport;
