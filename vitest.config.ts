@@ -20,6 +20,8 @@ export default defineConfig({
   test: {
     testTimeout: HANG_GUARD_MS,
     hookTimeout: HANG_GUARD_MS,
+    // expect.poll's default gives up after 1 s: a deadline, not a hang guard (the page tests poll the browser).
+    expect: { poll: { timeout: 5 * 60_000 } },
     // e2e files each load their own ONNX session; two at a time keeps the 2 cores busy without thrashing.
     maxWorkers: 2,
     reporters: ['default'],

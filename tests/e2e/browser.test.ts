@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SearchResponse } from '../../src/search/schema.ts';
 import { createApp } from '../../src/server/app.ts';
 import { listen } from '../../src/server/listen.ts';
+import { CHILD_HANG_GUARD_MS } from '../helpers/poll.ts';
 import { type RealService, ROOT, seedsWithDistractors, startRealService } from '../helpers/real-service.ts';
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it when missing). */
@@ -52,6 +53,9 @@ describe.skipIf(!haveChromium)('search page in a real browser (Chromium via play
       ],
       viewport: { width: 1280, height: 900 },
     });
+    // Playwright's waits give up after 30 s by default: a deadline on a loaded machine. Make them hang guards.
+    context.setDefaultTimeout(CHILD_HANG_GUARD_MS);
+    context.setDefaultNavigationTimeout(CHILD_HANG_GUARD_MS);
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('console', (m) => {
