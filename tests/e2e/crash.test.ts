@@ -177,6 +177,7 @@ describe('crash safety under SIGKILL', () => {
       partialBatches: 0,
       integrityFailures: 0,
       unexpectedResponses: 0,
+      roundsEmbeddingOnMainThread: 0,
     };
     const failures: string[] = [];
     const ms = { start: 0, verify: 0, workload: 0, diskCheck: 0 };
@@ -420,13 +421,24 @@ describe('crash safety under SIGKILL', () => {
     for (let i = 0; i < ROUNDS; i++) plan.push(i % 4 === 1 ? 'checkpoint' : i % 4 === 3 ? 'rebuild' : i % 4 === 2 && i > 4 ? 'checkpoint' : 'random');
     const completeRebuildAt = Math.min(5, ROUNDS - 1);
     const env = { QUARRY_API_KEY: API_KEY, QUARRY_CHECKPOINT_EVERY: '8', QUARRY_LOG_LEVEL: 'error' };
+    // Each kind of kill alternates between a server that embeds in worker threads (the default) and one that
+    // embeds on its main thread (QUARRY_*_WORKER=0): both are killed mid-write, and the second starts faster.
+    const roundsOfKind = new Map<string, number>();
+    const envFor = (kind: string) => {
+      const nth = roundsOfKind.get(kind) ?? 0;
+      roundsOfKind.set(kind, nth + 1);
+      if (nth % 2 === 0) return env;
+      counts.roundsEmbeddingOnMainThread++;
+      return { ...env, QUARRY_PASSAGE_WORKER: '0', QUARRY_QUERY_WORKER: '0' };
+    };
     const kill = async (server: ChildServer) => {
       await server.kill('SIGKILL');
       counts.kills++;
     };
 
     for (let round = 0; round < ROUNDS; round++) {
-      const server = await timed('start', () => startChildServer({ indexDir, seedsDir, env }));
+      const kind = round === completeRebuildAt ? 'complete-rebuild' : plan[round]!;
+      const server = await timed('start', () => startChildServer({ indexDir, seedsDir, env: envFor(kind) }));
       current = server;
       const t0 = performance.now();
       let writers: Writers | null = null;
@@ -435,9 +447,8 @@ describe('crash safety under SIGKILL', () => {
         if (round > 0) await timed('verify', () => verify(server, round));
         const genDir = currentGen();
         const filesBefore = new Set(readdirSync(genDir));
-        const kind = plan[round]!;
 
-        if (round === completeRebuildAt) {
+        if (kind === 'complete-rebuild') {
           // A rebuild that finishes while writes keep coming: the catch-up must carry them into the new index.
           writers = startWriters(server, REBUILD_ROUND_WRITE_GUARD);
           await writers.sent(oneTo(4));
@@ -485,7 +496,7 @@ describe('crash safety under SIGKILL', () => {
               return status.state !== 'running' || status.articlesDone >= target;
             },
             // A fine, fixed interval: the kill should land close to the target.
-            { what: `round ${round}: the rebuild to reach ${target} of ${articlesTotal} articles`, intervalMs: 10, maxIntervalMs: 10, attempts: 60_000 },
+            { what: `round ${round}: the rebuild to reach ${target} of ${articlesTotal} articles`, intervalMs: 20, maxIntervalMs: 20, attempts: 30_000 },
           );
           const building = readdirSync(indexDir).some((f) => f.endsWith('.building'));
           await kill(server);
