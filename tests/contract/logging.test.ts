@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.ts';
@@ -8,6 +10,7 @@ import { createLogger } from '../../src/runtime.ts';
 import { createApp } from '../../src/server/app.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
 import { MAX_REQUEST_ID_LENGTH } from '../../src/server/request-log.ts';
+import { freshDist } from '../helpers/dist.ts';
 import { CHILD_HANG_GUARD_MS, pollUntil } from '../helpers/poll.ts';
 import { ROOT, type Service, seedsWithDistractors, startHashedService } from '../helpers/service.ts';
 
@@ -150,14 +153,17 @@ describe('request logs', () => {
   const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
   if (!script) console.warn('[logging.test.ts] skipping the terminal-output test: util-linux `script` is not installed');
   it.skipIf(!script)('is human-readable on a terminal and JSON otherwise', async () => {
-    const program = `import { loadConfig } from './src/config/config.ts'; import { createLogger } from './src/runtime.ts';
+    // The compiled logger (what `quarry serve` runs), with plain node: tsx would transpile src/ at each of the two starts.
+    const dist = await freshDist();
+    const program = `import { loadConfig } from ${JSON.stringify(pathToFileURL(join(dist, 'config/config.js')).href)};
+      import { createLogger } from ${JSON.stringify(pathToFileURL(join(dist, 'runtime.js')).href)};
       const log = createLogger(loadConfig({ env: {} })); log.info({ req: { id: 'tty-1', path: '/stats' } }, 'GET /stats 200 3ms');`;
     const run = promisify(execFile);
     const opts = { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: CHILD_HANG_GUARD_MS };
-    const piped = (await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], opts)).stdout.trim();
+    const piped = (await run(process.execPath, ['--input-type=module', '-e', program], opts)).stdout.trim();
     expect(JSON.parse(piped)).toMatchObject({ level: 30, msg: 'GET /stats 200 3ms', req: { id: 'tty-1' } });
 
-    const command = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', program].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const command = [process.execPath, '--input-type=module', '-e', program].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the terminal's colour codes
     const onTty = (await run(script!, ['-qec', command, '/dev/null'], opts)).stdout.replace(/\x1b\[[0-9;]*m/g, '').trim();
     expect(onTty).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/stats 200 3ms .*"id":"tty-1"/);
