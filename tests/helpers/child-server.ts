@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { CHILD_HANG_GUARD_MS } from './poll.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -23,7 +24,9 @@ export function startChildServer(opts: {
   indexDir: string;
   seedsDir: string;
   env?: Record<string, string>;
-  timeoutMs?: number /** Where Quarry is installed (default: this checkout). */;
+  /** Hang guard for the start (default CHILD_HANG_GUARD_MS). */
+  timeoutMs?: number;
+  /** Where Quarry is installed (default: this checkout). */
   cwd?: string;
 }): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
@@ -44,8 +47,8 @@ export function startChildServer(opts: {
   return new Promise((resolveStart, rejectStart) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      rejectStart(new Error(`quarry serve did not print its URL within ${opts.timeoutMs ?? 60_000} ms:\n${out}`));
-    }, opts.timeoutMs ?? 60_000);
+      rejectStart(new Error(`quarry serve did not print its URL within ${opts.timeoutMs ?? CHILD_HANG_GUARD_MS} ms (hung?):\n${out}`));
+    }, opts.timeoutMs ?? CHILD_HANG_GUARD_MS);
     const onData = () => {
       const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (!m) return;
