@@ -9,6 +9,8 @@ import { defineConfig } from 'vitest/config';
  * - install:  that installing Quarry reaches nothing outside the npm registry.
  * - e2e:      the real model, real SQLite and real HTTP (and child processes, a browser): what depends on the
  *             model's ranking, and the crash test.
+ * - postgres: against a real PostgreSQL server started by scripts/postgres-lib.mjs (skipped with the reason where
+ *             PostgreSQL cannot be installed).
  * The first four are the `fast` project: they never load the model (tests/helpers/no-model.ts refuses it).
  *
  * Timeouts are hang guards, not deadlines: a test passes or fails on what it checks, so they are generous
@@ -36,7 +38,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['tests/e2e/**/*.test.ts'] },
+        test: { name: 'e2e', include: ['tests/{e2e,postgres}/**/*.test.ts'] },
       },
     ],
   },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, PG_BIN, PROJECT_ROOT, postgresUnavailableReason, startPrimary, startReplica } from '../scripts/postgres-lib.mjs';
+import { type Cluster, PG_BIN, PROJECT_ROOT, postgresUnavailableReason, startPrimary, startReplica } from '../../scripts/postgres-lib.mjs';
 
 const run = promisify(execFile);
 const SCRIPT = join(PROJECT_ROOT, 'scripts/postgres.mjs');
