@@ -11,11 +11,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import usearch from 'usearch';
-import { VectorIndex } from '../src/store/vector-index.ts';
-import { flag, has, numberList, ROOT } from './lib/args.ts';
-import { bruteForce, queryVectors, recallAtK, recallWithTies, similarity, vectorSet, type VectorSet } from './lib/dataset.ts';
 import { ConfigSchema } from '../src/config/config.ts';
-import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
+import { VectorIndex } from '../src/store/sqlite/vector-index.ts';
+import { flag, has, numberList, ROOT } from './lib/args.ts';
+import { bruteForce, queryVectors, recallAtK, recallWithTies, similarity, type VectorSet, vectorSet } from './lib/dataset.ts';
+import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
 import { gc, percentile, round, rssMiB } from './lib/stats.ts';
 import { CACHE_DIR, loadCache } from './lib/vector-cache.ts';
 
@@ -70,7 +70,15 @@ function measure(queries: Float32Array[], truth: number[][], ties: Ties, search:
   // Outside the timed loop: similarities of what was found.
   const recallTies = founds.reduce((a, f, i) => a + recallWithTies(ties.set, queries[i]!, f, ties.kth[i]!, K), 0) / queries.length;
   const recallBySource = Object.fromEntries(Object.entries(bySource).map(([k, v]) => [k, round(v.sum / v.n, 4)]));
-  return { ef, recall: round(recall / queries.length, 4), recallTies: round(recallTies, 4), recallBySource, p50ms: round(percentile(times, 50), 4), p99ms: round(percentile(times, 99), 4), qps: round((queries.length / total) * 1000, 0) };
+  return {
+    ef,
+    recall: round(recall / queries.length, 4),
+    recallTies: round(recallTies, 4),
+    recallBySource,
+    p50ms: round(percentile(times, 50), 4),
+    p99ms: round(percentile(times, 99), 4),
+    qps: round((queries.length / total) * 1000, 0),
+  };
 }
 
 interface SizeOptions {
@@ -113,8 +121,8 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
 
   // hnswlib-node through Quarry's wrapper (labels = row numbers, as chunk rowids would be).
   gc();
-  let rss0 = rssMiB();
-  let t = performance.now();
+  const rss0 = rssMiB();
+  const t = performance.now();
   const hnsw = VectorIndex.create(dims, { space: 'cosine', M, efConstruction: EF_CONSTRUCTION, efSearch: DEFAULT_EF }, n);
   for (let i = 0; i < n; i++) hnsw.add(i, row(i));
   const hBuildS = (performance.now() - t) / 1000;
@@ -123,11 +131,26 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   console.log(`hnswlib: built in ${hBuildS.toFixed(1)} s`);
   const hnswQueries = efs.map((ef) => measure(queries, truth, ties, (q) => hnsw.search(q, K, n, ef).map((x) => x.label), ef));
   const hDefault = measure(queries, truth, ties, (q) => hnsw.search(q, K, n).map((x) => x.label), null);
-  for (const s of hnswQueries) rows.push([n, 'hnswlib-node (Quarry VectorIndex)', round(hBuildS, 1), round(n / hBuildS, 0), Math.round(hBytesPerVector), s.ef!, s.recall, s.recallTies, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
+  for (const s of hnswQueries)
+    rows.push([
+      n,
+      'hnswlib-node (Quarry VectorIndex)',
+      round(hBuildS, 1),
+      round(n / hBuildS, 0),
+      Math.round(hBytesPerVector),
+      s.ef!,
+      s.recall,
+      s.recallTies,
+      s.recallBySource['bbc-title'] ?? '-',
+      s.recallBySource.scifact ?? '-',
+      s.p50ms,
+      s.p99ms,
+      s.qps,
+    ]);
 
   // Marshalling: Quarry copies every query into a JS array for hnswlib-node's N-API (it accepts only arrays).
   const arr = queries.map((q) => Array.from(q));
-  let tm = performance.now();
+  const tm = performance.now();
   for (let r = 0; r < 20; r++) for (const q of queries) Array.from(q);
   const arrayFromUs = ((performance.now() - tm) / (20 * queries.length)) * 1000;
   void arr;
@@ -136,25 +159,54 @@ function benchSize(set: VectorSet, queries: Float32Array[], efs: number[], rows:
   if (opts.usearch) usearchResult = benchUsearch(set, queries, truth, ties, efs, rows, opts.usearchTwoThreads);
 
   return {
-    n, real: set.real, synthetic: set.synthetic, noiseSigma: set.noiseSigma, queries: queries.length, k: K,
+    n,
+    real: set.real,
+    synthetic: set.synthetic,
+    noiseSigma: set.noiseSigma,
+    queries: queries.length,
+    k: K,
     bruteForce: brute,
-    hnswlib: { M, efConstruction: EF_CONSTRUCTION, buildS: round(hBuildS, 2), insertsPerS: round(n / hBuildS, 0), rssBytesPerVector: Math.round(hBytesPerVector), queries: hnswQueries, defaultEf: hDefault, arrayFromUsPerQuery: round(arrayFromUs, 2) },
+    hnswlib: {
+      M,
+      efConstruction: EF_CONSTRUCTION,
+      buildS: round(hBuildS, 2),
+      insertsPerS: round(n / hBuildS, 0),
+      rssBytesPerVector: Math.round(hBytesPerVector),
+      queries: hnswQueries,
+      defaultEf: hDefault,
+      arrayFromUsPerQuery: round(arrayFromUs, 2),
+    },
     usearch: usearchResult,
     truthCheck,
   };
 }
 
-function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][], ties: Ties, efs: number[], rows: Row[], twoThreads: boolean): Record<string, unknown> {
+function benchUsearch(
+  set: VectorSet,
+  queries: Float32Array[],
+  truth: number[][],
+  ties: Ties,
+  efs: number[],
+  rows: Row[],
+  twoThreads: boolean,
+): Record<string, unknown> {
   const { n, dims, data } = set;
   let t: number;
-  let rss0: number;
   // usearch: same M (connectivity) and efConstruction (expansion_add), one thread for adds and searches
   // like hnswlib-node; expansion_search is fixed per Index, so the built graph is saved once and viewed
   // (memory-mapped) under each ef.
   gc();
-  rss0 = rssMiB();
+  const rss0 = rssMiB();
   t = performance.now();
-  const u = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
+  const u = new usearch.Index({
+    dimensions: dims,
+    metric: usearch.MetricKind.Cos,
+    quantization: usearch.ScalarKind.F32,
+    connectivity: M,
+    expansion_add: EF_CONSTRUCTION,
+    expansion_search: 100,
+    multi: false,
+  });
   const keys = new BigUint64Array(n);
   for (let i = 0; i < n; i++) keys[i] = BigInt(i);
   const BATCH = 1000;
@@ -167,23 +219,63 @@ function benchUsearch(set: VectorSet, queries: Float32Array[], truth: number[][]
   const uFile = join(CACHE_DIR, `usearch-${n}.bin`);
   u.save(uFile);
   const usearchQueries = efs.map((ef) => {
-    const v = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: ef, multi: false });
+    const v = new usearch.Index({
+      dimensions: dims,
+      metric: usearch.MetricKind.Cos,
+      quantization: usearch.ScalarKind.F32,
+      connectivity: M,
+      expansion_add: EF_CONSTRUCTION,
+      expansion_search: ef,
+      multi: false,
+    });
     v.view(uFile);
     return measure(queries, truth, ties, (q) => [...v.search(q, K, 1).keys].map(Number), ef);
   });
   rmSync(uFile, { force: true });
-  for (const s of usearchQueries) rows.push([n, 'usearch', round(uBuildS, 1), round(n / uBuildS, 0), Math.round(uBytesPerVector), s.ef!, s.recall, s.recallTies, s.recallBySource['bbc-title'] ?? '-', s.recallBySource.scifact ?? '-', s.p50ms, s.p99ms, s.qps]);
+  for (const s of usearchQueries)
+    rows.push([
+      n,
+      'usearch',
+      round(uBuildS, 1),
+      round(n / uBuildS, 0),
+      Math.round(uBytesPerVector),
+      s.ef!,
+      s.recall,
+      s.recallTies,
+      s.recallBySource['bbc-title'] ?? '-',
+      s.recallBySource.scifact ?? '-',
+      s.p50ms,
+      s.p99ms,
+      s.qps,
+    ]);
 
   // Another thread count for the usearch build, for the record (hnswlib-node's addPoint is single-threaded).
   let u2BuildS = NaN;
   if (twoThreads) {
     t = performance.now();
-    const u2 = new usearch.Index({ dimensions: dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F32, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: 100, multi: false });
+    const u2 = new usearch.Index({
+      dimensions: dims,
+      metric: usearch.MetricKind.Cos,
+      quantization: usearch.ScalarKind.F32,
+      connectivity: M,
+      expansion_add: EF_CONSTRUCTION,
+      expansion_search: 100,
+      multi: false,
+    });
     u2.add(keys, data, 2);
     u2BuildS = (performance.now() - t) / 1000;
   }
 
-  return { connectivity: M, expansionAdd: EF_CONSTRUCTION, threads: USEARCH_THREADS, buildS: round(uBuildS, 2), insertsPerS: round(n / uBuildS, 0), rssBytesPerVector: Math.round(uBytesPerVector), queries: usearchQueries, buildS2Threads: round(u2BuildS, 2) };
+  return {
+    connectivity: M,
+    expansionAdd: EF_CONSTRUCTION,
+    threads: USEARCH_THREADS,
+    buildS: round(uBuildS, 2),
+    insertsPerS: round(n / uBuildS, 0),
+    rssBytesPerVector: Math.round(uBytesPerVector),
+    queries: usearchQueries,
+    buildS2Threads: round(u2BuildS, 2),
+  };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -202,22 +294,58 @@ export async function run(args: string[]): Promise<void> {
   const rows: Row[] = [];
   const bySize: unknown[] = [];
   for (const n of sizes) {
-    bySize.push(benchSize(vectorSet(cache, n, sigma), queries, efs, rows, { usearch: !has(args, 'no-usearch'), usearchTwoThreads: !has(args, 'no-usearch-2t'), jsTruthMax: Number(flag(args, 'js-truth-max', '200000')) }));
+    bySize.push(
+      benchSize(vectorSet(cache, n, sigma), queries, efs, rows, {
+        usearch: !has(args, 'no-usearch'),
+        usearchTwoThreads: !has(args, 'no-usearch-2t'),
+        jsTruthMax: Number(flag(args, 'js-truth-max', '200000')),
+      }),
+    );
     console.log(JSON.stringify(bySize.at(-1)).slice(0, 400));
   }
   result.sizes = bySize;
   const path = writeResult(result);
-  const notes = (bySize as Array<{ n: number; real: number; synthetic: number; hnswlib: { defaultEf: QueryStats; arrayFromUsPerQuery: number }; usearch: { buildS2Threads: number } | null }>).map(
-    (s) => `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch ${DEFAULT_EF}: recall@10 ${s.hnswlib.defaultEf.recall} (counting ties ${s.hnswlib.defaultEf.recallTies}) (bbc titles ${s.hnswlib.defaultEf.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch?.buildS2Threads ?? '-'} s.`,
+  const notes = (
+    bySize as Array<{
+      n: number;
+      real: number;
+      synthetic: number;
+      hnswlib: { defaultEf: QueryStats; arrayFromUsPerQuery: number };
+      usearch: { buildS2Threads: number } | null;
+    }>
+  ).map(
+    (s) =>
+      `- n=${s.n}: ${s.real} real + ${s.synthetic} synthetic vectors (σ=${sigma}); Quarry's default efSearch ${DEFAULT_EF}: recall@10 ${s.hnswlib.defaultEf.recall} (counting ties ${s.hnswlib.defaultEf.recallTies}) (bbc titles ${s.hnswlib.defaultEf.recallBySource['bbc-title']}, SciFact ${s.hnswlib.defaultEf.recallBySource.scifact}), p50 ${s.hnswlib.defaultEf.p50ms} ms; Array.from of one query vector ${s.hnswlib.arrayFromUsPerQuery} µs; usearch build with 2 threads ${s.usearch?.buildS2Threads ?? '-'} s.`,
   );
-  updateDoc(flag(args, 'block', 'ann'), result, [
-    `k=${K}, ${queries.length} held-out queries (${SOURCES.filter((x) => x === 'scifact').length} SciFact test queries — out of domain for these news-heavy vectors — and ${SOURCES.filter((x) => x === 'bbc-title').length} bbc-news titles, alternating), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, built with ${USEARCH_THREADS} thread(s), searched with 1. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
-    '',
-    markdownTable(['n', 'engine', 'build s', 'inserts/s', 'bytes/vector', 'efSearch', 'recall@10', 'recall@10 (ties)', 'recall bbc titles', 'recall SciFact', 'p50 ms', 'p99 ms', 'QPS (1 thread)'], rows),
-    '',
-    ...notes,
-    '',
-    `Raw: \`${path.slice(ROOT.length + 1)}\``,
-  ].join('\n'));
+  updateDoc(
+    flag(args, 'block', 'ann'),
+    result,
+    [
+      `k=${K}, ${queries.length} held-out queries (${SOURCES.filter((x) => x === 'scifact').length} SciFact test queries — out of domain for these news-heavy vectors — and ${SOURCES.filter((x) => x === 'bbc-title').length} bbc-news titles, alternating), recall against exact brute force on the same vectors. hnswlib-node M=${M}, efConstruction=${EF_CONSTRUCTION}, via Quarry's VectorIndex (Array.from per call); usearch connectivity=${M}, expansion_add=${EF_CONSTRUCTION}, F32, built with ${USEARCH_THREADS} thread(s), searched with 1. Memory is the RSS growth over the build divided by n (vectors already in memory before the build are not counted).`,
+      '',
+      markdownTable(
+        [
+          'n',
+          'engine',
+          'build s',
+          'inserts/s',
+          'bytes/vector',
+          'efSearch',
+          'recall@10',
+          'recall@10 (ties)',
+          'recall bbc titles',
+          'recall SciFact',
+          'p50 ms',
+          'p99 ms',
+          'QPS (1 thread)',
+        ],
+        rows,
+      ),
+      '',
+      ...notes,
+      '',
+      `Raw: \`${path.slice(ROOT.length + 1)}\``,
+    ].join('\n'),
+  );
   console.log(`wrote ${path}`);
 }

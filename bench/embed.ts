@@ -13,15 +13,16 @@
  * every configuration's sessions alive at once the full grid reached the machine's 24 GB and died after
  * printing it (exit code 1 after 764 s). Peak RSS is now recorded in the result.
  */
+
+import type * as ort from 'onnxruntime-node';
 import { loadConfig } from '../src/config/config.ts';
 import type { Embedder } from '../src/embed/embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
-import { ROOT, flag, has, numberList } from './lib/args.ts';
-import { createSession, loadTokenizer, meanPoolNormalise, modelFile, tokeniseBatches, type TokenisedBatch } from './lib/bare-onnx.ts';
+import { flag, has, numberList, ROOT } from './lib/args.ts';
+import { createSession, loadTokenizer, meanPoolNormalise, modelFile, type TokenisedBatch, tokeniseBatches } from './lib/bare-onnx.ts';
 import { paragraphs, seededShuffle } from './lib/corpus.ts';
-import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
+import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
 import { median, round } from './lib/stats.ts';
-import type * as ort from 'onnxruntime-node';
 
 const MFLOP_PER_TOKEN = 22;
 /** How each quantised dtype computes its matrix products. */
@@ -58,15 +59,24 @@ export async function run(args: string[]): Promise<void> {
   const batchSizes = numberList(args, 'batches', [8, 32, 64]);
   const threadCounts = numberList(args, 'threads', [1, 2]);
   const sets = {
-    'bbc-news paragraphs': seededShuffle(paragraphs('bbc-news')).slice(0, Number(flag(args, 'short', '256'))).map((p) => p.text),
-    'SciFact abstracts': seededShuffle(paragraphs('scifact')).slice(0, Number(flag(args, 'long', '64'))).map((p) => p.text),
+    'bbc-news paragraphs': seededShuffle(paragraphs('bbc-news'))
+      .slice(0, Number(flag(args, 'short', '256')))
+      .map((p) => p.text),
+    'SciFact abstracts': seededShuffle(paragraphs('scifact'))
+      .slice(0, Number(flag(args, 'long', '64')))
+      .map((p) => p.text),
   };
   const base = loadConfig({ env: process.env, cwd: ROOT, overrides: { logLevel: 'silent' } });
   const file = modelFile(base.modelsDir, base.model, base.dtype);
   const result = newResult('embed', args);
   // Same graph optimisation level as Quarry's sessions, so the floor is the same computation.
-  const bareOptions = (threads: number): ort.InferenceSession.SessionOptions => ({ intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: base.onnxGraphOptimization });
-  const quarryConfig = (threads: number, b: number) => loadConfig({ env: process.env, cwd: ROOT, overrides: { threads, embedBatchSize: b, logLevel: 'silent' } });
+  const bareOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: base.onnxGraphOptimization,
+  });
+  const quarryConfig = (threads: number, b: number) =>
+    loadConfig({ env: process.env, cwd: ROOT, overrides: { threads, embedBatchSize: b, logLevel: 'silent' } });
 
   // A first embedder sets Transformers.js' model path for the tokenizer; it also gives the input names.
   const probe = await createEmbedder(quarryConfig(threadCounts[0]!, batchSizes[0]!));
@@ -105,7 +115,13 @@ export async function run(args: string[]): Promise<void> {
           for (let r = 0; r < rounds; r++) {
             const q = () => timeQuarry(quarry, texts).then((x) => s.q.push(x));
             const bb = () => timeBare(bare, batches).then((x) => s.b.push(x));
-            if (r % 2 === 0) { await q(); await bb(); } else { await bb(); await q(); }
+            if (r % 2 === 0) {
+              await q();
+              await bb();
+            } else {
+              await bb();
+              await q();
+            }
           }
           // JS-side pooling + normalisation of real outputs, timed alone (largest thread count, batch 32).
           if (threads === threadCounts.at(-1) && b === bJs) {
@@ -129,15 +145,31 @@ export async function run(args: string[]): Promise<void> {
         // Ratio per round (same round = same machine state), then the median of those.
         const ratio = median(s.q.map((x, i) => s.b[i]! / x));
         const m = {
-          set: setName, texts: texts.length, tokens, paddedTokens: padded, threads, batch: b,
+          set: setName,
+          texts: texts.length,
+          tokens,
+          paddedTokens: padded,
+          threads,
+          batch: b,
           quarry: { seconds: s.q, chunksPerS: round(texts.length / qS, 1), tokensPerS: round(tokens / qS, 0) },
           bare: { seconds: s.b, chunksPerS: round(texts.length / bS, 1), tokensPerS: round(tokens / bS, 0) },
           ratio: round(ratio, 3),
-          computeShare: round((tokens / qS) * MFLOP_PER_TOKEN * 1e6 / (result.machine.peakGflops * 1e9), 4),
+          computeShare: round(((tokens / qS) * MFLOP_PER_TOKEN * 1e6) / (result.machine.peakGflops * 1e9), 4),
           peakRssMiB: peakRssMiB(),
         };
         measurements.push(m);
-        rows.push([setName, Math.round(tokens / texts.length), threads, b, m.quarry.chunksPerS, m.quarry.tokensPerS, m.bare.chunksPerS, m.bare.tokensPerS, `${m.ratio.toFixed(2)}×`, `${(m.computeShare * 100).toFixed(1)}%`]);
+        rows.push([
+          setName,
+          Math.round(tokens / texts.length),
+          threads,
+          b,
+          m.quarry.chunksPerS,
+          m.quarry.tokensPerS,
+          m.bare.chunksPerS,
+          m.bare.tokensPerS,
+          `${m.ratio.toFixed(2)}×`,
+          `${(m.computeShare * 100).toFixed(1)}%`,
+        ]);
         console.log(`${rows.at(-1)!.join('  ')}  (peak RSS ${m.peakRssMiB} MiB)`);
       }
     }
@@ -147,7 +179,17 @@ export async function run(args: string[]): Promise<void> {
     tokeniseBatches(tokenizer, texts, bJs, inputNames);
     const tokeniseS = (performance.now() - tTok) / 1000;
     const bestQuarry = Math.min(...(samples.get(`${threadCounts.at(-1)}/${bJs}`)?.q ?? [NaN]));
-    measurements.push({ set: setName, jsCosts: { batch: bJs, tokeniseS: round(tokeniseS, 4), poolS: round(poolS, 4), quarryBestS: round(bestQuarry, 4), tokeniseShare: round(tokeniseS / bestQuarry, 4), poolShare: round(poolS / bestQuarry, 4) } });
+    measurements.push({
+      set: setName,
+      jsCosts: {
+        batch: bJs,
+        tokeniseS: round(tokeniseS, 4),
+        poolS: round(poolS, 4),
+        quarryBestS: round(bestQuarry, 4),
+        tokeniseShare: round(tokeniseS / bestQuarry, 4),
+        poolShare: round(poolS / bestQuarry, 4),
+      },
+    });
     console.log(`${setName}: tokenise ${tokeniseS.toFixed(3)} s, pool ${poolS.toFixed(3)} s, quarry ${bestQuarry.toFixed(3)} s`);
   }
   result.measurements = measurements;
@@ -194,7 +236,15 @@ export async function run(args: string[]): Promise<void> {
       const cpuS = median(cpu.get(k)!);
       variantRows.push([k, round(texts.length / s, 1), round(tokens / s, 0), `${(ref / s).toFixed(2)}×`, round(cpuS / s, 2)]);
       console.log(variantRows.at(-1)!.join('  '));
-      return { variant: k, options: variants[k], seconds: vs.get(k), cpuSeconds: cpu.get(k), tokensPerS: round(tokens / s, 0), vsFirstRow: round(ref / s, 3), coresBusy: round(cpuS / s, 2) };
+      return {
+        variant: k,
+        options: variants[k],
+        seconds: vs.get(k),
+        cpuSeconds: cpu.get(k),
+        tokensPerS: round(tokens / s, 0),
+        vsFirstRow: round(ref / s, 3),
+        coresBusy: round(cpuS / s, 2),
+      };
     });
     result.sessionVariants = { set: 'bbc-news paragraphs', batch: 32, texts: texts.length, tokens, results: variantResults };
   }
@@ -205,10 +255,37 @@ export async function run(args: string[]): Promise<void> {
   const body = [
     `Compute limit: ${MFLOP_PER_TOKEN} MFLOP/token against an estimated ${result.machine.peakGflops} GFLOP/s peak (${result.machine.peakAssumption}). Tokens are real (unpadded) tokens; the median of ${rounds} rounds, Quarry and bare alternating. Model: ${base.model} ${base.dtype} (\`${file.slice(base.modelsDir.length + 1)}\`). ${INT8_NOTE[base.dtype] ?? ''}${result.machine.peakInt8Gops ? ` The int8 VNNI peak is about ${result.machine.peakInt8Gops} GOP/s: for int8 compute, divide the share by 4.` : ''} Peak RSS of the run: ${result.peakRssMiB} MiB.`,
     '',
-    markdownTable(['inputs', 'tokens/chunk', 'threads', 'batch', 'Quarry chunks/s', 'Quarry tokens/s', 'bare ORT chunks/s', 'bare ORT tokens/s', 'Quarry ÷ bare', 'share of peak'], rows),
-    ...(variantRows.length ? ['', 'ONNX Runtime session options, bare session, bbc-news paragraphs, batch 32 (same run):', '', markdownTable(['session options', 'chunks/s', 'tokens/s', 'vs first row', 'CPU s per wall s'], variantRows)] : []),
+    markdownTable(
+      [
+        'inputs',
+        'tokens/chunk',
+        'threads',
+        'batch',
+        'Quarry chunks/s',
+        'Quarry tokens/s',
+        'bare ORT chunks/s',
+        'bare ORT tokens/s',
+        'Quarry ÷ bare',
+        'share of peak',
+      ],
+      rows,
+    ),
+    ...(variantRows.length
+      ? [
+          '',
+          'ONNX Runtime session options, bare session, bbc-news paragraphs, batch 32 (same run):',
+          '',
+          markdownTable(['session options', 'chunks/s', 'tokens/s', 'vs first row', 'CPU s per wall s'], variantRows),
+        ]
+      : []),
     '',
-    `JS-side costs (batch 32): ${measurements.filter((m): m is { set: string; jsCosts: Record<string, number> } => typeof m === 'object' && m !== null && 'jsCosts' in m).map((m) => `${m.set}: tokenisation ${(m.jsCosts.tokeniseShare! * 100).toFixed(1)}%, pooling+normalising ${(m.jsCosts.poolShare! * 100).toFixed(1)}% of Quarry's embed time`).join('; ')}.`,
+    `JS-side costs (batch 32): ${measurements
+      .filter((m): m is { set: string; jsCosts: Record<string, number> } => typeof m === 'object' && m !== null && 'jsCosts' in m)
+      .map(
+        (m) =>
+          `${m.set}: tokenisation ${(m.jsCosts.tokeniseShare! * 100).toFixed(1)}%, pooling+normalising ${(m.jsCosts.poolShare! * 100).toFixed(1)}% of Quarry's embed time`,
+      )
+      .join('; ')}.`,
     '',
     `Raw: \`${path.slice(ROOT.length + 1)}\``,
   ].join('\n');

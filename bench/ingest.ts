@@ -54,7 +54,7 @@ function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
   // QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1); the bench's own win.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PORT'));
   Object.assign(env, { QUARRY_INDEX_DIR: indexDir, QUARRY_SEEDS_DIR: seedsDir, QUARRY_API_KEY: API_KEY, PORT: '0', QUARRY_LOG_LEVEL: 'warn' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -89,7 +89,13 @@ async function searchLoop(url: string, opts: { until?: () => boolean; count?: nu
 
 /** Fixed decimals: the table shows what was measured, without exponent notation. */
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
-const summary = (xs: number[]) => ({ n: xs.length, p50: round(percentile(xs, 50), 2), p90: round(percentile(xs, 90), 2), p99: round(percentile(xs, 99), 2), max: round(Math.max(...xs), 2) });
+const summary = (xs: number[]) => ({
+  n: xs.length,
+  p50: round(percentile(xs, 50), 2),
+  p90: round(percentile(xs, 90), 2),
+  p99: round(percentile(xs, 99), 2),
+  max: round(Math.max(...xs), 2),
+});
 
 export async function run(args: string[]): Promise<void> {
   const limit = Number(flag(args, 'limit', '0')) || Infinity;
@@ -135,7 +141,14 @@ export async function run(args: string[]): Promise<void> {
     const stats = (await (await fetch(`${server.url}/stats`)).json()) as { articles: number; chunks: number; disk: { totalBytes: number } };
 
     Object.assign(result, {
-      settings: { articles: articles.length, batchSize, clients: 1, idleRequests, queries: QUERIES.length, server: 'quarry serve child process, default settings (synchronous=FULL, checkpointEvery 2000)' },
+      settings: {
+        articles: articles.length,
+        batchSize,
+        clients: 1,
+        idleRequests,
+        queries: QUERIES.length,
+        server: 'quarry serve child process, default settings (synchronous=FULL, checkpointEvery 2000)',
+      },
       ingest: {
         seconds: round(ingestSeconds, 2),
         articles: articles.length,
@@ -150,15 +163,39 @@ export async function run(args: string[]): Promise<void> {
     });
     const file = writeResult(result);
 
-    const r = result as unknown as { ingest: { seconds: number; articlesPerSecond: number; chunksPerSecond: number; batchLatencyMs: ReturnType<typeof summary> }; searchDuringIngestMs: ReturnType<typeof summary>; searchIdleMs: ReturnType<typeof summary> };
+    const r = result as unknown as {
+      ingest: { seconds: number; articlesPerSecond: number; chunksPerSecond: number; batchLatencyMs: ReturnType<typeof summary> };
+      searchDuringIngestMs: ReturnType<typeof summary>;
+      searchIdleMs: ReturnType<typeof summary>;
+    };
     console.log(`\nIngest of ${articles.length} bbc-news articles (${chunks} chunks) through POST /articles in batches of ${batchSize}, one client:`);
-    console.log(markdownTable(['seconds', 'articles/s', 'chunks/s', 'batch p50 ms', 'batch p99 ms'], [[fmt(r.ingest.seconds), fmt(r.ingest.articlesPerSecond), fmt(r.ingest.chunksPerSecond), fmt(r.ingest.batchLatencyMs.p50, 0), fmt(r.ingest.batchLatencyMs.p99, 0)]]));
+    console.log(
+      markdownTable(
+        ['seconds', 'articles/s', 'chunks/s', 'batch p50 ms', 'batch p99 ms'],
+        [
+          [
+            fmt(r.ingest.seconds),
+            fmt(r.ingest.articlesPerSecond),
+            fmt(r.ingest.chunksPerSecond),
+            fmt(r.ingest.batchLatencyMs.p50, 0),
+            fmt(r.ingest.batchLatencyMs.p99, 0),
+          ],
+        ],
+      ),
+    );
     console.log('\nGET /search (hybrid, k=10), sequential requests, same server and queries:');
     console.log(
-      markdownTable(['while', 'requests', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], [
-        ['ingest runs', r.searchDuringIngestMs.n, ...[r.searchDuringIngestMs.p50, r.searchDuringIngestMs.p90, r.searchDuringIngestMs.p99, r.searchDuringIngestMs.max].map((x) => fmt(x))],
-        ['idle (after ingest)', r.searchIdleMs.n, ...[r.searchIdleMs.p50, r.searchIdleMs.p90, r.searchIdleMs.p99, r.searchIdleMs.max].map((x) => fmt(x))],
-      ]),
+      markdownTable(
+        ['while', 'requests', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+        [
+          [
+            'ingest runs',
+            r.searchDuringIngestMs.n,
+            ...[r.searchDuringIngestMs.p50, r.searchDuringIngestMs.p90, r.searchDuringIngestMs.p99, r.searchDuringIngestMs.max].map((x) => fmt(x)),
+          ],
+          ['idle (after ingest)', r.searchIdleMs.n, ...[r.searchIdleMs.p50, r.searchIdleMs.p90, r.searchIdleMs.p99, r.searchIdleMs.max].map((x) => fmt(x))],
+        ],
+      ),
     );
     console.log(`\nload average at start: ${result.machine.loadavg1.toFixed(2)}; results: ${file}`);
   } finally {

@@ -17,6 +17,7 @@ const BENCHES: Record<string, string> = {
   sequential: './sequential.ts',
   'passage-worker': './passage-worker.ts',
   'graph-opt': './graph-opt.ts',
+  startup: './startup.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

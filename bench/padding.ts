@@ -10,8 +10,8 @@ import { lengthSortedBatches } from '../src/embed/embedder.ts';
 import { createTransformersEmbedder } from '../src/embed/transformers-embedder.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { flag, ROOT } from './lib/args.ts';
-import { paragraphs, seededShuffle, type Source } from './lib/corpus.ts';
-import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
+import { paragraphs, type Source, seededShuffle } from './lib/corpus.ts';
+import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
 import { median, round } from './lib/stats.ts';
 
 function paddingShare(batches: number[][], lens: number[]): number {
@@ -31,8 +31,15 @@ export async function run(args: string[]): Promise<void> {
   const tok = await AutoTokenizer.from_pretrained(config.model);
   const rows: Row[] = [];
   const out: unknown[] = [];
-  for (const [source, n] of [['bbc-news', 96], ['bbc-news', 1100], ['reuters21578', 1100], ['scifact', 1100]] as Array<[Source, number]>) {
-    const texts = seededShuffle(paragraphs(source)).slice(0, n).map((p) => p.text);
+  for (const [source, n] of [
+    ['bbc-news', 96],
+    ['bbc-news', 1100],
+    ['reuters21578', 1100],
+    ['scifact', 1100],
+  ] as Array<[Source, number]>) {
+    const texts = seededShuffle(paragraphs(source))
+      .slice(0, n)
+      .map((p) => p.text);
     const lens = texts.map((t) => Math.min(512, tok.encode(t).length));
     for (const b of [8, 32, 64]) {
       const byChars = paddingShare(lengthSortedBatches(texts, b), lens);
@@ -50,8 +57,21 @@ export async function run(args: string[]): Promise<void> {
   // Timed: Quarry's embedPassages sorting by tokens (default) vs by characters, same texts, interleaved.
   const timedN = Number(flag(args, 'timed', '600'));
   const rounds = Number(flag(args, 'rounds', '3'));
-  const texts = seededShuffle([...paragraphs('bbc-news'), ...paragraphs('reuters21578')]).slice(0, timedN).map((p) => p.text);
-  const base = { model: config.model, dtype: config.dtype, pooling: config.pooling, queryPrefix: config.queryPrefix, passagePrefix: config.passagePrefix, maxTokens: config.maxTokens, modelsDir: config.modelsDir, allowRemoteModels: config.allowRemoteModels, threads: config.threads, batchSize: config.embedBatchSize };
+  const texts = seededShuffle([...paragraphs('bbc-news'), ...paragraphs('reuters21578')])
+    .slice(0, timedN)
+    .map((p) => p.text);
+  const base = {
+    model: config.model,
+    dtype: config.dtype,
+    pooling: config.pooling,
+    queryPrefix: config.queryPrefix,
+    passagePrefix: config.passagePrefix,
+    maxTokens: config.maxTokens,
+    modelsDir: config.modelsDir,
+    allowRemoteModels: config.allowRemoteModels,
+    threads: config.threads,
+    batchSize: config.embedBatchSize,
+  };
   const byTok = await createTransformersEmbedder({ ...base, sortByTokens: true });
   const byChar = await createTransformersEmbedder({ ...base, sortByTokens: false });
   await byTok.embedPassages(texts.slice(0, 32));
@@ -63,7 +83,13 @@ export async function run(args: string[]): Promise<void> {
     into.push((performance.now() - t) / 1000);
   };
   for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) { await time(byTok, times.tokens); await time(byChar, times.chars); } else { await time(byChar, times.chars); await time(byTok, times.tokens); }
+    if (r % 2 === 0) {
+      await time(byTok, times.tokens);
+      await time(byChar, times.chars);
+    } else {
+      await time(byChar, times.chars);
+      await time(byTok, times.tokens);
+    }
     console.log(`round ${r}: tokens ${times.tokens.at(-1)!.toFixed(2)} s, chars ${times.chars.at(-1)!.toFixed(2)} s`);
   }
   await byTok.close();
@@ -71,15 +97,28 @@ export async function run(args: string[]): Promise<void> {
   const speedup = median(times.chars.map((c, i) => c / times.tokens[i]!));
   const result = newResult('padding', args);
   result.rows = out;
-  result.timed = { texts: timedN, mix: 'bbc-news + reuters21578 paragraphs, seeded shuffle', batch: config.embedBatchSize, threads: config.threads, rounds, secondsByTokens: times.tokens, secondsByChars: times.chars, speedupMedianOfRounds: round(speedup, 3) };
+  result.timed = {
+    texts: timedN,
+    mix: 'bbc-news + reuters21578 paragraphs, seeded shuffle',
+    batch: config.embedBatchSize,
+    threads: config.threads,
+    rounds,
+    secondsByTokens: times.tokens,
+    secondsByChars: times.chars,
+    speedupMedianOfRounds: round(speedup, 3),
+  };
   const path = writeResult(result);
-  updateDoc('padding', result, [
-    'Share of padded tokens per call (texts truncated at 512 tokens, as the pipeline does).',
-    '',
-    markdownTable(['source', 'texts per call', 'batch', 'padding, sorted by characters (Quarry)', 'padding, sorted by tokens'], rows),
-    '',
-    `Timed, Quarry's embedPassages on ${timedN} bbc-news + Reuters paragraphs (batch ${config.embedBatchSize}, ${config.threads} threads), ${rounds} interleaved rounds: sorted by characters ${median(times.chars).toFixed(2)} s, by tokens ${median(times.tokens).toFixed(2)} s (token counting included) — **${speedup.toFixed(2)}×** (median of per-round ratios).`,
-    '',
-    `Raw: \`${path.slice(ROOT.length + 1)}\``,
-  ].join('\n'));
+  updateDoc(
+    'padding',
+    result,
+    [
+      'Share of padded tokens per call (texts truncated at 512 tokens, as the pipeline does).',
+      '',
+      markdownTable(['source', 'texts per call', 'batch', 'padding, sorted by characters (Quarry)', 'padding, sorted by tokens'], rows),
+      '',
+      `Timed, Quarry's embedPassages on ${timedN} bbc-news + Reuters paragraphs (batch ${config.embedBatchSize}, ${config.threads} threads), ${rounds} interleaved rounds: sorted by characters ${median(times.chars).toFixed(2)} s, by tokens ${median(times.tokens).toFixed(2)} s (token counting included) — **${speedup.toFixed(2)}×** (median of per-round ratios).`,
+      '',
+      `Raw: \`${path.slice(ROOT.length + 1)}\``,
+    ].join('\n'),
+  );
 }

@@ -15,7 +15,9 @@ import { round } from './lib/stats.ts';
 export async function run(args: string[]): Promise<void> {
   const n = Number(flag(args, 'texts', '384'));
   const rounds = Number(flag(args, 'rounds', '2'));
-  const texts = paragraphs('bbc-news').slice(0, n).map((p) => p.text);
+  const texts = paragraphs('bbc-news')
+    .slice(0, n)
+    .map((p) => p.text);
   const onMain = await createEmbedder(loadConfig({ env: {}, overrides: { passageWorker: false, queryCacheSize: 0 } }));
   const inWorker = await createEmbedder(loadConfig({ env: {}, overrides: { passageWorker: true, queryCacheSize: 0 } }));
   try {
@@ -24,7 +26,10 @@ export async function run(args: string[]): Promise<void> {
     const maxDiff = Math.max(...a.map((v, i) => Math.max(...v.map((x, j) => Math.abs(x - b[i]![j]!)))));
     const rows: Array<Record<string, number | string>> = [];
     for (let r = 0; r < rounds; r++) {
-      for (const [name, e] of [['main thread', onMain], ['worker', inWorker]] as const) {
+      for (const [name, e] of [
+        ['main thread', onMain],
+        ['worker', inWorker],
+      ] as const) {
         const cpu0 = process.cpuUsage();
         const t = performance.now();
         await e.embedPassages(texts);

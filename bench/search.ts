@@ -9,24 +9,26 @@
  * query embeddings on a repeated-query workload, and the cost of Array.from before hnswlib-node.
  */
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../src/config/config.ts';
-import type { SourcedArticle } from '../src/core/build-index.ts';
-import { Quarry } from '../src/core/quarry.ts';
+import { promisify } from 'node:util';
+import { type Config, loadConfig } from '../src/config/config.ts';
+import { buildIndex as buildQuarryIndex } from '../src/core/build-index.ts';
+import { identityOf, openQuarry } from '../src/core/open-or-build.ts';
+import type { SourcedArticle } from '../src/core/prepare.ts';
 import { withQueryCache } from '../src/embed/query-cache.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { SearchRequestSchema } from '../src/search/schema.ts';
 import { createApp } from '../src/server/app.ts';
 import { listen } from '../src/server/listen.ts';
-import { currentGenerationDir } from '../src/store/index-dir.ts';
+import { openStore } from '../src/store/open-store.ts';
+import { currentGenerationDir } from '../src/store/sqlite/index-dir.ts';
 import { flag, has, ROOT } from './lib/args.ts';
-import { bbcTitles, readDocs, scifactQueries, seededShuffle, type Source } from './lib/corpus.ts';
+import { bbcTitles, readDocs, type Source, scifactQueries, seededShuffle } from './lib/corpus.ts';
 import { vectorSet } from './lib/dataset.ts';
 import { precomputedEmbedder } from './lib/precomputed-embedder.ts';
-import { markdownTable, newResult, updateDoc, writeResult, type Row } from './lib/results.ts';
+import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
 import { gc, percentile, round, rssMiB } from './lib/stats.ts';
 import { CACHE_DIR, cachedParagraphs, loadCache } from './lib/vector-cache.ts';
 
@@ -39,10 +41,16 @@ function articlesFor(target: number): SourcedArticle[] {
   for (const source of ['bbc-news', 'scifact', 'reuters21578'] as Source[]) {
     for (const d of readDocs(source)) {
       if (paragraphs >= target) return out;
-      const paras = d.text.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter((p) => p.length >= 20);
+      const paras = d.text
+        .split(/\n\s*\n/)
+        .map((p) => p.replace(/\s+/g, ' ').trim())
+        .filter((p) => p.length >= 20);
       if (paras.length === 0) continue;
       paragraphs += paras.length;
-      out.push({ article: { id: `${source}-${safeId(d.id)}`, title: d.title?.trim() || `${source} ${d.id}`, date: null, source, url: null, paragraphs: paras }, origin: 'bench' });
+      out.push({
+        article: { id: `${source}-${safeId(d.id)}`, title: d.title?.trim() || `${source} ${d.id}`, date: null, source, url: null, paragraphs: paras },
+        origin: 'bench',
+      });
     }
   }
   return out;
@@ -57,19 +65,31 @@ async function buildIndex(config: Config, target: number): Promise<Record<string
   const synthetic = vectorSet(cache, cache.header.count + target);
   let s = cache.header.count;
   const real = await createEmbedder(config);
-  const pre = precomputedEmbedder(real, byText, () => synthetic.data.subarray(s * dims, (++s) * dims));
+  const pre = precomputedEmbedder(real, byText, () => synthetic.data.subarray(s * dims, ++s * dims));
   const articles = articlesFor(target);
   const t = performance.now();
-  const report = await Quarry.buildFrom({ config, embedder: pre, articles, source: { kind: 'empty' } });
+  const store = await openStore(config, { identity: identityOf(config, pre.info), access: 'write' });
+  const report = await buildQuarryIndex(store, pre, config, { articles, source: { kind: 'empty' } });
+  await store.close();
   await real.close();
-  return { seconds: round((performance.now() - t) / 1000, 1), articles: articles.length, chunks: report.chunks, exactVectors: pre.exact, substitutedVectors: pre.substituted };
+  return {
+    seconds: round((performance.now() - t) / 1000, 1),
+    articles: articles.length,
+    chunks: report.chunks,
+    exactVectors: pre.exact,
+    substitutedVectors: pre.substituted,
+  };
 }
 
 /** Asynchronous: the server runs in this process, so its event loop must stay free while the client runs. */
 let EXTRA = '';
 
 async function loadTest(url: string, connections: number, seconds: number, queriesFile: string): Promise<Record<string, number | Record<string, number>>> {
-  const { stdout } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'bench/lib/load-client.ts'), url, String(connections), String(seconds), queriesFile, EXTRA], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const { stdout } = await promisify(execFile)(
+    join(ROOT, 'node_modules/.bin/tsx'),
+    [join(ROOT, 'bench/lib/load-client.ts'), url, String(connections), String(seconds), queriesFile, EXTRA],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
   return JSON.parse(stdout) as Record<string, number | Record<string, number>>;
 }
 
@@ -93,11 +113,18 @@ export async function run(args: string[]): Promise<void> {
   const embedder = await createEmbedder(config);
   gc();
   const rss0 = rssMiB();
-  const quarry = await Quarry.open({ config, embedder, logger: silentLogger, readonly: true });
+  const quarry = await openQuarry({ config, embedder, logger: silentLogger, access: 'read' });
   gc();
-  const stats = quarry.stats();
+  const stats = await quarry.stats();
   const rssPerChunk = ((rssMiB() - rss0) * 2 ** 20) / stats.chunks;
-  result.index = { chunks: stats.chunks, articles: stats.articles, disk: stats.disk, hnsw: stats.hnsw, rssGrowthMiB: round(rssMiB() - rss0, 1), rssBytesPerChunk: Math.round(rssPerChunk) };
+  result.index = {
+    chunks: stats.chunks,
+    articles: stats.articles,
+    disk: stats.disk,
+    hnsw: stats.hnsw,
+    rssGrowthMiB: round(rssMiB() - rss0, 1),
+    rssBytesPerChunk: Math.round(rssPerChunk),
+  };
   console.log(JSON.stringify(result.index));
 
   // SciFact test queries (long, out of domain) and bbc-news titles (short, in domain), alternating.
@@ -118,7 +145,7 @@ export async function run(args: string[]): Promise<void> {
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`GET /search answered ${res.status} for ${q}`);
   };
-  for (const q of queries.slice(0, 20)) (await direct.embedQuery(q), await httpSearch(q));
+  for (const q of queries.slice(0, 20)) await direct.embedQuery(q), await httpSearch(q);
   const times: Record<string, number[]> = { embedDirect: [], embedService: [], searchInProcess: [], http: [] };
   const stage: Record<string, number[]> = { embed: [], knn: [], lexical: [], fuse: [], group: [], json: [] };
   const timed = async (k: string, f: () => Promise<unknown>) => {
@@ -137,7 +164,7 @@ export async function run(args: string[]): Promise<void> {
     const tj = performance.now();
     JSON.stringify(r);
     stage.json!.push(performance.now() - tj);
-    for (const [k, v] of Object.entries(r.timings_ms ?? {})) stage[k]?.push(v as number);
+    for (const [k, v] of Object.entries(r.timingsMs ?? {})) stage[k]?.push(v as number);
   }
   // The same queries over HTTP from a second process, one at a time, in blocks alternating with the
   // embedding alone (a process cannot interleave per query with this one without sharing its loop).
@@ -145,7 +172,11 @@ export async function run(args: string[]): Promise<void> {
   times.httpSecondProcess = [];
   for (let round = 0; round < 3; round++) {
     for (const q of measured) await timed('embedDirectBlocks', () => direct.embedQuery(q));
-    const { stdout } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'bench/lib/sequential-client.ts'), server.url, qFile, '20', String(measured.length), EXTRA], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const { stdout } = await promisify(execFile)(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [join(ROOT, 'bench/lib/sequential-client.ts'), server.url, qFile, '20', String(measured.length), EXTRA],
+      { encoding: 'utf8', maxBuffer: 1 << 24 },
+    );
     times.httpSecondProcess.push(...(JSON.parse(stdout) as number[]));
   }
   await direct.close();
@@ -160,7 +191,16 @@ export async function run(args: string[]): Promise<void> {
   })();
   const ratio = round(summary.http!.p50 / summary.embedDirect!.p50, 2);
   const ratio2 = round(summary.httpSecondProcess!.p50 / summary.embedDirectBlocks!.p50, 2);
-  result.inProcess = { queries: measured.length, ...summary, httpOverEmbedDirect: ratio, httpSecondProcessOverEmbedDirect: ratio2, breakdownMs: breakdown, arrayFromUs: arrayFrom, queryWorker: config.queryWorker, queryThreads: config.queryThreads };
+  result.inProcess = {
+    queries: measured.length,
+    ...summary,
+    httpOverEmbedDirect: ratio,
+    httpSecondProcessOverEmbedDirect: ratio2,
+    breakdownMs: breakdown,
+    arrayFromUs: arrayFrom,
+    queryWorker: config.queryWorker,
+    queryThreads: config.queryThreads,
+  };
   console.log(JSON.stringify(result.inProcess));
 
   // Throughput over HTTP, load from a second process.
@@ -178,7 +218,7 @@ export async function run(args: string[]): Promise<void> {
   const cached = withQueryCache(embedder, 1024);
   // Steady state: the repeated queries have been seen once before the measurement.
   for (const q of repeated) await cached.embedQuery(q);
-  const quarryCached = await Quarry.open({ config, embedder: cached, logger: silentLogger, readonly: true });
+  const quarryCached = await openQuarry({ config, embedder: cached, logger: silentLogger, access: 'read' });
   const serverCached = await listen(createApp({ quarry: quarryCached, config }), 0, '127.0.0.1');
   const lru = {
     without: await loadTest(server.url, 1, seconds, rFile),
@@ -205,20 +245,24 @@ export async function run(args: string[]): Promise<void> {
   const bRows: Row[] = Object.entries(breakdown).map(([k, v]) => [k, v.p50, v.p99]);
   const lw = lru.without.latencyMs as Record<string, number>;
   const lc = lru.with.latencyMs as Record<string, number>;
-  updateDoc(flag(args, 'block', mode ? `search-${mode}` : 'search'), result, [
-    `Index: ${idx.chunks} chunks (${stats.articles} articles), ${mode ?? 'hybrid'} mode${mode ? '' : ' (default)'}, k=10, efSearch ${stats.hnsw.efSearch}; RSS growth when opening it ${(result.index as { rssGrowthMiB: number }).rssGrowthMiB} MiB = ${idx.rssBytesPerChunk} bytes/chunk. Load from autocannon in a second process on loopback, ${seconds} s per row, each request a different held-out query.`,
-    '',
-    markdownTable(['connections', 'requests/s', 'p50 ms', 'p99 ms', 'errors'], rows),
-    '',
-    `**Target ratio.** ${measured.length} distinct held-out queries, one at a time, interleaved query by query: the query embedding alone (the model on the calling thread, no worker, no cache) p50 **${summary.embedDirect!.p50} ms**; the service's query embedding (${config.queryWorker ? `query worker, ${config.queryThreads} threads` : 'main thread'}) ${summary.embedService!.p50} ms; the whole search in-process ${summary.searchInProcess!.p50} ms; \`GET /search\` over HTTP (client in the same process) p50 **${summary.http!.p50} ms** (p99 ${summary.http!.p99}) = **${ratio}×** the embedding alone. From a second process (keep-alive, one request at a time, 3 blocks alternating with blocks of the embedding alone): \`GET /search\` p50 **${summary.httpSecondProcess!.p50} ms** vs embedding alone **${summary.embedDirectBlocks!.p50} ms** = **${ratio2}×** (target ≤ 1.3×). The autocannon table above reports whole milliseconds.`,
-    '',
-    `One request, stage by stage (in-process, explain=true, ${measured.length} queries; BM25 runs while the query is embedded, so \`embed\` — until the vector arrived — and \`lexical\` overlap):`,
-    '',
-    markdownTable(['stage', 'p50 ms', 'p99 ms'], bRows),
-    '',
-    `Array.from of a 384-d query before hnswlib-node: ${arrayFrom} µs per call. LRU of query embeddings (1024 entries), 32 distinct queries cycled, 1 connection: p50 ${lw.p50} → ${lc.p50} ms, ${round(lru.without.rps as number, 1)} → ${round(lru.with.rps as number, 1)} requests/s (hits ${lru.hits}, misses ${lru.misses}).`,
-    '',
-    `Raw: \`${path.slice(ROOT.length + 1)}\``,
-  ].join('\n'));
+  updateDoc(
+    flag(args, 'block', mode ? `search-${mode}` : 'search'),
+    result,
+    [
+      `Index: ${idx.chunks} chunks (${stats.articles} articles), ${mode ?? 'hybrid'} mode${mode ? '' : ' (default)'}, k=10, efSearch ${stats.hnsw.efSearch}; RSS growth when opening it ${(result.index as { rssGrowthMiB: number }).rssGrowthMiB} MiB = ${idx.rssBytesPerChunk} bytes/chunk. Load from autocannon in a second process on loopback, ${seconds} s per row, each request a different held-out query.`,
+      '',
+      markdownTable(['connections', 'requests/s', 'p50 ms', 'p99 ms', 'errors'], rows),
+      '',
+      `**Target ratio.** ${measured.length} distinct held-out queries, one at a time, interleaved query by query: the query embedding alone (the model on the calling thread, no worker, no cache) p50 **${summary.embedDirect!.p50} ms**; the service's query embedding (${config.queryWorker ? `query worker, ${config.queryThreads} threads` : 'main thread'}) ${summary.embedService!.p50} ms; the whole search in-process ${summary.searchInProcess!.p50} ms; \`GET /search\` over HTTP (client in the same process) p50 **${summary.http!.p50} ms** (p99 ${summary.http!.p99}) = **${ratio}×** the embedding alone. From a second process (keep-alive, one request at a time, 3 blocks alternating with blocks of the embedding alone): \`GET /search\` p50 **${summary.httpSecondProcess!.p50} ms** vs embedding alone **${summary.embedDirectBlocks!.p50} ms** = **${ratio2}×** (target ≤ 1.3×). The autocannon table above reports whole milliseconds.`,
+      '',
+      `One request, stage by stage (in-process, explain=true, ${measured.length} queries; BM25 runs while the query is embedded, so \`embed\` — until the vector arrived — and \`lexical\` overlap):`,
+      '',
+      markdownTable(['stage', 'p50 ms', 'p99 ms'], bRows),
+      '',
+      `Array.from of a 384-d query before hnswlib-node: ${arrayFrom} µs per call. LRU of query embeddings (1024 entries), 32 distinct queries cycled, 1 connection: p50 ${lw.p50} → ${lc.p50} ms, ${round(lru.without.rps as number, 1)} → ${round(lru.with.rps as number, 1)} requests/s (hits ${lru.hits}, misses ${lru.misses}).`,
+      '',
+      `Raw: \`${path.slice(ROOT.length + 1)}\``,
+    ].join('\n'),
+  );
   console.log(`wrote ${path}`);
 }

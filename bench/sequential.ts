@@ -7,7 +7,7 @@
  * repeated, which is what a query-embedding cache would change.
  */
 import { loadConfig } from '../src/config/config.ts';
-import { Quarry } from '../src/core/quarry.ts';
+import { openQuarry } from '../src/core/open-or-build.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { createApp } from '../src/server/app.ts';
 import { listen } from '../src/server/listen.ts';
@@ -33,17 +33,32 @@ export async function run(args: string[]): Promise<void> {
   const mode = flag(args, 'mode', 'hybrid');
   const config = loadConfig({ env: process.env, overrides: { indexDir: flag(args, 'index', undefined), logLevel: 'silent' } });
   const embedder = await createEmbedder(config);
-  const quarry = await Quarry.open({ config, embedder, readonly: true });
+  const quarry = await openQuarry({ config, embedder, access: 'read' });
   const server = await listen(createApp({ quarry, config }), 0, '127.0.0.1');
   try {
     const queries = seededShuffle(bbcTitles()).slice(0, n + 10);
     await timeRequests(server.url, queries.slice(0, 10), mode);
     const distinct = await timeRequests(server.url, queries.slice(10), mode);
-    const repeated = await timeRequests(server.url, Array.from({ length: n }, () => 'China-Belarus industrial cooperation'), mode);
-    const stats = quarry.stats();
-    const summary = (xs: number[]) => ({ p50: round(percentile(xs, 50), 2), p90: round(percentile(xs, 90), 2), p99: round(percentile(xs, 99), 2), mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 2) });
+    const repeated = await timeRequests(
+      server.url,
+      Array.from({ length: n }, () => 'China-Belarus industrial cooperation'),
+      mode,
+    );
+    const stats = await quarry.stats();
+    const summary = (xs: number[]) => ({
+      p50: round(percentile(xs, 50), 2),
+      p90: round(percentile(xs, 90), 2),
+      p99: round(percentile(xs, 99), 2),
+      mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 2),
+    });
     const result = newResult('sequential', args);
-    const figures = { index: { dir: config.indexDir, articles: stats.articles, chunks: stats.chunks }, mode, requests: n, distinctQueriesMs: summary(distinct), sameQueryMs: summary(repeated) };
+    const figures = {
+      index: { dir: config.indexDir, articles: stats.articles, chunks: stats.chunks },
+      mode,
+      requests: n,
+      distinctQueriesMs: summary(distinct),
+      sameQueryMs: summary(repeated),
+    };
     Object.assign(result, { figures });
     const file = writeResult(result);
     console.log(JSON.stringify(figures, null, 2));

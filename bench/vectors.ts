@@ -7,9 +7,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { loadConfig } from '../src/config/config.ts';
 import { createEmbedder } from '../src/runtime.ts';
+import { flag, has, ROOT } from './lib/args.ts';
 import { bbcTitles, paragraphs, scifactQueries, seededShuffle } from './lib/corpus.ts';
-import { ROOT, flag, has } from './lib/args.ts';
-import { appendVectors, CACHE_DIR, headerPath, queriesPath, vectorsPath, writeHeader, type CacheHeader, type CacheSegment } from './lib/vector-cache.ts';
+import { appendVectors, CACHE_DIR, type CacheHeader, type CacheSegment, headerPath, queriesPath, vectorsPath, writeHeader } from './lib/vector-cache.ts';
 
 export async function run(args: string[]): Promise<void> {
   const budgetS = Number(flag(args, 'budget-s', '720'));
@@ -33,8 +33,14 @@ export async function run(args: string[]): Promise<void> {
     for (const q of [...sq, ...titles]) qv.push(await embedder.embedQuery(q));
     appendVectors(queriesPath(model), qv);
     header = {
-      model, dtype: config.dtype, dims: embedder.info.dims, count: 0, segments: [],
-      queries: { scifact: sq.length, bbcTitles: titles.length }, embedSeconds: 0, written: '',
+      model,
+      dtype: config.dtype,
+      dims: embedder.info.dims,
+      count: 0,
+      segments: [],
+      queries: { scifact: sq.length, bbcTitles: titles.length },
+      embedSeconds: 0,
+      written: '',
     };
   }
   const previousSeconds = header.embedSeconds;

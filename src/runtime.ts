@@ -33,6 +33,8 @@ export function createLogger(config: Config, opts: { destination?: NodeJS.Writab
   const pretty = process.stdout.isTTY && !opts.destination;
   return pino(
     { level: config.logLevel, base: undefined, redact: ['req.headers.authorization'] },
-    pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } }) : (opts.destination ?? process.stdout),
+    pretty
+      ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } })
+      : (opts.destination ?? process.stdout),
   );
 }

@@ -34,7 +34,10 @@ export function tokeniseBatches(tokenizer: PreTrainedTokenizer, texts: string[],
   // Same batches as Quarry's embedPassages: sorted by token count.
   const lengths = texts.map((t) => tokenizer.encode(t).length);
   return lengthSortedBatches(texts, batchSize, lengths).map((idx) => {
-    const enc = tokenizer(idx.map((i) => texts[i]!), { padding: true, truncation: true }) as unknown as Record<string, { data: BigInt64Array; dims: number[] }>;
+    const enc = tokenizer(
+      idx.map((i) => texts[i]!),
+      { padding: true, truncation: true },
+    ) as unknown as Record<string, { data: BigInt64Array; dims: number[] }>;
     const mask = enc.attention_mask!;
     const dims = mask.dims as [number, number];
     const feed: Feed = {};

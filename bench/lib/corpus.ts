@@ -56,7 +56,9 @@ export function scifactQueries(): string[] {
 
 /** bbc-news titles, for use as held-out natural-language queries (titles are not indexed as paragraphs). */
 export function bbcTitles(): string[] {
-  return readDocs('bbc-news').map((d) => d.title ?? '').filter((t) => t.length > 0);
+  return readDocs('bbc-news')
+    .map((d) => d.title ?? '')
+    .filter((t) => t.length > 0);
 }
 
 /** Deterministic shuffle (mulberry32), so runs see the same sample. */

@@ -55,8 +55,8 @@ export function queryVectors(cache: LoadedCache, count: number): { vectors: Floa
   const vectors: Float32Array[] = [];
   const sources: Array<'scifact' | 'bbc-title'> = [];
   for (let i = 0; vectors.length < count && (i < scifact || i < bbcTitles); i++) {
-    if (i < scifact) (vectors.push(cache.queries.slice(i * dims, (i + 1) * dims)), sources.push('scifact'));
-    if (i < bbcTitles && vectors.length < count) (vectors.push(cache.queries.slice((scifact + i) * dims, (scifact + i + 1) * dims)), sources.push('bbc-title'));
+    if (i < scifact) vectors.push(cache.queries.slice(i * dims, (i + 1) * dims)), sources.push('scifact');
+    if (i < bbcTitles && vectors.length < count) vectors.push(cache.queries.slice((scifact + i) * dims, (scifact + i + 1) * dims)), sources.push('bbc-title');
   }
   return { vectors, sources };
 }

@@ -28,12 +28,23 @@ const result = await autocannon({
   requests: [
     {
       method: 'GET',
-      setupRequest: (req: { path: string }) => ({ ...req, path: `/search?q=${encodeURIComponent(queries[next++ % queries.length]!)}${extra ? `&${extra}` : ''}` }),
+      setupRequest: (req: { path: string }) => ({
+        ...req,
+        path: `/search?q=${encodeURIComponent(queries[next++ % queries.length]!)}${extra ? `&${extra}` : ''}`,
+      }),
     },
   ],
 });
-process.stdout.write(JSON.stringify({
-  connections: Number(connections), seconds: result.duration, requests: result.requests.total, rps: result.requests.average,
-  latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
-  errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, ok: result['2xx'],
-}));
+process.stdout.write(
+  JSON.stringify({
+    connections: Number(connections),
+    seconds: result.duration,
+    requests: result.requests.total,
+    rps: result.requests.average,
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    ok: result['2xx'],
+  }),
+);

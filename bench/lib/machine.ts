@@ -22,7 +22,18 @@ export interface MachineInfo {
   peakInt8Gops: number | null;
 }
 
-const LIBS = ['@huggingface/transformers', 'onnxruntime-node', 'hnswlib-node', 'usearch', '@orama/orama', 'vectra', '@lancedb/lancedb', 'better-sqlite3', 'express', 'autocannon'];
+const LIBS = [
+  '@huggingface/transformers',
+  'onnxruntime-node',
+  'hnswlib-node',
+  'usearch',
+  '@orama/orama',
+  'vectra',
+  '@lancedb/lancedb',
+  'better-sqlite3',
+  'express',
+  'autocannon',
+];
 
 function version(pkg: string): string {
   try {
@@ -45,7 +56,12 @@ function safeRead(path: string): string {
 function lscpu(): Record<string, string> {
   try {
     const out = execFileSync('lscpu', { encoding: 'utf8' });
-    return Object.fromEntries(out.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]));
+    return Object.fromEntries(
+      out
+        .split('\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]),
+    );
   } catch {
     return {};
   }

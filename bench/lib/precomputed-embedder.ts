@@ -7,7 +7,11 @@ import type { Embedder } from '../../src/embed/embedder.ts';
  * a cached paragraph (the chunker merged or split it, or the paragraph was never embedded) takes the next
  * vector of `fallback`: real-distribution vectors, not that text's own embedding. Counts are kept.
  */
-export function precomputedEmbedder(real: Embedder, byText: Map<string, Float32Array>, fallback: () => Float32Array): Embedder & { exact: number; substituted: number } {
+export function precomputedEmbedder(
+  real: Embedder,
+  byText: Map<string, Float32Array>,
+  fallback: () => Float32Array,
+): Embedder & { exact: number; substituted: number } {
   const self = {
     exact: 0,
     substituted: 0,

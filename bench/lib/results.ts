@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './args.ts';
-import { machineInfo, type MachineInfo } from './machine.ts';
+import { type MachineInfo, machineInfo } from './machine.ts';
 
 export const RESULTS_DIR = join(ROOT, 'bench/results');
 const DOC = join(ROOT, 'docs/benchmarks.md');
@@ -36,7 +36,10 @@ export function markdownTable(header: string[], rows: Row[]): string {
 }
 
 export function machineLine(m: MachineInfo): string {
-  const libs = Object.entries(m.libraries).filter(([, v]) => v !== 'not installed').map(([k, v]) => `${k} ${v}`).join(', ');
+  const libs = Object.entries(m.libraries)
+    .filter(([, v]) => v !== 'not installed')
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   return `${m.cpuModel}, ${m.cores} cores @ ${m.mhz ?? '?'} MHz (${m.simd.join(' ')}), ${m.memGiB} GiB, load avg ${m.loadavg1.toFixed(2)} at start; Node ${m.node}; ${libs}`;
 }
 

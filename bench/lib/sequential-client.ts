@@ -3,8 +3,9 @@
  * loop): `tsx bench/lib/sequential-client.ts <url> <queries.json> <from> <count> [extra query string]`
  * prints the latency of each `GET /search` in milliseconds as a JSON array. Keep-alive, like a real client.
  */
-import { Agent, get } from 'node:http';
+
 import { readFileSync } from 'node:fs';
+import { Agent, get } from 'node:http';
 
 const [url, queriesFile, from, count, extra] = process.argv.slice(2);
 const queries = (JSON.parse(readFileSync(queriesFile!, 'utf8')) as string[]).slice(Number(from), Number(from) + Number(count));

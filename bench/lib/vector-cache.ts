@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { paragraphs, seededShuffle, type Paragraph, type Source } from './corpus.ts';
+import { type Paragraph, paragraphs, type Source, seededShuffle } from './corpus.ts';
 
 /** Git-ignored: embeddings of research-only data are never committed. */
 export const CACHE_DIR = resolve(import.meta.dirname, '../cache');

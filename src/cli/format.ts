@@ -18,7 +18,9 @@ const wrap = (text: string, width: number, indent: string): string => {
 export function formatSearchResults(r: SearchResponse, opts: { width?: number } = {}): string {
   const width = Math.max(40, Math.min(opts.width ?? 100, 120));
   const out: string[] = [];
-  out.push(`${r.results.length} of ${r.total} matching article${r.total === 1 ? '' : 's'} for "${r.query}" (${r.mode}, ${r.took_ms} ms)${r.cut_by_min_score ? `; ${r.cut_by_min_score} below minScore` : ''}`);
+  out.push(
+    `${r.results.length} of ${r.total} matching article${r.total === 1 ? '' : 's'} for "${r.query}" (${r.mode}, ${r.tookMs} ms)${r.cutByMinScore ? `; ${r.cutByMinScore} below minScore` : ''}`,
+  );
   if (r.results.length === 0) out.push(r.index.chunks === 0 ? 'The index is empty.' : 'No paragraph matched; try other words or --mode semantic.');
   r.results.forEach((res, i) => {
     const meta = [res.article.date, res.article.source, `id ${res.article.id}`].filter(Boolean).join(' · ');

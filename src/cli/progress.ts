@@ -5,7 +5,12 @@ import type { BuildProgress } from '../core/build-index.ts';
 export function buildProgressBar(stream: NodeJS.WriteStream = process.stderr): { update: (p: BuildProgress) => void; stop: () => void } {
   if (!stream.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
-    { format: 'indexing |{bar}| {percentage}% · {value}/{total} articles · {chunks} chunks · {rate} chunks/s · eta {eta_formatted}', stream, hideCursor: true, etaBuffer: 50 },
+    {
+      format: 'indexing |{bar}| {percentage}% · {value}/{total} articles · {chunks} chunks · {rate} chunks/s · eta {eta_formatted}',
+      stream,
+      hideCursor: true,
+      etaBuffer: 50,
+    },
     cliProgress.Presets.shades_classic,
   );
   const started = performance.now();

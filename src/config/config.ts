@@ -32,12 +32,8 @@ export const ConfigSchema = z
     allowRemoteModels: bool.default(false),
     threads: int(1, 64).default(2),
     embedBatchSize: int(1, 512).default(32),
-    /**
-     * ONNX Runtime graph optimisation level of every model session. 'basic' (constant folding, redundant
-     * node removal; no layout or fusion rewrites): 1.07-1.23x the throughput of 'all' in three bare-session
-     * runs, 1.03x in Quarry's embedder (bench graph-opt: 6 rounds, 1.00-1.05x each, never slower); SciFact nDCG@10 hybrid 0.7277 vs 0.7285,
-     * semantic 0.6392 vs 0.6386 (the issue's guard: within 0.005). Vectors move by < 2e-4 in cosine.
-     */
+    /** ONNX Runtime graph optimisation level of every model session ('basic' measured fastest, same quality:
+     * docs/benchmarks.md, graph-opt). */
     onnxGraphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('basic'),
     /** Embed passages (writes, rebuilds) in a worker thread with its own model session, so they never
      * block searches: onnxruntime-node runs a model call synchronously on its calling thread. */
@@ -47,27 +43,19 @@ export const ConfigSchema = z
     queryWorker: bool.default(true),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
     queryThreads: int(1, 64).default(2),
-    /** Query embeddings kept in an LRU (repeated queries skip the model: hybrid 54 -> 87 req/s in
-     * bench search); 0 turns it off. */
+    /** Query embeddings kept in an LRU (repeated queries skip the model; docs/benchmarks.md); 0 turns it off. */
     queryCacheSize: int(0, 1_000_000).default(1000),
     hnswM: int(4, 128).default(16),
     hnswEfConstruction: int(10, 2000).default(200),
-    /**
-     * HNSW search breadth. 160 is the largest that kept k-NN p50 ≤ 1 ms at 100k real news vectors here
-     * (0.96 ms; recall@10 0.946, 0.985 for in-domain queries); ≥ 0.98 overall took 512 (2.7 ms): bench ann.
-     */
+    /** HNSW search breadth: the largest that kept k-NN p50 within 1 ms at 100k news vectors (docs/benchmarks.md, ann). */
     efSearch: int(1, 4096).default(160),
     /** Chunk candidates taken from each retriever before fusion. */
     candidates: int(1, 10_000).default(100),
     rrfK: z.coerce.number().min(0).max(10_000).default(60),
     denseWeight: z.coerce.number().min(0).max(100).default(1),
     lexicalWeight: z.coerce.number().min(0).max(100).default(1),
-    /**
-     * Hybrid fusion: 'relative' (weighted sum of min-max normalised scores) or 'rrf' (reciprocal rank, uses
-     * rrfK). Defaults chosen on SciFact train (src/eval/tune-fusion.ts): relative + article + title 0.75 gave
-     * nDCG@10 0.7352 vs 0.7081 for paragraph-level RRF k=60, and it keeps BM25's margins (the seed article's
-     * Industrial Park paragraph for "China-Belarus industrial cooperation").
-     */
+    /** Hybrid fusion: 'relative' (weighted sum of min-max normalised scores) or 'rrf' (reciprocal rank, uses
+     * rrfK). Chosen on SciFact's train split (scripts/tune-fusion.ts, docs/relevance.md). */
     fusion: z.enum(['rrf', 'relative']).default('relative'),
     /** Hybrid: fuse per article (its best paragraph in each retriever) or per paragraph. */
     fuseBy: z.enum(['chunk', 'article']).default('article'),
@@ -77,7 +65,10 @@ export const ConfigSchema = z
     bm25TitleWeight: z.coerce.number().min(0).max(100).default(0.75),
     bm25TextWeight: z.coerce.number().min(0).max(100).default(1),
     minWords: int(0, 100).default(6),
-    bodyLimit: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 10mb').default('10mb'),
+    bodyLimit: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 10mb')
+      .default('10mb'),
     maxBatchArticles: int(1, 100_000).default(500),
     writeQueueLimit: int(1, 100_000).default(64),
     /** Checkpoint the HNSW file after this many chunk changes (and at shutdown). */

@@ -1,7 +1,8 @@
-import { articleContentHash } from '../store/database.ts';
+import { articleContentHash } from '../corpus/article.ts';
 import type { QuarryError } from '../errors.ts';
+import { FOLDER_ORIGIN_PREFIX } from './folder-origin.ts';
+import type { SourcedArticle } from './prepare.ts';
 import type { Quarry } from './quarry.ts';
-import type { SourcedArticle } from './build-index.ts';
 
 export interface SyncReport {
   added: number;
@@ -11,8 +12,6 @@ export interface SyncReport {
   errors: QuarryError[];
 }
 
-export const FOLDER_ORIGIN_PREFIX = 'folder:';
-
 /**
  * Brings the changes made in a seeds folder since the last start into the index, without a rebuild: new
  * files and files edited since they were last applied are embedded and upserted, articles whose file
@@ -20,8 +19,8 @@ export const FOLDER_ORIGIN_PREFIX = 'folder:';
  * is never undone: a seed article deleted or replaced there stays so until its file changes again.
  */
 export async function syncFolderArticles(quarry: Quarry, loaded: { articles: SourcedArticle[]; errors: QuarryError[] }): Promise<SyncReport> {
-  const applied = quarry.folderFiles();
-  const stored = new Map(quarry.listArticles().map((a) => [a.id, a]));
+  const applied = await quarry.folderFiles();
+  const stored = new Map((await quarry.listArticles()).map((a) => [a.id, a]));
   const hashes = new Map(loaded.articles.map(({ article }) => [article.id, articleContentHash(article)]));
   const changed = loaded.articles.filter(({ article }) => {
     const hash = hashes.get(article.id)!;
@@ -34,7 +33,11 @@ export async function syncFolderArticles(quarry: Quarry, loaded: { articles: Sou
   // any file fails to parse, nothing is deleted — the article comes back or goes at the next clean start.
   const gone = loaded.errors.length > 0 ? [] : [...stored.values()].filter((a) => a.origin.startsWith(FOLDER_ORIGIN_PREFIX) && !hashes.has(a.id));
   const origins = new Map(changed.map((c) => [c.article.id, c.origin]));
-  if (changed.length > 0) await quarry.upsertArticles(changed.map((c) => c.article), (a) => origins.get(a.id)!);
+  if (changed.length > 0)
+    await quarry.upsertArticles(
+      changed.map((c) => c.article),
+      (a) => origins.get(a.id)!,
+    );
   for (const a of gone) await quarry.deleteArticle(a.id);
   // After the writes: a crash in between only makes the next start apply the same files again.
   await quarry.recordFolderFiles(hashes);

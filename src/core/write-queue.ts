@@ -16,7 +16,9 @@ export class WriteQueue {
 
   run<T>(task: () => Promise<T> | T, opts: { bypassLimit?: boolean } = {}): Promise<T> {
     if (!opts.bypassLimit && this.waiting >= this.limit) {
-      return Promise.reject(new QuarryError('overloaded', `the write queue is full (${this.limit} writes waiting); retry shortly`, { details: { retryAfterSeconds: 2 } }));
+      return Promise.reject(
+        new QuarryError('overloaded', `the write queue is full (${this.limit} writes waiting); retry shortly`, { details: { retryAfterSeconds: 2 } }),
+      );
     }
     this.waiting++;
     const result = this.tail.then(task);

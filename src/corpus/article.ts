@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** Ids end up in URLs and file names: letters, digits and . _ : - only, no path characters. */
@@ -30,7 +31,11 @@ export const ArticleInputSchema = z
     title: z.string().trim().min(1, 'must not be empty').max(1000),
     date: isoDate.nullish(),
     source: z.string().max(200).nullish(),
-    url: z.string().max(2000).nullish(),
+    // Only web links: a javascript: or data: URL stored here would run in any page that links it.
+    url: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .max(2000)
+      .nullish(),
     text: z.string().max(2_000_000).optional(),
     paragraphs: z.array(z.string().max(200_000)).max(10_000).optional(),
   })
@@ -42,7 +47,7 @@ export const ArticleInputSchema = z
     if (a.text !== undefined && a.paragraphs !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['paragraphs'], message: 'give either `text` or `paragraphs`, not both' });
     }
-    if (a.paragraphs !== undefined && a.paragraphs.every((p) => p.trim() === '')) {
+    if (a.paragraphs?.every((p) => p.trim() === '')) {
       ctx.addIssue({ code: 'custom', path: ['paragraphs'], message: 'must contain at least one non-empty paragraph' });
     }
     if (a.text !== undefined && a.text.trim() === '') {
@@ -87,4 +92,12 @@ export function normaliseArticle(input: ArticleInput): Article {
     url: input.url ?? null,
     paragraphs,
   };
+}
+
+/** Identifies an article's content (not where it came from): a seeds sync skips articles whose hash is unchanged. */
+export function articleContentHash(a: Article): string {
+  return createHash('sha256')
+    .update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs]))
+    .digest('hex')
+    .slice(0, 32);
 }

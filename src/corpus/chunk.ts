@@ -1,4 +1,4 @@
-import { PARAGRAPH_SEPARATOR, type Article } from './article.ts';
+import { type Article, PARAGRAPH_SEPARATOR } from './article.ts';
 
 /** Bumped whenever chunk boundaries can change: an index built by another chunker version must be rebuilt. */
 export const CHUNKER_VERSION = 'paragraph-v1';
@@ -110,9 +110,7 @@ function packUnits(text: string, units: Array<{ start: number; end: number }>, o
     piece = { ...unit };
   }
   if (piece) pieces.push(piece);
-  return pieces
-    .map((p) => trim(text, p))
-    .filter((p) => p.end > p.start);
+  return pieces.map((p) => trim(text, p)).filter((p) => p.end > p.start);
 }
 
 function trim(text: string, p: { start: number; end: number }): { start: number; end: number } {

@@ -1,9 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Article } from './article.ts';
-import { parseSeedArticle } from './parse-seed.ts';
-import { parseJsonArticles, parseJsonlArticles } from './parse-json.ts';
 import { QuarryError } from '../errors.ts';
+import type { Article } from './article.ts';
+import { parseJsonArticles, parseJsonlArticles } from './parse-json.ts';
+import { parseSeedArticle } from './parse-seed.ts';
 
 export interface LoadedCorpus {
   articles: Article[];
@@ -29,9 +29,14 @@ export async function parseArticleFile(path: string, displayName: string): Promi
 export async function loadArticleFolder(dir: string): Promise<LoadedCorpus> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && SUPPORTED.test(d.name)).map((d) => d.name).sort();
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((d) => d.isFile() && SUPPORTED.test(d.name))
+      .map((d) => d.name)
+      .sort();
   } catch (e) {
-    throw new QuarryError('invalid_request', `cannot read the articles folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { field: dir });
+    throw new QuarryError('invalid_request', `cannot read the articles folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      field: dir,
+    });
   }
   const out: LoadedCorpus = { articles: [], errors: [], files: [] };
   const seen = new Map<string, string>();
@@ -43,7 +48,9 @@ export async function loadArticleFolder(dir: string): Promise<LoadedCorpus> {
       for (const a of loaded.articles) {
         const previous = seen.get(a.id);
         if (previous !== undefined) {
-          out.errors.push(new QuarryError('parse_error', `${name}: article id ${a.id} already came from ${previous}; the later one is skipped`, { field: name }));
+          out.errors.push(
+            new QuarryError('parse_error', `${name}: article id ${a.id} already came from ${previous}; the later one is skipped`, { field: name }),
+          );
           continue;
         }
         seen.set(a.id, name);

@@ -1,6 +1,6 @@
-import { ArticleInputSchema, normaliseArticle, type Article } from './article.ts';
 import { QuarryError } from '../errors.ts';
 import { formatZodIssue } from '../validation.ts';
+import { type Article, ArticleInputSchema, normaliseArticle } from './article.ts';
 
 function parseOne(value: unknown, where: string): Article {
   const result = ArticleInputSchema.safeParse(value);

@@ -1,5 +1,5 @@
-import { cleanParagraph, isCalendarDate, type Article } from './article.ts';
 import { QuarryError } from '../errors.ts';
+import { type Article, cleanParagraph, isCalendarDate } from './article.ts';
 
 const DATE_LINE = /^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$/i;
 /** "Xinhua) 16:49, December 04, 2023" — the agency and time line under the title, not content. */
@@ -11,7 +11,10 @@ const CREDITS_LINE = /^\(\s*(web\s+)?editors?\s*:.*\)$/i;
 export function idFromFileName(fileName: string): string {
   const base = fileName.replace(/^.*[\\/]/, '').replace(/\.[^.]+$/, '');
   const m = /^\d+_(.+)$/.exec(base);
-  return (m?.[1] ?? base).replace(/[^A-Za-z0-9._:-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 200);
+  return (m?.[1] ?? base)
+    .replace(/[^A-Za-z0-9._:-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 200);
 }
 
 /**
@@ -19,7 +22,10 @@ export function idFromFileName(fileName: string): string {
  * CRLF, a BOM, a missing credits line and non-ASCII text; throws a parse_error naming the file otherwise.
  */
 export function parseSeedArticle(content: string, fileName: string): Article {
-  const lines = content.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n').split('\n');
+  const lines = content
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n')
+    .split('\n');
   const blocks: string[] = [];
   let current: string[] = [];
   for (const line of lines) {

@@ -28,7 +28,10 @@ if (embedder) {
     try {
       const vectors = msg.kind === 'query' ? [await embedder.embedQuery(msg.texts[0] ?? '')] : await embedder.embedPassages(msg.texts);
       // Transferred, not copied: each vector owns its buffer (see transformers-embedder's slice()).
-      port.postMessage({ id: msg.id, vectors } satisfies WorkerResponse, vectors.map((v) => v.buffer as ArrayBuffer));
+      port.postMessage(
+        { id: msg.id, vectors } satisfies WorkerResponse,
+        vectors.map((v) => v.buffer as ArrayBuffer),
+      );
     } catch (e) {
       port.postMessage({ id: msg.id, error: (e as Error).message } satisfies WorkerResponse);
     }

@@ -1,11 +1,19 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 /** Transformers.js file-name suffix of each dtype (onnx/model<suffix>.onnx). */
 const DTYPE_SUFFIX: Record<string, string> = {
-  fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4',
+  fp32: '',
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
 };
 
 /** The model and dtypes `npm run install-model` can install (scripts/install-model.mjs, QUARRY_INSTALL_DTYPES). */
@@ -19,7 +27,9 @@ export function missingWeights(modelDir: string, model: string, dtype: string): 
   const weights = `onnx/model${DTYPE_SUFFIX[dtype] ?? ''}.onnx`;
   let external = false;
   try {
-    const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as { 'transformers.js_config'?: { use_external_data_format?: Record<string, unknown> } };
+    const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as {
+      'transformers.js_config'?: { use_external_data_format?: Record<string, unknown> };
+    };
     external = Boolean(config['transformers.js_config']?.use_external_data_format?.[weights.slice('onnx/'.length)]);
   } catch {
     // No readable config.json: the caller reports that; only the weights file itself is checked here.
@@ -33,10 +43,17 @@ export function missingWeights(modelDir: string, model: string, dtype: string): 
   return { files, remedy };
 }
 
+/** Remembered checksums, by file: hashing 25-90 MB of weights took most of a one-shot command's second. */
+const CACHE_FILE = '.quarry-checksums.json';
+type ChecksumCache = Record<string, { size: number; mtimeMs: number; sha256: string }>;
+
 function sha256File(path: string): Promise<string> {
   return new Promise((res, rej) => {
     const hash = createHash('sha256');
-    createReadStream(path).on('error', rej).on('data', (d) => hash.update(d)).on('end', () => res(hash.digest('hex')));
+    createReadStream(path)
+      .on('error', rej)
+      .on('data', (d) => hash.update(d))
+      .on('end', () => res(hash.digest('hex')));
   });
 }
 
@@ -45,9 +62,18 @@ async function listFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
+function readCache(modelDir: string): ChecksumCache {
+  try {
+    return JSON.parse(readFileSync(join(modelDir, CACHE_FILE), 'utf8')) as ChecksumCache;
+  } catch {
+    return {};
+  }
+}
+
 /**
- * SHA-256 of the files a model of this dtype actually loads: the configuration and tokenizer files, and
- * only this dtype's ONNX weights (other dtypes may sit in the same folder without changing the model).
+ * SHA-256 of the files a model of this dtype actually loads: the configuration and tokenizer files, and only
+ * this dtype's ONNX weights (other dtypes may sit in the same folder without changing the model). A file whose
+ * size and modification time are those of its last hashing is not read again (as git's index does).
  */
 export async function modelFileChecksums(modelDir: string, dtype: string): Promise<Record<string, string>> {
   const weights = `model${DTYPE_SUFFIX[dtype] ?? ''}.onnx`;
@@ -55,7 +81,25 @@ export async function modelFileChecksums(modelDir: string, dtype: string): Promi
     .map((p) => relative(modelDir, p).split('\\').join('/'))
     .filter((rel) => !rel.startsWith('.') && (rel.startsWith('onnx/') ? rel === `onnx/${weights}` || rel.startsWith(`onnx/${weights}_data`) : true))
     .sort();
+  const cache = readCache(modelDir);
+  let changed = false;
   const out: Record<string, string> = {};
-  for (const rel of files) out[rel] = await sha256File(join(modelDir, rel));
+  for (const rel of files) {
+    const { size, mtimeMs } = statSync(join(modelDir, rel));
+    const known = cache[rel];
+    if (known && known.size === size && known.mtimeMs === mtimeMs) out[rel] = known.sha256;
+    else {
+      out[rel] = await sha256File(join(modelDir, rel));
+      cache[rel] = { size, mtimeMs, sha256: out[rel] };
+      changed = true;
+    }
+  }
+  if (changed) {
+    try {
+      writeFileAtomic(join(modelDir, CACHE_FILE), `${JSON.stringify(cache, null, 2)}\n`);
+    } catch {
+      // A read-only models folder: hash again next time.
+    }
+  }
   return out;
 }

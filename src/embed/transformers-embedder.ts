@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoTokenizer, env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
+import { AutoTokenizer, env, type FeatureExtractionPipeline, pipeline } from '@huggingface/transformers';
 import { QuarryError } from '../errors.ts';
-import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
-import { missingWeights, modelFileChecksums } from './model-files.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches } from './embedder.ts';
+import { missingWeights } from './model-files.ts';
+import { modelIdentity } from './model-identity.ts';
 
 export interface TransformersEmbedderOptions {
   model: string;
@@ -44,7 +45,11 @@ function configureTransformers(opts: TransformersEmbedderOptions): string {
   }
   const missing = opts.allowRemoteModels ? null : missingWeights(modelDir, opts.model, opts.dtype);
   if (missing) {
-    throw new QuarryError('model_unavailable', `model ${opts.model} has no ${opts.dtype} weights in ${opts.modelsDir}: missing ${missing.files.join(', ')}; ${missing.remedy}`, { field: 'dtype' });
+    throw new QuarryError(
+      'model_unavailable',
+      `model ${opts.model} has no ${opts.dtype} weights in ${opts.modelsDir}: missing ${missing.files.join(', ')}; ${missing.remedy}`,
+      { field: 'dtype' },
+    );
   }
   return modelDir;
 }
@@ -68,7 +73,7 @@ export async function createTokenCounter(opts: TransformersEmbedderOptions): Pro
  * session) per embedder, created once; sessions are never created per request.
  */
 export async function createTransformersEmbedder(opts: TransformersEmbedderOptions): Promise<Embedder> {
-  const modelDir = configureTransformers(opts);
+  configureTransformers(opts);
   let extractor: FeatureExtractionPipeline;
   try {
     extractor = (await pipeline('feature-extraction', opts.model, {
@@ -97,20 +102,13 @@ export async function createTransformersEmbedder(opts: TransformersEmbedderOptio
     return vectors;
   };
 
-  const probe = await run([`${opts.queryPrefix}dimension probe`]);
-  const dims = probe[0]!.length;
-  const files = existsSync(modelDir) ? await modelFileChecksums(modelDir, opts.dtype) : {};
-  const info: ModelInfo = {
-    id: opts.model,
-    dtype: opts.dtype,
-    pooling: opts.pooling,
-    normalized: true,
-    dims,
-    maxTokens: opts.maxTokens,
-    queryPrefix: opts.queryPrefix,
-    passagePrefix: opts.passagePrefix,
-    files,
-  };
+  // The loaded model must be the one its files describe: the index records that identity.
+  const info = await modelIdentity(opts);
+  const probed = (await run([`${opts.queryPrefix}dimension probe`]))[0]!.length;
+  if (probed !== info.dims)
+    throw new QuarryError('model_unavailable', `model ${opts.model} returns ${probed}-dimensional vectors, but its config.json says ${info.dims}`, {
+      field: 'model',
+    });
 
   return {
     info,

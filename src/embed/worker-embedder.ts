@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
-import { lengthSortedBatches, type EmbedProgress, type Embedder, type ModelInfo } from './embedder.ts';
 import type { WorkerRequest, WorkerResponse } from './embed-worker.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches, type ModelInfo } from './embedder.ts';
 import type { TokenCounter, TransformersEmbedderOptions } from './transformers-embedder.ts';
 
 /** Passages per message: progress is reported per slice, and a slice's vectors come back together. */
@@ -16,9 +16,15 @@ interface ModelWorker {
   close(): Promise<void>;
 }
 
+/**
+ * The worker's entry: the compiled embed-worker.js next to this file in dist/; from the TypeScript sources (tests,
+ * benches run with tsx) a boot file that registers tsx in the worker first.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./embed-worker-boot.mjs', import.meta.url) : new URL('./embed-worker.js', import.meta.url);
+
 /** Starts a worker thread with its own model session; resolves once the model is loaded. */
 async function startModelWorker(opts: TransformersEmbedderOptions, role: string): Promise<ModelWorker> {
-  const worker = new Worker(new URL('./embed-worker-boot.mjs', import.meta.url), { workerData: opts, name: `quarry-${role}` });
+  const worker = new Worker(WORKER_ENTRY, { workerData: opts, name: `quarry-${role}` });
   worker.unref();
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   let nextId = 1;
@@ -90,7 +96,11 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     // within a message, and slices of mixed lengths would be padded (measured 40% slower unsorted).
     const out = new Array<Float32Array>(texts.length);
     let done = 0;
-    for (const slice of lengthSortedBatches(texts, SLICE, texts.map((t) => main.countTokens(t)))) {
+    for (const slice of lengthSortedBatches(
+      texts,
+      SLICE,
+      texts.map((t) => main.countTokens(t)),
+    )) {
       const vectors = await worker.run({ kind: 'passages', texts: slice.map((j) => texts[j]!) });
       slice.forEach((j, n) => (out[j] = vectors[n]!));
       done += slice.length;
@@ -104,7 +114,8 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     info,
     passagesOffMainThread: passageWorker !== null,
     countTokens: (text) => main.countTokens(text),
-    embedPassages: (texts, onProgress) => (passageWorker ? embedPassagesInWorker(passageWorker, texts, onProgress) : embedder!.embedPassages(texts, onProgress)),
+    embedPassages: (texts, onProgress) =>
+      passageWorker ? embedPassagesInWorker(passageWorker, texts, onProgress) : embedder!.embedPassages(texts, onProgress),
     embedQuery: async (text) => (queryWorker ? (await queryWorker.run({ kind: 'query', texts: [text] }))[0]! : embedder!.embedQuery(text)),
     async close(): Promise<void> {
       await Promise.all([passageWorker?.close(), queryWorker?.close()]);

@@ -91,7 +91,7 @@ async function* readJsonl(file: string): AsyncGenerator<{ record: Record<string,
       throw parseError(file, line, 'expected a JSON object');
     }
     const record = value as Record<string, unknown>;
-    const rawId = record['_id'] ?? record['id'];
+    const rawId = record._id ?? record.id;
     if (!((typeof rawId === 'string' && rawId !== '') || (typeof rawId === 'number' && Number.isFinite(rawId)))) {
       throw parseError(file, line, 'needs a non-empty string "_id" or "id"');
     }

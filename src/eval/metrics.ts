@@ -53,9 +53,7 @@ export function rankDocIds(ranking: readonly ScoredDoc[]): string[] {
   for (const d of ranking) {
     if (Number.isNaN(d.score)) throw new RangeError(`score of document "${d.docId}" is NaN`);
   }
-  const sorted = [...ranking].sort((a, b) =>
-    a.score !== b.score ? b.score - a.score : a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0,
-  );
+  const sorted = [...ranking].sort((a, b) => (a.score !== b.score ? b.score - a.score : a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0));
   // b.score - a.score is NaN for two equal infinities; they are caught by the !== test above, so it never runs.
   const seen = new Set<string>();
   const ids: string[] = [];
@@ -70,7 +68,7 @@ export function rankDocIds(ranking: readonly ScoredDoc[]): string[] {
 /** Grade of a document; unjudged and non-positive grades count as 0 gain (as trec_eval does). */
 const gainOf = (rels: ReadonlyMap<string, number> | undefined, docId: string): number => {
   const g = rels?.get(docId) ?? 0;
-  return g > 0 ? g : 0;
+  return Math.max(g, 0);
 };
 
 const relevantCount = (rels: ReadonlyMap<string, number> | undefined): number => {

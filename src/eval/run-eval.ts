@@ -8,16 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
-import type { SourcedArticle } from '../core/build-index.ts';
+import { buildIndex } from '../core/build-index.ts';
+import { identityOf } from '../core/open-or-build.ts';
+import type { SourcedArticle } from '../core/prepare.ts';
 import { Quarry } from '../core/quarry.ts';
 import { cleanParagraph } from '../corpus/article.ts';
 import type { Embedder } from '../embed/embedder.ts';
-import { isQuarryError } from '../errors.ts';
-import { silentLogger } from '../logger.ts';
-import { MAX_K, MAX_QUERY_LENGTH, SearchRequestSchema, type SearchMode, type SearchRequestInput } from '../search/schema.ts';
-import { currentGenerationDir } from '../store/index-dir.ts';
-import { readManifest } from '../store/manifest.ts';
-import { loadBeir, type BeirCollection, type BeirDoc } from './beir.ts';
+import { MAX_K, MAX_QUERY_LENGTH, type SearchMode, type SearchRequestInput, SearchRequestSchema } from '../search/schema.ts';
+import { openStore } from '../store/open-store.ts';
+import { type BeirCollection, type BeirDoc, loadBeir } from './beir.ts';
 import { evaluate, percentile, type Qrels, type Run } from './metrics.ts';
 
 /** Fusion and lexical knobs a run may override (the same fields a search request accepts). */
@@ -44,9 +43,7 @@ export interface EvalOptions {
   onProgress?: (e: EvalProgress) => void;
 }
 
-export type EvalProgress =
-  | { stage: 'index'; articlesDone: number; articlesTotal: number }
-  | { stage: 'query'; mode: SearchMode; done: number; total: number };
+export type EvalProgress = { stage: 'index'; articlesDone: number; articlesTotal: number } | { stage: 'query'; mode: SearchMode; done: number; total: number };
 
 export interface ModeReport {
   mode: SearchMode;
@@ -109,7 +106,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
         queriesFile,
         qrelsFile,
         documents: collection.corpus.length,
-        chunks: quarry.stats().chunks,
+        chunks: (await quarry.stats()).chunks,
         queries: collection.queries.length,
         k: opts.k ?? MAX_K,
         indexSeconds: seconds,
@@ -134,25 +131,22 @@ export async function openEvalIndex(
   onProgress?: (e: EvalProgress) => void,
 ): Promise<{ quarry: Quarry; seconds: number; reused: boolean }> {
   const fingerprint = corpusFingerprint(collection.corpus);
-  const existing = currentGenerationDir(config.indexDir);
-  if (existing && readManifest(existing).source.fingerprint === fingerprint) {
-    try {
-      const quarry = await Quarry.open({ config, embedder, readonly: true });
-      return { quarry, seconds: quarry.manifest.buildSeconds, reused: true };
-    } catch (e) {
-      // Another model or chunker: build afresh below.
-      if (!isQuarryError(e) || e.code !== 'index_incompatible') throw e;
+  const store = await openStore(config, { identity: identityOf(config, embedder.info), access: 'write' });
+  try {
+    // Reused only when it holds this corpus embedded with this model and chunker.
+    if (store.hasIndex && !store.incompatibility && store.manifest.source.fingerprint === fingerprint) {
+      return { quarry: new Quarry({ config, embedder, store }), seconds: store.manifest.buildSeconds, reused: true };
     }
+    const report = await buildIndex(store, embedder, config, {
+      articles: collection.corpus.map(docToArticle),
+      source: { kind: 'folder', path: resolve(dataset), fingerprint },
+      onProgress: (p) => onProgress?.({ stage: 'index', articlesDone: p.articlesDone, articlesTotal: p.articlesTotal }),
+    });
+    return { quarry: new Quarry({ config, embedder, store }), seconds: report.seconds, reused: false };
+  } catch (e) {
+    await store.close();
+    throw e;
   }
-  const report = await Quarry.buildFrom({
-    config,
-    embedder,
-    articles: collection.corpus.map(docToArticle),
-    source: { kind: 'folder', path: resolve(dataset), fingerprint },
-    onProgress: (p) => onProgress?.({ stage: 'index', articlesDone: p.articlesDone, articlesTotal: p.articlesTotal }),
-  });
-  const quarry = await Quarry.open({ config, embedder, readonly: true, logger: silentLogger });
-  return { quarry, seconds: report.seconds, reused: false };
 }
 
 /** Every query of the collection in one mode: the run, its metrics and the latency. */
@@ -170,7 +164,10 @@ export async function evaluateMode(
     const started = performance.now();
     const res = await quarry.search(req);
     latencies.push(performance.now() - started);
-    run.set(query.id, res.results.map((r) => ({ docId: r.article.id, score: r.score })));
+    run.set(
+      query.id,
+      res.results.map((r) => ({ docId: r.article.id, score: r.score })),
+    );
     opts.onProgress?.({ stage: 'query', mode, done: i + 1, total: collection.queries.length });
   }
   return { mode, ...scoreRun(run, collection.qrels), latencyP50Ms: latencies.length ? percentile(latencies, 50) : 0 };

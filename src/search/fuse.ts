@@ -1,4 +1,4 @@
-import type { RankedChunk } from './lexical.ts';
+import type { RankedChunk } from '../store/store.ts';
 
 export interface FusionParams {
   /** RRF's k: larger flattens the difference between top and lower ranks. */
@@ -10,7 +10,7 @@ export interface FusionParams {
 export type FusionMethod = 'rrf' | 'relative';
 
 export interface FusedChunk {
-  rowid: number;
+  chunkId: number;
   /** Normalised to [0, 1]: 1 means best in every retriever that has weight. */
   score: number;
   raw: number;
@@ -65,18 +65,18 @@ function combine(
   terms: { dense: (c: RankedChunk) => number; lexical: (c: RankedChunk) => number; max: number },
 ): FusedChunk[] {
   const byRowid = new Map<number, FusedChunk>();
-  const entry = (rowid: number): FusedChunk => {
-    let e = byRowid.get(rowid);
-    if (!e) byRowid.set(rowid, (e = { rowid, score: 0, raw: 0, denseTerm: 0, lexicalTerm: 0 }));
+  const entry = (chunkId: number): FusedChunk => {
+    let e = byRowid.get(chunkId);
+    if (!e) byRowid.set(chunkId, (e = { chunkId, score: 0, raw: 0, denseTerm: 0, lexicalTerm: 0 }));
     return e;
   };
   for (const d of dense) {
-    const e = entry(d.rowid);
+    const e = entry(d.chunkId);
     e.dense = d;
     e.denseTerm = terms.dense(d);
   }
   for (const l of lexical) {
-    const e = entry(l.rowid);
+    const e = entry(l.chunkId);
     e.lexical = l;
     e.lexicalTerm = terms.lexical(l);
   }
@@ -85,6 +85,6 @@ function combine(
     e.raw = e.denseTerm + e.lexicalTerm;
     e.score = terms.max > 0 ? e.raw / terms.max : 0;
   }
-  // Ties (same fused score) go to the better dense rank, then the lower rowid, so results are stable.
-  return fused.sort((a, b) => b.raw - a.raw || (a.dense?.rank ?? Infinity) - (b.dense?.rank ?? Infinity) || a.rowid - b.rowid);
+  // Ties (same fused score) go to the better dense rank, then the lower chunkId, so results are stable.
+  return fused.sort((a, b) => b.raw - a.raw || (a.dense?.rank ?? Infinity) - (b.dense?.rank ?? Infinity) || a.chunkId - b.chunkId);
 }

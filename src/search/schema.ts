@@ -10,7 +10,8 @@ const num = () =>
     (v) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v),
     z.number({ error: 'must be a number' }).finite('must be a finite number'),
   );
-const int = (min: number, max: number) => num().pipe(z.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const int = (min: number, max: number) =>
+  num().pipe(z.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 export const SearchModeSchema = z.enum(['hybrid', 'semantic', 'lexical']);
 export type SearchMode = z.infer<typeof SearchModeSchema>;
@@ -81,12 +82,14 @@ export type SearchTimings = z.infer<typeof SearchTimingsSchema>;
 export const SearchResponseSchema = z.object({
   query: z.string(),
   mode: SearchModeSchema,
-  took_ms: z.number(),
+  tookMs: z.number().describe('time inside the service, in milliseconds'),
   total: z.number().int().describe('articles that matched (after minScore), before the cut to k'),
-  cut_by_min_score: z.number().int().describe('articles that matched but scored below minScore'),
+  cutByMinScore: z.number().int().describe('articles that matched but scored below minScore'),
   results: z.array(SearchResultSchema),
   index: IndexSummarySchema,
-  timings_ms: SearchTimingsSchema.optional().describe('per-stage time, with explain. BM25 (lexical) runs while the query is embedded, so `embed` (until the query vector was ready) and `lexical` overlap and can sum to more than took_ms'),
+  timingsMs: SearchTimingsSchema.optional().describe(
+    'per-stage time, with explain. BM25 (lexical) runs while the query is embedded, so `embed` (until the query vector was ready) and `lexical` overlap and can sum to more than tookMs',
+  ),
 });
 export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 export type SearchResult = z.infer<typeof SearchResultSchema>;

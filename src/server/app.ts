@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import express, { type Express, type RequestHandler } from 'express';
 import pino from 'pino';
 import type { Config } from '../config/config.ts';
@@ -7,6 +6,7 @@ import { requireReadKey, requireWriteKey } from './auth.ts';
 import { jsonBody } from './content-type.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { createMetrics } from './metrics.ts';
+import { PUBLIC_DIR, sendPage } from './pages.ts';
 import { requestLogger } from './request-log.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { articleRoutes } from './routes/articles.ts';
@@ -20,8 +20,6 @@ export interface AppDeps {
   /** Request and error logs; silent when left out. */
   logger?: pino.Logger;
 }
-
-const publicDir = fileURLToPath(new URL('../web/public/', import.meta.url));
 
 /**
  * Pages may load scripts and styles from this server only, so even a markup-injection bug in the page
@@ -52,9 +50,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(securityHeaders);
 
   const auth = { write: requireWriteKey(config.apiKey), read: requireReadKey(config.readKey, config.apiKey) };
-  app.get('/', (_req, res) => res.sendFile(`${publicDir}index.html`));
-  app.use('/static', metrics.label('/static/*'), express.static(publicDir, { index: false, maxAge: '1h' }));
-  app.use(docsRoutes(config, { docsHtml: `${publicDir}docs.html` }));
+  app.get('/', (_req, res) => sendPage(res, 'index.html'));
+  app.use('/static', metrics.label('/static/*'), express.static(PUBLIC_DIR, { index: false, maxAge: '1h' }));
+  app.use(docsRoutes(config));
   app.get('/metrics', auth.read, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -66,7 +64,7 @@ export function createApp(deps: AppDeps): Express {
     res.vary('Accept');
     next();
   });
-  app.use(articleRoutes(quarry, config, auth, { articleHtml: `${publicDir}article.html` }));
+  app.use(articleRoutes(quarry, config, auth));
   app.use(adminRoutes(quarry, auth.write));
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -18,7 +18,9 @@ function bearer(header: string | undefined): string | null {
 export function requireWriteKey(apiKey: string | undefined): RequestHandler {
   return (req, _res, next) => {
     if (!apiKey) {
-      return next(new QuarryError('forbidden', 'write endpoints are disabled: set QUARRY_API_KEY (at least 16 characters) and send it as "Authorization: Bearer <key>"'));
+      return next(
+        new QuarryError('forbidden', 'write endpoints are disabled: set QUARRY_API_KEY (at least 16 characters) and send it as "Authorization: Bearer <key>"'),
+      );
     }
     const given = bearer(req.get('authorization'));
     if (given === null) return next(new QuarryError('unauthorized', 'missing API key: send "Authorization: Bearer <key>"', { field: 'authorization' }));
@@ -32,7 +34,8 @@ export function requireReadKey(readKey: string | undefined, apiKey: string | und
   return (req, _res, next) => {
     if (!readKey) return next();
     const given = bearer(req.get('authorization'));
-    if (given === null) return next(new QuarryError('unauthorized', 'this server requires a read key: send "Authorization: Bearer <key>"', { field: 'authorization' }));
+    if (given === null)
+      return next(new QuarryError('unauthorized', 'this server requires a read key: send "Authorization: Bearer <key>"', { field: 'authorization' }));
     if (keysMatch(given, readKey) || (apiKey !== undefined && keysMatch(given, apiKey))) return next();
     next(new QuarryError('unauthorized', 'wrong API key', { field: 'authorization' }));
   };

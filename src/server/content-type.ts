@@ -9,7 +9,11 @@ import { QuarryError } from '../errors.ts';
 export function jsonBody(limit: string): RequestHandler[] {
   const requireJsonType: RequestHandler = (req, _res, next) => {
     if (!req.is('application/json')) {
-      return next(new QuarryError('unsupported_media_type', `Content-Type must be application/json (got ${req.get('content-type') ?? 'none'})`, { field: 'content-type' }));
+      return next(
+        new QuarryError('unsupported_media_type', `Content-Type must be application/json (got ${req.get('content-type') ?? 'none'})`, {
+          field: 'content-type',
+        }),
+      );
     }
     next();
   };

@@ -1,8 +1,29 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
-import { QuarryError, isQuarryError } from '../errors.ts';
+import { type ErrorCode, isQuarryError, QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { formatZodIssue, issuePath } from '../validation.ts';
+
+/** The HTTP status of each error code: the one place core errors meet HTTP. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  parse_error: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+  overloaded: 503,
+  unavailable: 503,
+  index_missing: 503,
+  index_incompatible: 503,
+  model_unavailable: 503,
+};
+
+/** Codes a client should retry after a pause: answered with Retry-After. */
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set(['overloaded', 'unavailable', 'index_missing']);
 
 /** Parses with a zod schema or throws a 400 naming the first bad field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, where: 'query' | 'body' | 'path'): z.output<S> {
@@ -10,7 +31,9 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, whe
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issuePath(issue);
-  throw new QuarryError('invalid_request', `${where === 'body' ? 'request body' : where === 'query' ? 'query string' : 'path'}: ${formatZodIssue(issue)}`, { field });
+  throw new QuarryError('invalid_request', `${where === 'body' ? 'request body' : where === 'query' ? 'query string' : 'path'}: ${formatZodIssue(issue)}`, {
+    field,
+  });
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
@@ -42,8 +65,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       ? err
       : (fromBodyParser(err) ?? new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
     if (e.code === 'internal') logger.error({ err, path: req.path, reqId: res.getHeader('x-request-id') }, 'internal error');
-    if (e.code === 'overloaded' || e.code === 'index_missing') res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));
     if (res.headersSent) return;
-    res.status(e.httpStatus).json({ error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } });
+    if (RETRY_LATER.has(e.code)) res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));
+    res.status(HTTP_STATUS[e.code]).json({ error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } });
   };
 }

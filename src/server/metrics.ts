@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Quarry, SearchListener } from '../core/quarry.ts';
 
 /** Route label for requests no route matched: never the raw URL, which would make label cardinality unbounded. */
@@ -25,7 +25,12 @@ export function createMetrics(quarry: Quarry): AppMetrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
-  const requests = new Counter({ name: 'quarry_http_requests_total', help: 'HTTP requests by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers });
+  const requests = new Counter({
+    name: 'quarry_http_requests_total',
+    help: 'HTTP requests by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'],
+    registers,
+  });
   const latency = new Histogram({
     name: 'quarry_http_request_duration_seconds',
     help: 'HTTP request latency by route pattern, method and status',
@@ -53,8 +58,8 @@ export function createMetrics(quarry: Quarry): AppMetrics {
       name,
       help,
       registers,
-      collect() {
-        this.set(quarry.stats()[key]);
+      async collect() {
+        this.set((await quarry.stats())[key]);
       },
     });
   stat('quarry_index_articles', 'Articles in the index', 'articles');

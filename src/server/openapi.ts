@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import { ArticleInputSchema } from '../corpus/article.ts';
 import { SearchRequestSchema, SearchResponseSchema } from '../search/schema.ts';
-import { ArticleIdParamSchema, ArticleResponseSchema, ErrorResponseSchema, WriteResponseSchema, articleBatchSchema } from './schemas.ts';
+import { ArticleIdParamSchema, ArticleResponseSchema, articleBatchSchema, ErrorResponseSchema, WriteResponseSchema } from './schemas.ts';
 import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from './status-schemas.ts';
 
 /**
@@ -54,30 +54,43 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     };
     return Object.fromEntries(statuses.map((s) => [s, json(error, why[s] ?? 'Error')]));
   };
-  const route = (r: RouteConfig) => registry.registerPath({ ...r, responses: { ...r.responses, 500: json(error, 'Internal error; the log has details under the X-Request-Id') } });
+  const route = (r: RouteConfig) =>
+    registry.registerPath({ ...r, responses: { ...r.responses, 500: json(error, 'Internal error; the log has details under the X-Request-Id') } });
 
   route({
-    method: 'get', path: '/search', tags: ['search'], security: readAuth,
+    method: 'get',
+    path: '/search',
+    tags: ['search'],
+    security: readAuth,
     summary: 'Search articles (query string)',
     description: 'Embeds the query, takes k-NN and BM25 candidates, fuses them and returns articles with the paragraphs that support them. Shareable as a URL.',
     request: { query: SearchRequestSchema },
     responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401) },
   });
   route({
-    method: 'post', path: '/search', tags: ['search'], security: readAuth,
+    method: 'post',
+    path: '/search',
+    tags: ['search'],
+    security: readAuth,
     summary: 'Search articles (JSON body)',
     request: { body: { required: true, content: { 'application/json': { schema: search } } } },
     responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401, 415) },
   });
   route({
-    method: 'post', path: '/articles', tags: ['articles'], security: writeAuth,
+    method: 'post',
+    path: '/articles',
+    tags: ['articles'],
+    security: writeAuth,
     summary: 'Add or replace articles',
     description: `One article, or \`{ "articles": [...] }\` with up to ${config.maxBatchArticles}. An existing id is replaced. Answers after the write is committed.`,
     request: { body: { required: true, content: { 'application/json': { schema: z.union([articleInput, articleBatchSchema(config.maxBatchArticles)]) } } } },
     responses: { 201: json(writeResponse, 'Stored: chunk count per article'), ...errors(400, 401, 403, 413, 415, 503) },
   });
   route({
-    method: 'get', path: '/articles/{id}', tags: ['articles'], security: readAuth,
+    method: 'get',
+    path: '/articles/{id}',
+    tags: ['articles'],
+    security: readAuth,
     summary: 'One article with all its paragraphs',
     description: 'JSON by default; a browser that asks for text/html gets the readable article page.',
     request: { params: ArticleIdParamSchema },
@@ -87,50 +100,73 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     },
   });
   route({
-    method: 'delete', path: '/articles/{id}', tags: ['articles'], security: writeAuth,
+    method: 'delete',
+    path: '/articles/{id}',
+    tags: ['articles'],
+    security: writeAuth,
     summary: 'Delete an article and its paragraphs',
     request: { params: ArticleIdParamSchema },
     responses: { 204: { description: 'Deleted' }, ...errors(400, 401, 403, 404, 503) },
   });
   route({
-    method: 'post', path: '/admin/rebuild', tags: ['admin'], security: writeAuth,
+    method: 'post',
+    path: '/admin/rebuild',
+    tags: ['admin'],
+    security: writeAuth,
     summary: 'Start a background rebuild (re-chunk and re-embed every stored article)',
     description: 'Searches keep using the current index until the new one is swapped in; writes made meanwhile are carried over.',
     responses: { 202: json(rebuild, 'Rebuild started'), ...errors(401, 403, 409) },
   });
   route({
-    method: 'get', path: '/admin/rebuild', tags: ['admin'], security: writeAuth,
+    method: 'get',
+    path: '/admin/rebuild',
+    tags: ['admin'],
+    security: writeAuth,
     summary: 'Progress of the last rebuild',
     responses: { 200: json(rebuild, 'Rebuild status'), ...errors(401, 403) },
   });
   route({
-    method: 'get', path: '/health', tags: ['operations'],
+    method: 'get',
+    path: '/health',
+    tags: ['operations'],
     summary: 'Liveness: the index is open and the model answers',
     responses: { 200: json(health, 'Healthy'), 503: json(health, 'Unhealthy, with the reason') },
   });
   route({
-    method: 'get', path: '/stats', tags: ['operations'], security: readAuth,
+    method: 'get',
+    path: '/stats',
+    tags: ['operations'],
+    security: readAuth,
     summary: 'Index statistics: counts, model, HNSW parameters, disk use',
     responses: { 200: json(stats, 'Index statistics'), ...errors(401) },
   });
   route({
-    method: 'get', path: '/metrics', tags: ['operations'], security: readAuth,
+    method: 'get',
+    path: '/metrics',
+    tags: ['operations'],
+    security: readAuth,
     summary: 'Prometheus metrics',
     description: 'Request counts and latency by route and status, search latency by stage, index size, write queue depth, process metrics.',
     responses: { 200: text('text/plain', 'Prometheus text exposition format'), ...errors(401) },
   });
   route({
-    method: 'get', path: '/openapi.json', tags: ['documentation'],
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['documentation'],
     summary: 'This document',
     responses: { 200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: z.object({ openapi: z.string() }).passthrough() } } } },
   });
   route({
-    method: 'get', path: '/docs', tags: ['documentation'],
+    method: 'get',
+    path: '/docs',
+    tags: ['documentation'],
     summary: 'Readable API documentation (Swagger UI, served locally)',
     responses: { 200: text('text/html', 'HTML page') },
   });
   route({
-    method: 'get', path: '/', tags: ['pages'],
+    method: 'get',
+    path: '/',
+    tags: ['pages'],
     summary: 'The search page (`/?q=…&mode=…&k=…` runs a search on load)',
     responses: { 200: text('text/html', 'HTML page') },
   });
@@ -144,13 +180,6 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
         'Self-hosted semantic search over articles: paragraphs embedded on this machine, HNSW k-NN + BM25, results grouped by article with the paragraphs that prove them.\n\n' +
         'Every error is JSON: `{ "error": { "code", "message", "field"? } }`. Every response carries `X-Request-Id` (the one sent, sanitised, or a new one).',
     },
-    tags: [
-      { name: 'search' },
-      { name: 'articles' },
-      { name: 'admin' },
-      { name: 'operations' },
-      { name: 'documentation' },
-      { name: 'pages' },
-    ],
+    tags: [{ name: 'search' }, { name: 'articles' }, { name: 'admin' }, { name: 'operations' }, { name: 'documentation' }, { name: 'pages' }],
   });
 }

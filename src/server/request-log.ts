@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type pino from 'pino';
-import { pinoHttp, type HttpLogger } from 'pino-http';
+import { type HttpLogger, pinoHttp } from 'pino-http';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 export const MAX_REQUEST_ID_LENGTH = 128;

@@ -9,10 +9,12 @@ export const ArticleIdParamSchema = z.object({
 });
 
 export const articleBatchSchema = (maxBatch: number) =>
-  z.object({ articles: z.array(ArticleInputSchema).min(1, 'must contain at least one article').max(maxBatch, `at most ${maxBatch} articles per request`) }).strict();
+  z
+    .object({ articles: z.array(ArticleInputSchema).min(1, 'must contain at least one article').max(maxBatch, `at most ${maxBatch} articles per request`) })
+    .strict();
 
 export const WriteAckSchema = z.object({ id: z.string(), chunks: z.number().int(), replaced: z.boolean() });
-export const WriteResponseSchema = z.object({ articles: z.array(WriteAckSchema), took_ms: z.number() });
+export const WriteResponseSchema = z.object({ articles: z.array(WriteAckSchema), tookMs: z.number() });
 
 export const ArticleResponseSchema = z.object({
   id: z.string(),
@@ -21,7 +23,7 @@ export const ArticleResponseSchema = z.object({
   source: z.string().nullable(),
   url: z.string().nullable(),
   paragraphs: z.array(z.string()),
-  updated_at: z.string(),
+  updatedAt: z.string(),
 });
 
 export const ErrorResponseSchema = z.object({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { IndexStats, RebuildStatus } from '../core/quarry.ts';
+import type { IndexStats } from '../core/quarry.ts';
+import type { RebuildStatus } from '../core/rebuild.ts';
 
 /**
  * Response shapes of the status and admin routes, for the OpenAPI document. The core defines these as
@@ -8,6 +9,7 @@ import type { IndexStats, RebuildStatus } from '../core/quarry.ts';
  */
 export const IndexStatsSchema: z.ZodType<IndexStats> = z
   .object({
+    backend: z.literal('sqlite').describe('the storage backend in use'),
     articles: z.number().int(),
     chunks: z.number().int(),
     deleted: z.number().int().describe('points marked deleted in the HNSW graph, waiting for compaction'),
@@ -44,7 +46,7 @@ export const RebuildStatusSchema: z.ZodType<RebuildStatus> = z
 export const HealthResponseSchema = z
   .object({
     status: z.enum(['ok', 'unavailable']),
-    model_ms: z.number().describe('time the model took to embed a probe sentence'),
+    modelMs: z.number().describe('time the model took to embed a probe sentence'),
     error: z.string().optional(),
   })
   .strict();

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { QuarryError } from '../errors.ts';
 import type { ModelInfo } from '../embed/embedder.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { QuarryError } from '../errors.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 1;
@@ -35,6 +35,12 @@ export const ManifestSchema = z.object({
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/** What an index must have been built with to be searched and written by this process. */
+export interface IndexIdentity {
+  model: ModelInfo;
+  chunker: Manifest['chunker'];
+}
+
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) throw new QuarryError('index_missing', `no index manifest at ${path}: run \`npm run rebuild-index\``);
@@ -57,13 +63,16 @@ export function incompatibility(manifest: Manifest, model: ModelInfo, chunker: M
   if (m.dtype !== model.dtype) differences.push(`dtype ${m.dtype} (now ${model.dtype})`);
   if (m.pooling !== model.pooling) differences.push(`pooling ${m.pooling} (now ${model.pooling})`);
   if (m.dims !== model.dims) differences.push(`${m.dims} dimensions (now ${model.dims})`);
-  if (m.passagePrefix !== model.passagePrefix) differences.push(`passage prefix ${JSON.stringify(m.passagePrefix)} (now ${JSON.stringify(model.passagePrefix)})`);
+  if (m.passagePrefix !== model.passagePrefix)
+    differences.push(`passage prefix ${JSON.stringify(m.passagePrefix)} (now ${JSON.stringify(model.passagePrefix)})`);
   const changedFiles = Object.keys({ ...m.files, ...model.files }).filter((f) => m.files[f] !== model.files[f]);
   if (m.id === model.id && changedFiles.length > 0) differences.push(`model files changed (${changedFiles.join(', ')})`);
   if (manifest.chunker.version !== chunker.version) differences.push(`chunker ${manifest.chunker.version} (now ${chunker.version})`);
   if (manifest.chunker.minWords !== chunker.minWords || manifest.chunker.maxTokens !== chunker.maxTokens) {
-    differences.push(`chunker settings minWords=${manifest.chunker.minWords}, maxTokens=${manifest.chunker.maxTokens} (now ${chunker.minWords}, ${chunker.maxTokens})`);
+    differences.push(
+      `chunker settings minWords=${manifest.chunker.minWords}, maxTokens=${manifest.chunker.maxTokens} (now ${chunker.minWords}, ${chunker.maxTokens})`,
+    );
   }
   if (differences.length === 0) return null;
-  return `the index was built with ${differences.join('; ')}. Run \`npm run rebuild-index\` (or POST /admin/rebuild) to rebuild it with the current settings`;
+  return `the index was built with ${differences.join('; ')}. Rebuild it with the current settings: \`npm run rebuild-index\`, or a rebuild through the running service`;
 }

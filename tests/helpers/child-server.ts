@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { CHILD_HANG_GUARD_MS } from './poll.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -15,11 +16,19 @@ export interface ChildServer {
 }
 
 /**
- * Runs `quarry serve` in a child process — one node process (`node --import tsx`, not `npx tsx`, which
- * would put a wrapper process between us and the server and make SIGKILL miss it) — and resolves with its
+ * Runs `quarry serve` in a child process — one node process (`node bin/quarry.js`, as `npm start` runs it;
+ * not through npm, which would put a wrapper process between us and the server and make SIGKILL miss it) — and resolves with its
  * URL once it prints it. Settings come from QUARRY_* variables only: the parent's are dropped.
  */
-export function startChildServer(opts: { indexDir: string; seedsDir: string; env?: Record<string, string>; timeoutMs?: number }): Promise<ChildServer> {
+export function startChildServer(opts: {
+  indexDir: string;
+  seedsDir: string;
+  env?: Record<string, string>;
+  /** Hang guard for the start (default CHILD_HANG_GUARD_MS). */
+  timeoutMs?: number;
+  /** Where Quarry is installed (default: this checkout). */
+  cwd?: string;
+}): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
   Object.assign(env, {
     QUARRY_INDEX_DIR: opts.indexDir,
@@ -29,7 +38,7 @@ export function startChildServer(opts: { indexDir: string; seedsDir: string; env
     QUARRY_LOG_LEVEL: 'warn',
     ...opts.env,
   });
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -38,8 +47,8 @@ export function startChildServer(opts: { indexDir: string; seedsDir: string; env
   return new Promise((resolveStart, rejectStart) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      rejectStart(new Error(`quarry serve did not print its URL within ${opts.timeoutMs ?? 60_000} ms:\n${out}`));
-    }, opts.timeoutMs ?? 60_000);
+      rejectStart(new Error(`quarry serve did not print its URL within ${opts.timeoutMs ?? CHILD_HANG_GUARD_MS} ms (hung?):\n${out}`));
+    }, opts.timeoutMs ?? CHILD_HANG_GUARD_MS);
     const onData = () => {
       const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (!m) return;

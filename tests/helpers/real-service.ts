@@ -1,43 +1,12 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { loadConfig, type Config } from '../../src/config/config.ts';
-import { openOrBuild } from '../../src/core/open-or-build.ts';
-import type { Quarry } from '../../src/core/quarry.ts';
+import type { Config } from '../../src/config/config.ts';
 import type { Embedder } from '../../src/embed/embedder.ts';
-import { silentLogger } from '../../src/logger.ts';
 import { createEmbedder } from '../../src/runtime.ts';
-import { createApp } from '../../src/server/app.ts';
-import { listen, type RunningServer } from '../../src/server/listen.ts';
+import { type Service, startService, testConfig } from './service.ts';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
-export const SEEDS_DIR = join(ROOT, 'seeds');
-export const FIXTURES_DIR = join(ROOT, 'tests/fixtures');
+export { FIXTURES_DIR, ROOT, SEEDS_DIR, seedsWithDistractors, testConfig } from './service.ts';
 
-/** A temporary folder holding the seed article and the distractor articles written for the tests. */
-export function seedsWithDistractors(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'quarry-seeds-'));
-  for (const f of readdirSync(SEEDS_DIR)) cpSync(join(SEEDS_DIR, f), join(dir, f));
-  cpSync(join(FIXTURES_DIR, 'distractors.jsonl'), join(dir, 'distractors.jsonl'));
-  return dir;
-}
-
-export function testConfig(overrides: Record<string, unknown> = {}): Config {
-  const indexDir = mkdtempSync(join(tmpdir(), 'quarry-index-'));
-  return loadConfig({ env: {}, cwd: ROOT, overrides: { indexDir, modelsDir: join(ROOT, 'models'), port: 0, logLevel: 'silent', ...overrides } });
-}
-
-export interface RealService {
-  config: Config;
-  embedder: Embedder;
-  quarry: Quarry;
-  server: RunningServer;
-  url: string;
-  /** Stops the server and closes the index (the index folder stays, for reopen tests). */
-  stop(): Promise<void>;
-  /** stop() and delete the temporary folders. */
-  dispose(): Promise<void>;
-}
+/** The service with the real model (tests/e2e). */
+export type RealService = Service;
 
 /**
  * The real thing: the real model, a real SQLite/HNSW index built from `seedsDir`, and the Express app on
@@ -45,23 +14,6 @@ export interface RealService {
  */
 export async function startRealService(opts: { seedsDir: string; config?: Config; embedder?: Embedder }): Promise<RealService> {
   const config = opts.config ?? testConfig({ seedsDir: opts.seedsDir });
-  const ownEmbedder = !opts.embedder;
   const embedder = opts.embedder ?? (await createEmbedder(config));
-  const { quarry } = await openOrBuild({ config, embedder, logger: silentLogger });
-  const server = await listen(createApp({ quarry, config }), 0, '127.0.0.1');
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await server.close();
-    await quarry.close();
-    if (ownEmbedder) await embedder.close();
-  };
-  return {
-    config, embedder, quarry, server, url: server.url, stop,
-    async dispose() {
-      await stop();
-      rmSync(config.indexDir, { recursive: true, force: true });
-    },
-  };
+  return startService({ seedsDir: opts.seedsDir, config, embedder, ownsEmbedder: !opts.embedder });
 }

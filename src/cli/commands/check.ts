@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { Quarry } from '../../core/quarry.ts';
-import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
+import type { CommonFlags } from '../context.ts';
 
 export function registerCheck(program: Command): void {
   program
@@ -8,13 +7,14 @@ export function registerCheck(program: Command): void {
     .description('check the index is whole (read-only): SQLite integrity, FTS5 rows, HNSW points against the chunk table; exit 1 if not')
     .option('--json', 'print the report as JSON')
     .action(async (flags: CommonFlags & { json?: boolean }, cmd: Command) => {
+      const [{ configFrom }, { openQuarry }] = await Promise.all([import('../context.ts'), import('../../core/open-or-build.ts')]);
       const config = configFrom(cmd.optsWithGlobals());
-      await withEmbedder(config, async (embedder) => {
+      {
         // Read-only: the graph is brought up to date with SQLite in memory (checkpoint + replay), exactly as a
-        // server start would, and nothing is written back.
-        const quarry = await Quarry.open({ config, embedder, readonly: true });
+        // server start would, and nothing is written back. No model is loaded: the check compares stored data.
+        const quarry = await openQuarry({ config, embedder: null, access: 'read' });
         try {
-          const r = quarry.integrity();
+          const r = await quarry.integrity();
           if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
           else {
             process.stdout.write(
@@ -27,6 +27,6 @@ export function registerCheck(program: Command): void {
         } finally {
           await quarry.close();
         }
-      });
+      }
     });
 }

@@ -1,11 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { z } from 'zod';
 import { QuarryError } from '../../errors.ts';
-import { runEval, type EvalReport } from '../../eval/run-eval.ts';
-import { SearchModeSchema, SearchRequestSchema, type SearchMode } from '../../search/schema.ts';
-import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
-import { parseFlags } from '../parse-flags.ts';
+import type { SearchMode } from '../../search/schema.ts';
+import type { CommonFlags } from '../context.ts';
 
 interface EvalFlags extends CommonFlags {
   dataset: string;
@@ -21,13 +18,6 @@ interface EvalFlags extends CommonFlags {
   lexicalWeight?: string;
   candidates?: string;
 }
-
-const EvalFlagsSchema = z
-  .object({
-    mode: z.enum([...SearchModeSchema.options, 'all'], { error: 'must be semantic, lexical, hybrid or all' }),
-    limit: z.coerce.number().int().min(1).optional(),
-  })
-  .extend(SearchRequestSchema.pick({ fusion: true, rrfK: true, denseWeight: true, lexicalWeight: true, candidates: true }).shape);
 
 export function registerEval(program: Command): void {
   program
@@ -46,8 +36,26 @@ export function registerEval(program: Command): void {
     .option('--lexical-weight <w>', 'weight of the BM25 retriever in fusion')
     .option('--candidates <n>', 'chunks taken from each retriever before fusion')
     .action(async (flags: EvalFlags, cmd: Command) => {
+      const [{ configFrom, withEmbedder }, { runEval }, { parseFlags }, { EvalFlagsSchema, formatEvalReport }] = await Promise.all([
+        import('../context.ts'),
+        import('../../eval/run-eval.ts'),
+        import('../parse-flags.ts'),
+        import('../eval-report.ts'),
+      ]);
       const config = configFrom(cmd.optsWithGlobals());
-      const parsed = parseFlags(EvalFlagsSchema, { ...flags }, { mode: '--mode', limit: '--limit', fusion: '--fusion', rrfK: '--rrf-k', denseWeight: '--dense-weight', lexicalWeight: '--lexical-weight', candidates: '--candidates' });
+      const parsed = parseFlags(
+        EvalFlagsSchema,
+        { ...flags },
+        {
+          mode: '--mode',
+          limit: '--limit',
+          fusion: '--fusion',
+          rrfK: '--rrf-k',
+          denseWeight: '--dense-weight',
+          lexicalWeight: '--lexical-weight',
+          candidates: '--candidates',
+        },
+      );
       const { mode, limit, ...search } = parsed;
       const modes: SearchMode[] = mode === 'all' ? ['semantic', 'lexical', 'hybrid'] : [mode];
       const report = await withEmbedder(config, (embedder) =>
@@ -78,21 +86,4 @@ export function registerEval(program: Command): void {
         }
       }
     });
-}
-
-export function formatEvalReport(r: EvalReport): string {
-  const f = (x: number) => x.toFixed(4);
-  const header = ['mode', 'nDCG@10', 'Recall@10', 'Recall@100', 'MRR@10', 'p50 ms'];
-  const rows = r.modes.map((m) => [m.mode, f(m.ndcg10), f(m.recall10), f(m.recall100), f(m.mrr10), m.latencyP50Ms.toFixed(1)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const settings = Object.entries(r.search).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-  return [
-    `${r.dataset}: ${r.documents} documents (${r.chunks} chunks), ${r.queries} queries (${r.queriesFile}, ${r.qrelsFile}), top ${r.k} articles per query${settings ? `; ${settings}` : ''}`,
-    `indexing: ${r.indexSeconds.toFixed(1)} s${r.indexReused ? ' (reused index; time of its build)' : ''}`,
-    '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
-  ].join('\n');
 }

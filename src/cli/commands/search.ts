@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { Quarry } from '../../core/quarry.ts';
-import { SearchRequestSchema } from '../../search/schema.ts';
-import { parseFlags } from '../parse-flags.ts';
-import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
-import { formatSearchResults } from '../format.ts';
+import type { CommonFlags } from '../context.ts';
 
 export function registerSearch(program: Command): void {
   program
@@ -16,12 +12,26 @@ export function registerSearch(program: Command): void {
     .option('--explain', 'show why each paragraph matched')
     .option('--json', 'print the JSON response instead of text')
     .action(async (words: string[], flags: CommonFlags & { k: string; mode: string; minScore?: string; explain?: boolean; json?: boolean }, cmd: Command) => {
+      const [{ configFrom, withEmbedder }, { openQuarry }, { SearchRequestSchema }, { parseFlags }, { formatSearchResults }] = await Promise.all([
+        import('../context.ts'),
+        import('../../core/open-or-build.ts'),
+        import('../../search/schema.ts'),
+        import('../parse-flags.ts'),
+        import('../format.ts'),
+      ]);
       const config = configFrom(cmd.optsWithGlobals());
-      const req = parseFlags(SearchRequestSchema, { q: words.join(' '), k: flags.k, mode: flags.mode, minScore: flags.minScore, explain: flags.explain ?? false }, {
-        q: 'query', k: '--k', mode: '--mode', minScore: '--min-score',
-      });
+      const req = parseFlags(
+        SearchRequestSchema,
+        { q: words.join(' '), k: flags.k, mode: flags.mode, minScore: flags.minScore, explain: flags.explain ?? false },
+        {
+          q: 'query',
+          k: '--k',
+          mode: '--mode',
+          minScore: '--min-score',
+        },
+      );
       await withEmbedder(config, async (embedder) => {
-        const quarry = await Quarry.open({ config, embedder, readonly: true });
+        const quarry = await openQuarry({ config, embedder, access: 'read' });
         try {
           const res = await quarry.search(req);
           process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${formatSearchResults(res, { width: process.stdout.columns })}\n`);

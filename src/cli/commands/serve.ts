@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import { openOrBuild } from '../../core/open-or-build.ts';
-import { createEmbedder, createLogger } from '../../runtime.ts';
-import { createApp } from '../../server/app.ts';
-import { listen } from '../../server/listen.ts';
-import { configFrom, type CommonFlags } from '../context.ts';
-import { buildProgressBar } from '../progress.ts';
+import type { CommonFlags } from '../context.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -13,6 +8,14 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'port to listen on (default 3000, or PORT)')
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .action(async (flags: CommonFlags & { port?: string; host?: string }, cmd: Command) => {
+      const [{ configFrom }, { openOrBuild }, { createEmbedder, createLogger }, { createApp }, { listen }, { buildProgressBar }] = await Promise.all([
+        import('../context.ts'),
+        import('../../core/open-or-build.ts'),
+        import('../../runtime.ts'),
+        import('../../server/app.ts'),
+        import('../../server/listen.ts'),
+        import('../progress.ts'),
+      ]);
       const config = configFrom(cmd.optsWithGlobals(), { port: flags.port, host: flags.host });
       const logger = createLogger(config);
       const embedder = await createEmbedder(config);
@@ -23,7 +26,7 @@ export function registerServe(program: Command): void {
 
       const app = createApp({ quarry, config, logger });
       const running = await listen(app, config.port, config.host);
-      const s = quarry.stats();
+      const s = await quarry.stats();
       process.stdout.write(
         `\nQuarry is serving ${s.articles} article${s.articles === 1 ? '' : 's'} (${s.chunks} paragraphs, ${s.model}) at ${running.url}\n` +
           `  search page:  ${running.url}/?q=China-Belarus+industrial+cooperation\n` +

@@ -1,9 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseArticleFile } from '../../corpus/load-folder.ts';
-import { Quarry } from '../../core/quarry.ts';
 import { QuarryError } from '../../errors.ts';
-import { configFrom, withEmbedder, type CommonFlags } from '../context.ts';
+import type { CommonFlags } from '../context.ts';
 
 export function registerWriteCommands(program: Command): void {
   program
@@ -11,11 +9,18 @@ export function registerWriteCommands(program: Command): void {
     .description('add or replace articles from files (.txt seed format, .json, .jsonl) in the index')
     .argument('<files...>', 'article files')
     .action(async (files: string[], _flags: CommonFlags, cmd: Command) => {
+      const [{ configFrom, withEmbedder }, { openQuarry }, { parseArticleFile }] = await Promise.all([
+        import('../context.ts'),
+        import('../../core/open-or-build.ts'),
+        import('../../corpus/load-folder.ts'),
+      ]);
       const config = configFrom(cmd.optsWithGlobals());
       const loaded = await Promise.all(
         files.map((f) =>
           parseArticleFile(resolve(f), f).catch((e: Error) => {
-            throw e instanceof QuarryError ? e : new QuarryError('invalid_request', `${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e.message}`, { field: f });
+            throw e instanceof QuarryError
+              ? e
+              : new QuarryError('invalid_request', `${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e.message}`, { field: f });
           }),
         ),
       );
@@ -23,7 +28,7 @@ export function registerWriteCommands(program: Command): void {
       if (errors.length > 0) throw errors[0]!;
       const articles = loaded.flatMap((l) => l.articles);
       await withEmbedder(config, async (embedder) => {
-        const quarry = await Quarry.open({ config, embedder });
+        const quarry = await openQuarry({ config, embedder, access: 'write' });
         try {
           const acks = await quarry.upsertArticles(articles, 'cli');
           for (const a of acks) process.stdout.write(`${a.replaced ? 'replaced' : 'added'} ${a.id} (${a.chunks} chunks)\n`);
@@ -38,15 +43,15 @@ export function registerWriteCommands(program: Command): void {
     .description('delete an article and all of its paragraphs from the index')
     .argument('<id>', 'article id')
     .action(async (id: string, _flags: CommonFlags, cmd: Command) => {
+      const [{ configFrom }, { openQuarry }] = await Promise.all([import('../context.ts'), import('../../core/open-or-build.ts')]);
       const config = configFrom(cmd.optsWithGlobals());
-      await withEmbedder(config, async (embedder) => {
-        const quarry = await Quarry.open({ config, embedder });
-        try {
-          if (!(await quarry.deleteArticle(id))) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
-          process.stdout.write(`deleted ${id}\n`);
-        } finally {
-          await quarry.close();
-        }
-      });
+      // A delete embeds nothing: the index is opened with the model's identity, read from its files.
+      const quarry = await openQuarry({ config, embedder: null, access: 'write' });
+      try {
+        if (!(await quarry.deleteArticle(id))) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
+        process.stdout.write(`deleted ${id}\n`);
+      } finally {
+        await quarry.close();
+      }
     });
 }

@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { type RequestHandler, Router } from 'express';
 import type { Quarry } from '../../core/quarry.ts';
 import { SearchRequestSchema } from '../../search/schema.ts';
 import { parseOrThrow } from '../errors.ts';

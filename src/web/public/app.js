@@ -13,9 +13,11 @@ const DEFAULT_MODE = 'hybrid';
 const DEFAULT_K = '10';
 
 // Words too common to be worth highlighting.
-const STOP_WORDS = new Set(`a an and are as at be but by did do does for from had has have he her his how
+const STOP_WORDS = new Set(
+  `a an and are as at be but by did do does for from had has have he her his how
 if in into is it its me my no not of on or our she so than that the their them then there these they
-this those to too us was we were what when where which who whom why will with you your`.split(/\s+/));
+this those to too us was we were what when where which who whom why will with you your`.split(/\s+/),
+);
 
 const $ = (id) => document.getElementById(id);
 const form = $('search-form');
@@ -212,7 +214,7 @@ function renderResult(result, re) {
 }
 
 function renderNoResults(data, state) {
-  const cut = Number(data.cut_by_min_score) || 0;
+  const cut = Number(data.cutByMinScore) || 0;
   const chunks = data.index ? Number(data.index.chunks) : NaN;
   let reason;
   if (cut > 0) {
@@ -231,12 +233,12 @@ function renderResponse(data, state) {
   clearOutput();
   const results = Array.isArray(data.results) ? data.results : [];
   const total = Number.isFinite(Number(data.total)) ? Number(data.total) : results.length;
-  const took = Math.round(Number(data.took_ms) * 10) / 10;
+  const took = Math.round(Number(data.tookMs) * 10) / 10;
   let line = `${plural(total, 'article')} in ${Number.isFinite(took) ? took : '?'} ms`;
   if (results.length > 0 && results.length < total) line += ` · showing the top ${results.length}`;
   // With explain, the API also says where the time went (embed, k-NN, BM25, fusion, grouping).
-  if (data.timings_ms && typeof data.timings_ms === 'object') {
-    const stages = Object.entries(data.timings_ms)
+  if (data.timingsMs && typeof data.timingsMs === 'object') {
+    const stages = Object.entries(data.timingsMs)
       .filter(([, ms]) => Number.isFinite(Number(ms)))
       .map(([stage, ms]) => `${stage} ${Number(ms).toFixed(1)}`);
     if (stages.length > 0) line += ` (${stages.join(' · ')} ms)`;
@@ -260,7 +262,7 @@ const sentence = (m) => m.charAt(0).toUpperCase() + m.slice(1);
 async function errorMessage(res) {
   try {
     const body = await res.json();
-    if (body && body.error && body.error.message) return sentence(String(body.error.message));
+    if (body?.error?.message) return sentence(String(body.error.message));
   } catch {
     /* not JSON: fall through */
   }
@@ -318,10 +320,7 @@ async function loadStats() {
     const res = await apiFetch('/stats', { headers: { Accept: 'application/json' } });
     if (!res.ok) throw new Error(String(res.status));
     const s = await res.json();
-    const parts = [
-      plural(Number(s.articles) || 0, 'article'),
-      `${plural(Number(s.chunks) || 0, 'paragraph')} indexed`,
-    ];
+    const parts = [plural(Number(s.articles) || 0, 'article'), `${plural(Number(s.chunks) || 0, 'paragraph')} indexed`];
     if (s.model) parts.push(`model ${s.model}`);
     statsEl.textContent = parts.join(' · ');
   } catch {

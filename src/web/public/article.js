@@ -107,7 +107,7 @@ async function load() {
       let message = `The server answered ${res.status}.`;
       try {
         const body = await res.json();
-        if (body && body.error && body.error.message) message = String(body.error.message);
+        if (body?.error?.message) message = String(body.error.message);
       } catch {
         /* keep the status line */
       }

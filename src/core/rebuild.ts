@@ -1,0 +1,149 @@
+import type { Embedder } from '../embed/embedder.ts';
+import { QuarryError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { ArticleRecord, GenerationBuilder, IndexStore } from '../store/store.ts';
+import { type BuildReport, fillGeneration } from './build-index.ts';
+import { type ChunkerSettings, prepareArticles, type SourcedArticle } from './prepare.ts';
+import type { WriteQueue } from './write-queue.ts';
+
+export interface RebuildStatus {
+  state: 'idle' | 'running' | 'succeeded' | 'failed';
+  startedAt: string | null;
+  finishedAt: string | null;
+  articlesDone: number;
+  articlesTotal: number;
+  chunksDone: number;
+  error: string | null;
+  report: BuildReport | null;
+}
+
+const idle = (): RebuildStatus => ({
+  state: 'idle',
+  startedAt: null,
+  finishedAt: null,
+  articlesDone: 0,
+  articlesTotal: 0,
+  chunksDone: 0,
+  error: null,
+  report: null,
+});
+
+export const storedToSourced = (a: ArticleRecord): SourcedArticle => {
+  const { origin, contentHash: _h, updatedAt: _u, ...article } = a;
+  return { article, origin };
+};
+
+/** Every stored article, with its origin (for a rebuild after a model or chunker change). */
+export async function readStoredArticles(store: IndexStore): Promise<SourcedArticle[]> {
+  const out: SourcedArticle[] = [];
+  for await (const a of store.articles()) out.push(storedToSourced(a));
+  return out;
+}
+
+/**
+ * Re-chunks and re-embeds every stored article into a new generation in the background, then swaps it in.
+ * Searches use the old generation until the swap; writes made meanwhile go to the old one and are replayed
+ * into the new one (inside the write queue, so none can slip in between) just before the swap.
+ */
+export class Rebuilder {
+  private current: RebuildStatus = idle();
+  private run: Promise<void> | null = null;
+  private stopping = false;
+
+  constructor(private readonly deps: { store: IndexStore; embedder: () => Embedder; chunker: ChunkerSettings; queue: WriteQueue; logger: Logger }) {}
+
+  get status(): RebuildStatus {
+    return { ...this.current };
+  }
+
+  get running(): boolean {
+    return this.current.state === 'running';
+  }
+
+  /**
+   * Starts a rebuild: the new generation is begun and the stored articles are read before this resolves (so
+   * the status counts them), the embedding runs in the background.
+   */
+  async start(): Promise<RebuildStatus> {
+    if (this.stopping) throw new QuarryError('overloaded', 'the index is closing; retry against the restarted server');
+    if (this.running) throw new QuarryError('conflict', 'a rebuild is already running');
+    this.current = { ...idle(), state: 'running', startedAt: new Date().toISOString() };
+    const started = performance.now();
+    let builder: GenerationBuilder;
+    let articles: SourcedArticle[];
+    try {
+      builder = await this.deps.store.beginGeneration({ source: this.deps.store.manifest.source });
+      articles = await readStoredArticles(this.deps.store).catch(async (e: unknown) => {
+        await builder.discard();
+        throw e;
+      });
+    } catch (e) {
+      this.fail(e as Error);
+      throw e;
+    }
+    this.current.articlesTotal = articles.length;
+    this.run = this.rebuild(builder, articles, started).catch((e: Error) => this.fail(e));
+    return this.status;
+  }
+
+  private fail(e: Error): void {
+    this.deps.logger.error({ err: e }, 'rebuild failed; the previous index is still in use');
+    this.current = { ...this.current, state: 'failed', finishedAt: new Date().toISOString(), error: e.message };
+  }
+
+  /** Stops a running rebuild at its next step (its half-built generation is thrown away) and waits for it. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.run;
+  }
+
+  private abandonIfStopping = (): void => {
+    if (this.stopping) throw new QuarryError('conflict', 'the index was closed during the rebuild; the previous index stays in use');
+  };
+
+  private async rebuild(builder: GenerationBuilder, articles: SourcedArticle[], started: number): Promise<void> {
+    const { store, chunker, queue, logger } = this.deps;
+    const embedder = this.deps.embedder();
+    let published = false;
+    try {
+      await fillGeneration(builder, embedder, chunker, {
+        articles,
+        // Keep what the index tracks (a seeds folder): a rebuild re-embeds the same articles, and a start after it
+        // must still sync that folder.
+        source: store.manifest.source,
+        onProgress: (p) => Object.assign(this.current, { articlesDone: p.articlesDone, chunksDone: p.chunksDone }),
+        checkpoint: this.abandonIfStopping,
+      });
+      const counts = await queue.run(
+        async () => {
+          this.abandonIfStopping();
+          const touched = await builder.changedSince();
+          const current = await Promise.all(touched.map((id) => store.getArticle(id)));
+          const upserts = current.filter((a): a is ArticleRecord => a !== null).map(storedToSourced);
+          await builder.write(await prepareArticles(upserts, embedder, chunker));
+          const upserted = new Set(upserts.map((u) => u.article.id));
+          await builder.delete(touched.filter((id) => !upserted.has(id)));
+          // Seed articles deleted through the API are in no stored article: keep the record that says so.
+          const result = await builder.publish({ folderFiles: await store.folderFiles(), buildSeconds: (performance.now() - started) / 1000 });
+          published = true;
+          logger.info({ ...result, caughtUp: touched.length }, 'rebuild swapped in');
+          return result;
+        },
+        { bypassLimit: true },
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const report: BuildReport = { ...counts, seconds, chunksPerSecond: counts.chunks / Math.max(seconds, 1e-9) };
+      this.current = {
+        ...this.current,
+        state: 'succeeded',
+        finishedAt: new Date().toISOString(),
+        report,
+        articlesDone: report.articles,
+        chunksDone: report.chunks,
+      };
+    } catch (e) {
+      if (!published) await builder.discard();
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { yieldToEventLoop } from '../../util/event-loop.ts';
+import type { Manifest } from '../manifest.ts';
+import type { WriteOp, WriteOutcome } from '../store.ts';
+import { ArticleDatabase, DATABASE_FILE, type WriteResult } from './database.ts';
+import { checkpointBytes, VectorIndex } from './vector-index.ts';
+
+const YIELD_EVERY = 512;
+/** lastCheckpointSeq when the graph in memory is not the one on disk whatever its seq. */
+const NO_CHECKPOINT = -1;
+
+/**
+ * One complete index on disk (a generation): manifest, SQLite database and HNSW graph, open together.
+ * SQLite is the truth; the graph is brought up to date with it on open, and every write goes through
+ * {@link Generation.write}: commit in SQLite first, then the same change in the graph.
+ */
+export class Generation {
+  /** Chunks in the database (= live points in the graph); kept here because count(*) is O(n). */
+  liveChunks: number;
+  liveArticles: number;
+  lastCheckpointAt: string | null = null;
+  private lastCheckpointSeq: number;
+  private vectorIndex: VectorIndex;
+  private readers = 0;
+  private retired = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: Manifest,
+    readonly db: ArticleDatabase,
+    vectors: VectorIndex,
+    readonly readonly: boolean,
+    checkpointSeq: number,
+  ) {
+    const counts = db.counts();
+    this.liveChunks = counts.chunks;
+    this.liveArticles = counts.articles;
+    this.lastCheckpointSeq = checkpointSeq;
+    this.vectorIndex = vectors;
+  }
+
+  /** Opens a published generation: the graph from its checkpoint plus the changes logged after it. */
+  static async open(dir: string, manifest: Manifest, opts: { readonly: boolean; efSearch: number }): Promise<Generation> {
+    const db = new ArticleDatabase(join(dir, DATABASE_FILE), { readonly: opts.readonly });
+    const params = { ...manifest.hnsw, efSearch: opts.efSearch };
+    try {
+      let vectors = await VectorIndex.loadCheckpoint(dir, manifest.model.dims, params);
+      // The seq the file on disk holds, not the replayed one: changes replayed after a crash must reach the
+      // next checkpoint, or every later start would replay them again (and the log could never be pruned).
+      let checkpointSeq = NO_CHECKPOINT;
+      if (vectors === null || vectors.seq > db.lastSeq()) {
+        // No usable checkpoint (crash before the first one, or a damaged file): rebuild from SQLite's vectors.
+        vectors = await rebuildVectors(db, manifest.model.dims, params);
+      } else {
+        checkpointSeq = vectors.seq;
+        replayChanges(db, vectors);
+      }
+      return new Generation(dir, manifest, db, vectors, opts.readonly, checkpointSeq);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  /** A new, empty generation being built in `dir` (bulk mode: durable once {@link finishBuild} ran). */
+  static create(dir: string, manifest: Manifest, expectedChunks: number): Generation {
+    const db = new ArticleDatabase(join(dir, DATABASE_FILE), { bulk: true });
+    return new Generation(dir, manifest, db, VectorIndex.create(manifest.model.dims, manifest.hnsw, expectedChunks), false, NO_CHECKPOINT);
+  }
+
+  get vectors(): VectorIndex {
+    return this.vectorIndex;
+  }
+
+  get deletedPoints(): number {
+    return this.vectorIndex.points - this.liveChunks;
+  }
+
+  /** Chunk changes not yet in the checkpoint on disk. */
+  get changesSinceCheckpoint(): number {
+    return this.lastCheckpointSeq === NO_CHECKPOINT ? this.vectorIndex.seq : this.vectorIndex.seq - this.lastCheckpointSeq;
+  }
+
+  /**
+   * Applies upserts and deletes as one SQLite transaction, then brings the graph in line with it (no await
+   * in between, so no reader sees the database and the graph disagree). A crash between the two is repaired
+   * on the next open by replaying the change log.
+   */
+  write(ops: WriteOp[]): WriteOutcome[] {
+    const vectorsByRowid = new Map<number, Float32Array>();
+    const results = this.db.transaction(() =>
+      ops.map((op): WriteResult | null => {
+        if (op.op === 'delete') return this.db.deleteArticle(op.id);
+        const { article, chunks, origin } = op.article;
+        const r = this.db.upsertArticle(article, chunks, origin);
+        r.added.forEach((rowid, i) => vectorsByRowid.set(rowid, chunks[i]!.vector));
+        return r;
+      }),
+    );
+    return results.map((r, i) => {
+      if (!r) {
+        const op = ops[i]!;
+        return { id: op.op === 'delete' ? op.id : op.article.article.id, result: 'absent', chunks: 0 };
+      }
+      this.applyToGraph(r, vectorsByRowid);
+      return { id: r.articleId, result: r.kind === 'insert' ? 'inserted' : r.kind === 'replace' ? 'replaced' : 'deleted', chunks: r.added.length };
+    });
+  }
+
+  private applyToGraph(result: WriteResult, vectorsByRowid: Map<number, Float32Array>): void {
+    for (const rowid of result.removed) this.vectorIndex.remove(rowid);
+    for (const rowid of result.added) this.vectorIndex.add(rowid, vectorsByRowid.get(rowid)!);
+    this.vectorIndex.seq = result.lastSeq;
+    this.liveChunks += result.added.length - result.removed.length;
+    if (result.kind === 'insert') this.liveArticles++;
+    else if (result.kind === 'delete') this.liveArticles--;
+  }
+
+  /** Saves the graph; the caller guarantees no mutation until it resolves. */
+  async checkpoint(pruneLog: boolean): Promise<void> {
+    if (this.readonly || this.vectorIndex.seq === this.lastCheckpointSeq) return;
+    await this.vectorIndex.saveCheckpoint(this.dir);
+    this.lastCheckpointSeq = this.vectorIndex.seq;
+    this.lastCheckpointAt = new Date().toISOString();
+    if (pruneLog) this.db.pruneChanges(this.vectorIndex.seq);
+  }
+
+  /** Replaces the graph with one built from SQLite's vectors, dropping marked-deleted points. */
+  async compact(): Promise<void> {
+    this.vectorIndex = await rebuildVectors(this.db, this.manifest.model.dims, this.vectorIndex.params);
+    // Same seq, different graph: the next checkpoint must write it even though no change came in.
+    this.lastCheckpointSeq = NO_CHECKPOINT;
+  }
+
+  /** Ends a build: the database durable, the change log (only the build's own inserts) pruned, the graph saved. */
+  async finishBuild(): Promise<void> {
+    this.db.finishBulk();
+    await this.checkpoint(true);
+  }
+
+  diskBytes(): { sqlite: number; hnsw: number } {
+    const size = (f: string) => (existsSync(join(this.dir, f)) ? statSync(join(this.dir, f)).size : 0);
+    return { sqlite: size(DATABASE_FILE) + size(`${DATABASE_FILE}-wal`), hnsw: checkpointBytes(this.dir) };
+  }
+
+  /** Counts a reader in; the generation stays open until the last one is released, even once retired. */
+  acquire(): () => void {
+    this.readers++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.readers--;
+      if (this.retired && this.readers === 0) this.db.close();
+    };
+  }
+
+  /** Closes the generation now, or when its last reader is released. */
+  retire(): void {
+    this.retired = true;
+    if (this.readers === 0) this.db.close();
+  }
+}
+
+/** Applies the changes logged after the checkpoint (idempotent: adds of deleted chunks are skipped). */
+function replayChanges(db: ArticleDatabase, vectors: VectorIndex): void {
+  for (const change of db.changesAfter(vectors.seq)) {
+    if (change.op === 'delete') vectors.remove(change.chunkRowid);
+    else {
+      const v = db.vectorOf(change.chunkRowid);
+      if (v) vectors.add(change.chunkRowid, v);
+    }
+    vectors.seq = change.seq;
+  }
+  vectors.seq = Math.max(vectors.seq, db.lastSeq());
+}
+
+async function rebuildVectors(db: ArticleDatabase, dims: number, params: VectorIndex['params']): Promise<VectorIndex> {
+  const seq = db.lastSeq();
+  const vectors = VectorIndex.create(dims, params, Math.ceil(db.counts().chunks * 1.2));
+  let n = 0;
+  for (const { rowid, vector } of db.iterateVectors()) {
+    vectors.add(rowid, vector);
+    if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
+  }
+  vectors.seq = seq;
+  return vectors;
+}

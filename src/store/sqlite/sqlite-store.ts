@@ -1,0 +1,308 @@
+import { join } from 'node:path';
+import { QuarryError } from '../../errors.ts';
+import { type Logger, silentLogger } from '../../logger.ts';
+import { Serial } from '../../util/serial.ts';
+import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, readManifest, writeManifest } from '../manifest.ts';
+import type {
+  ArticleRecord,
+  ArticleSummary,
+  GenerationBuilder,
+  GenerationOrigin,
+  IndexStore,
+  IntegrityReport,
+  StoreReader,
+  StoreStats,
+  WriteOp,
+  WriteOutcome,
+} from '../store.ts';
+import { ArticleDatabase, DATABASE_FILE } from './database.ts';
+import { Generation } from './generation.ts';
+import { currentGenerationDir, discardGeneration, publishGeneration, removeStaleGenerations, startGeneration } from './index-dir.ts';
+import { checkIntegrity } from './integrity.ts';
+import { acquireWriterLock } from './lock.ts';
+import { MaintenancePolicy } from './maintenance.ts';
+
+export interface SqliteStoreOptions {
+  /** The index folder: generations (`gen-…/`) and the CURRENT file naming the one in use. */
+  root: string;
+  /** The model and chunker this process embeds with: a generation built with others is not opened. */
+  identity: IndexIdentity;
+  /** 'read' takes no lock and writes nothing (CLI search, check); 'write' makes this process the only writer. */
+  access: 'read' | 'write';
+  hnsw: Omit<HnswParams, 'space'>;
+  /** Checkpoint the HNSW graph after this many chunk changes, and compact it past this share of deleted points. */
+  checkpointEvery: number;
+  compactDeletedRatio: number;
+  logger?: Logger;
+}
+
+/** Even when writes trickle in below checkpointEvery, the replay work after a crash stays bounded. */
+const CHECKPOINT_INTERVAL_MS = 30_000;
+
+/**
+ * The embedded backend: SQLite (articles, chunks with their vectors, FTS5, a change log) is the truth, and an
+ * HNSW graph in memory (hnswlib-node, checkpointed to disk) answers k-NN. One process writes (a lock file);
+ * mutations of the graph — writes, checkpoints, compaction, a generation swap — run one at a time.
+ */
+export class SqliteStore implements IndexStore {
+  readonly backend = 'sqlite' as const;
+  private gen: Generation | null;
+  private currentManifest: Manifest | null;
+  private why: string | null;
+  private readonly mutations = new Serial();
+  private readonly maintenance: MaintenancePolicy;
+  private readonly log: Logger;
+  /** Generations being built: while any is, the change log is kept (they replay from it). */
+  private building = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: SqliteStoreOptions,
+    gen: Generation | null,
+    manifest: Manifest | null,
+    why: string | null,
+    private readonly releaseLock: () => void,
+  ) {
+    this.gen = gen;
+    this.currentManifest = manifest;
+    this.why = why;
+    this.log = opts.logger ?? silentLogger;
+    this.maintenance = new MaintenancePolicy(opts.checkpointEvery, opts.compactDeletedRatio);
+    if (opts.access === 'write') {
+      this.timer = setInterval(() => void this.checkpoint().catch((e) => this.log.error({ err: e }, 'checkpoint failed')), CHECKPOINT_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
+    const release = opts.access === 'write' ? acquireWriterLock(opts.root) : () => {};
+    try {
+      if (opts.access === 'write') removeStaleGenerations(opts.root);
+      const dir = currentGenerationDir(opts.root);
+      if (!dir) return new SqliteStore(opts, null, null, null, release);
+      const manifest = readManifest(dir);
+      const why = incompatibility(manifest, opts.identity.model, opts.identity.chunker);
+      // An index made with another model is not loaded (its graph may not even have our dimensions); its
+      // articles stay readable so it can be rebuilt from them.
+      const gen = why ? null : await Generation.open(dir, manifest, { readonly: opts.access === 'read', efSearch: opts.hnsw.efSearch });
+      return new SqliteStore(opts, gen, manifest, why ? `cannot open the index in ${dir}: ${why}` : null, release);
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  get hasIndex(): boolean {
+    return this.currentManifest !== null;
+  }
+
+  get manifest(): Manifest {
+    if (!this.currentManifest) throw this.missing();
+    return this.currentManifest;
+  }
+
+  get incompatibility(): string | null {
+    return this.why;
+  }
+
+  private missing(): QuarryError {
+    return new QuarryError('index_missing', `there is no index in ${this.opts.root}: build one with \`quarry rebuild-index\``);
+  }
+
+  /** The generation searches and writes use; throws when there is none or it cannot be used. */
+  private usable(): Generation {
+    if (this.gen) return this.gen;
+    if (this.why) throw new QuarryError('index_incompatible', this.why);
+    throw this.missing();
+  }
+
+  private writable(): Generation {
+    if (this.closed) throw new QuarryError('unavailable', 'the index is closed');
+    if (this.opts.access !== 'write') throw new QuarryError('forbidden', 'this index was opened read-only');
+    return this.usable();
+  }
+
+  reader(): StoreReader {
+    const gen = this.usable();
+    const release = gen.acquire();
+    return {
+      generation: gen.dir,
+      manifest: gen.manifest,
+      counts: () => ({ articles: gen.liveArticles, chunks: gen.liveChunks }),
+      lexicalCandidates: async (q) => gen.db.lexicalSearch(q.terms, q),
+      vectorCandidates: async (q) =>
+        gen.vectors.search(q.vector, q.limit, gen.liveChunks, q.efSearch).map((n, i) => ({ chunkId: n.label, rank: i + 1, score: n.similarity })),
+      articlesOfChunks: async (ids) => gen.db.articleOfChunks(ids),
+      chunkTexts: async (ids) => gen.db.chunkTexts(ids),
+      articleMetas: async (keys) => gen.db.articleMetas(keys),
+      matchedTerms: async (terms, ids) => gen.db.matchedTerms(terms, ids),
+      release,
+    };
+  }
+
+  write(ops: WriteOp[]): Promise<WriteOutcome[]> {
+    return this.mutations.run(async () => {
+      const gen = this.writable();
+      const outcomes = gen.write(ops);
+      await this.maintain(gen);
+      return outcomes;
+    });
+  }
+
+  /** After a write: compaction or a checkpoint when one is due (inside the mutation queue). */
+  private async maintain(gen: Generation): Promise<void> {
+    const due = this.maintenance.due(gen);
+    if (due === 'compact') {
+      this.log.info({ deleted: gen.deletedPoints, points: gen.vectors.points }, 'compacting the HNSW graph from SQLite');
+      await gen.compact();
+    }
+    if (due !== null) await gen.checkpoint(this.building === 0);
+  }
+
+  /** Saves the HNSW graph if it changed since the last checkpoint (never during a mutation). */
+  checkpoint(): Promise<void> {
+    return this.mutations.run(async () => {
+      if (this.gen && !this.gen.readonly && !this.closed) await this.gen.checkpoint(this.building === 0);
+    });
+  }
+
+  async getArticle(id: string): Promise<ArticleRecord | null> {
+    return this.usable().db.getArticle(id);
+  }
+
+  async listArticles(): Promise<ArticleSummary[]> {
+    return this.usable().db.listArticles();
+  }
+
+  async *articles(): AsyncIterable<ArticleRecord> {
+    if (this.gen) {
+      yield* this.gen.db.iterateArticles();
+      return;
+    }
+    const db = this.openCurrentDatabaseReadOnly();
+    try {
+      yield* db.iterateArticles();
+    } finally {
+      db.close();
+    }
+  }
+
+  async folderFiles(): Promise<Map<string, string>> {
+    if (this.gen) return this.gen.db.folderFiles();
+    const db = this.openCurrentDatabaseReadOnly();
+    try {
+      return db.folderFiles();
+    } finally {
+      db.close();
+    }
+  }
+
+  setFolderFiles(files: ReadonlyMap<string, string>): Promise<void> {
+    return this.mutations.run(() => this.writable().db.setFolderFiles(files));
+  }
+
+  /** The current generation's database even when it cannot be searched with this model (to rebuild from it). */
+  private openCurrentDatabaseReadOnly(): ArticleDatabase {
+    const dir = currentGenerationDir(this.opts.root);
+    if (!dir) throw this.missing();
+    return new ArticleDatabase(join(dir, DATABASE_FILE), { readonly: true });
+  }
+
+  async stats(): Promise<StoreStats> {
+    const gen = this.usable();
+    const disk = gen.diskBytes();
+    return {
+      backend: 'sqlite',
+      articles: gen.liveArticles,
+      chunks: gen.liveChunks,
+      deleted: gen.deletedPoints,
+      hnsw: { M: gen.manifest.hnsw.M, efConstruction: gen.manifest.hnsw.efConstruction, efSearch: gen.vectors.params.efSearch, points: gen.vectors.points },
+      disk: { sqliteBytes: disk.sqlite, hnswBytes: disk.hnsw, totalBytes: disk.sqlite + disk.hnsw },
+      lastCheckpoint: gen.lastCheckpointAt,
+      changesSinceCheckpoint: gen.changesSinceCheckpoint,
+      dir: gen.dir,
+    };
+  }
+
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return checkIntegrity(this.usable());
+  }
+
+  async ping(): Promise<void> {
+    if (!this.usable().db.open) throw new QuarryError('unavailable', 'the index database is closed');
+  }
+
+  async beginGeneration(origin: GenerationOrigin): Promise<GenerationBuilder> {
+    if (this.opts.access !== 'write') throw new QuarryError('forbidden', 'this index was opened read-only');
+    const { identity, hnsw } = this.opts;
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      model: identity.model,
+      chunker: identity.chunker,
+      hnsw: { space: 'cosine', ...hnsw },
+      counts: { articles: 0, chunks: 0 },
+      built: new Date().toISOString(),
+      buildSeconds: 0,
+      source: origin.source,
+    };
+    const dir = startGeneration(this.opts.root);
+    const fresh = Generation.create(dir, manifest, 1024);
+    const base = this.gen;
+    const fromSeq = base ? base.db.lastSeq() : 0;
+    this.building++;
+    let done = false;
+    const finish = () => {
+      if (!done) this.building--;
+      done = true;
+    };
+    return {
+      write: async (articles) => {
+        fresh.write(articles.map((article) => ({ op: 'upsert', article })));
+      },
+      delete: async (ids) => {
+        fresh.write(ids.map((id) => ({ op: 'delete', id })));
+      },
+      changedSince: async () => (base ? [...new Set(base.db.changesAfter(fromSeq).map((c) => c.articleId))] : []),
+      publish: ({ folderFiles, buildSeconds }) =>
+        this.mutations.run(async () => {
+          try {
+            fresh.db.setFolderFiles(folderFiles);
+            const counts = fresh.db.counts();
+            await fresh.finishBuild();
+            writeManifest(dir, { ...manifest, counts, built: new Date().toISOString(), buildSeconds: Math.round(buildSeconds * 1000) / 1000 });
+            fresh.retire();
+            const finalDir = publishGeneration(this.opts.root, dir);
+            const opened = await Generation.open(finalDir, readManifest(finalDir), { readonly: false, efSearch: hnsw.efSearch });
+            const old = this.gen;
+            this.gen = opened;
+            this.currentManifest = opened.manifest;
+            this.why = null;
+            old?.retire();
+            removeStaleGenerations(this.opts.root);
+            return counts;
+          } finally {
+            finish();
+          }
+        }),
+      discard: async () => {
+        finish();
+        fresh.retire();
+        discardGeneration(dir);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    // Through the queue: a write that is running finishes first, and nothing mutates the graph while hnswlib
+    // writes it on its worker thread.
+    await this.mutations.run(async () => {
+      if (this.gen && !this.gen.readonly) await this.gen.checkpoint(this.building === 0);
+      this.closed = true;
+      this.gen?.retire();
+    });
+    this.releaseLock();
+  }
+}

@@ -1,0 +1,217 @@
+import type { Article } from '../corpus/article.ts';
+import type { Chunk } from '../corpus/chunk.ts';
+import type { Manifest } from './manifest.ts';
+
+/*
+ * The storage boundary. Everything above it (search, fusion, grouping, evidence, the write queue, rebuilds)
+ * is shared by every backend; a backend stores articles with their chunk vectors and answers candidate and
+ * look-up queries. Implementations: the embedded SQLite + FTS5 + hnswlib backend (store/sqlite/).
+ *
+ * The contract:
+ * - A write (`IndexStore.write`) is atomic: all of its operations become visible together or not at all.
+ *   Its promise resolves only once the write is durable (committed and synced); a crash after that loses
+ *   nothing of it. Writes are applied in the order their calls were made.
+ * - A reader (`IndexStore.reader`) sees one generation and one committed state of it: never half of a write.
+ *   Chunk ids and article keys are meaningful only inside the generation they came from; a reader keeps its
+ *   generation usable until it is released, even when a rebuild swaps in a new one meanwhile. A reader may or
+ *   may not see writes committed after it was taken (SQLite: it does; the ids it holds stay valid).
+ * - A rebuild fills a new generation (`beginGeneration`) while the current one keeps serving reads and
+ *   writes; `publish` swaps it in atomically. Writes made to the current generation during the build are
+ *   reported by `changedSince` so the caller can replay them into the new one before publishing.
+ * - Scores are higher-is-better in every candidate list; ranks are 1-based.
+ */
+
+/** An article as stored: the article plus where it came from and when it was written. */
+export interface ArticleRecord extends Article {
+  /** "folder:<id>", "api", "cli": a seeds sync only touches the articles its folder owns. */
+  origin: string;
+  contentHash: string;
+  updatedAt: string;
+}
+
+export interface ArticleMeta {
+  id: string;
+  title: string;
+  date: string | null;
+  source: string | null;
+  url: string | null;
+}
+
+export interface ArticleSummary {
+  id: string;
+  origin: string;
+  contentHash: string;
+}
+
+export interface ChunkWithVector extends Chunk {
+  /** L2-normalised. */
+  vector: Float32Array;
+}
+
+/** An article ready to store: chunked and embedded. */
+export interface PreparedArticle {
+  article: Article;
+  origin: string;
+  chunks: ChunkWithVector[];
+}
+
+export type WriteOp = { op: 'upsert'; article: PreparedArticle } | { op: 'delete'; id: string };
+
+export interface WriteOutcome {
+  id: string;
+  /** `absent`: a delete of an article that does not exist (nothing changed). */
+  result: 'inserted' | 'replaced' | 'deleted' | 'absent';
+  /** Chunks the article has after the write (0 after a delete). */
+  chunks: number;
+}
+
+/** One retriever's candidate list entry. */
+export interface RankedChunk {
+  chunkId: number;
+  /** 1-based. */
+  rank: number;
+  /** Higher is better: cosine similarity for vectors, BM25 (or the backend's text rank) for words. */
+  score: number;
+}
+
+/** Where a chunk sits in its article. */
+export interface ChunkText {
+  paragraph: number;
+  /** Character offsets into the article text (paragraphs joined by a blank line). */
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface LexicalQuery {
+  /** Query terms as the user typed them, lower-cased, stop words already removed (search/query-terms.ts). */
+  terms: string[];
+  limit: number;
+  titleWeight: number;
+  textWeight: number;
+}
+
+export interface VectorQuery {
+  vector: Float32Array;
+  limit: number;
+  /** HNSW search breadth for this query; the store's default when left out. */
+  efSearch?: number;
+}
+
+/** A consistent view of one generation for the length of one search. */
+export interface StoreReader {
+  /** Opaque name of the generation this reader sees. */
+  readonly generation: string;
+  /** How that generation was built (model, chunker, HNSW parameters, build time). */
+  readonly manifest: Manifest;
+  /** Live articles and chunks. */
+  counts(): { articles: number; chunks: number };
+  lexicalCandidates(q: LexicalQuery): Promise<RankedChunk[]>;
+  vectorCandidates(q: VectorQuery): Promise<RankedChunk[]>;
+  /** The article key of each chunk id that exists (for grouping). */
+  articlesOfChunks(chunkIds: number[]): Promise<Map<number, number>>;
+  chunkTexts(chunkIds: number[]): Promise<Map<number, ChunkText>>;
+  articleMetas(articleKeys: number[]): Promise<Map<number, ArticleMeta>>;
+  /** Which of `terms` each chunk matches, stemmed as the lexical index stems them. */
+  matchedTerms(terms: string[], chunkIds: number[]): Promise<Map<number, string[]>>;
+  /** Must be called once the search is done: an old generation is closed only after its last reader. */
+  release(): void;
+}
+
+export interface StoreStats {
+  backend: 'sqlite';
+  articles: number;
+  chunks: number;
+  /** Vectors still in the ANN index but deleted (waiting for compaction). */
+  deleted: number;
+  hnsw: { M: number; efConstruction: number; efSearch: number; points: number };
+  disk: { sqliteBytes: number; hnswBytes: number; totalBytes: number };
+  lastCheckpoint: string | null;
+  changesSinceCheckpoint: number;
+  /** The generation's directory. */
+  dir: string;
+}
+
+export interface IntegrityReport {
+  ok: boolean;
+  /** The database's own check: "ok" or its first findings. */
+  sqlite: string;
+  foreignKeyViolations: number;
+  articles: number;
+  chunks: number;
+  ftsRows: number;
+  articlesWithoutChunks: number;
+  hnsw: {
+    /** Points in the graph, marked-deleted ones included. */
+    points: number;
+    /** Points not marked deleted: must be exactly the chunk ids. */
+    live: number;
+    /** Chunks with no live point. */
+    missing: number;
+    /** Live points with no chunk (a deleted article still searchable). */
+    extra: number;
+    /** Live points whose vector differs from the chunk's stored vector. */
+    mismatched: number;
+  };
+  /** One line per finding; empty when ok. */
+  problems: string[];
+}
+
+/** What a new generation records about how it was made (the rest of the manifest comes from the store). */
+export interface GenerationOrigin {
+  source: Manifest['source'];
+}
+
+export interface BuildCounts {
+  articles: number;
+  chunks: number;
+}
+
+/** A generation being built. Nothing of it is visible to readers until `publish`. */
+export interface GenerationBuilder {
+  /** Stores prepared articles (bulk: durable only once published). */
+  write(articles: PreparedArticle[]): Promise<void>;
+  /**
+   * Ids of articles written or deleted in the current generation since this builder began (to replay into
+   * this one before publishing). Empty for a first build.
+   */
+  changedSince(): Promise<string[]>;
+  /** Deletes articles from the generation being built (a delete replayed from the current one). */
+  delete(ids: string[]): Promise<void>;
+  /** Makes the new generation durable and current. `folderFiles` is the seeds-folder record it keeps. */
+  publish(opts: { folderFiles: ReadonlyMap<string, string>; buildSeconds: number }): Promise<BuildCounts>;
+  /** Throws the half-built generation away (the current one is untouched). */
+  discard(): Promise<void>;
+}
+
+/** One index: the current generation of articles, chunks and vectors, and the way to build the next one. */
+export interface IndexStore {
+  readonly backend: StoreStats['backend'];
+  /** False when there is no generation yet (a first build is needed). */
+  readonly hasIndex: boolean;
+  /** The current generation's manifest; throws `index_missing` when there is none. */
+  readonly manifest: Manifest;
+  /**
+   * Why the current generation cannot be searched or written with the model and chunker this store was opened
+   * with (it must be rebuilt from its stored articles), or null.
+   */
+  readonly incompatibility: string | null;
+  /** Throws `index_missing` or `index_incompatible` unless the store can be searched. */
+  reader(): StoreReader;
+  write(ops: WriteOp[]): Promise<WriteOutcome[]>;
+  getArticle(id: string): Promise<ArticleRecord | null>;
+  listArticles(): Promise<ArticleSummary[]>;
+  /** Every stored article (readable even when incompatible: a rebuild re-embeds them). */
+  articles(): AsyncIterable<ArticleRecord>;
+  /** Seeds-folder articles as last applied to the index, id -> content hash (see core/seeds-sync.ts). */
+  folderFiles(): Promise<Map<string, string>>;
+  setFolderFiles(files: ReadonlyMap<string, string>): Promise<void>;
+  stats(): Promise<StoreStats>;
+  /** A full consistency check (O(n): for `quarry check` and tests, not per request). */
+  checkIntegrity(): Promise<IntegrityReport>;
+  /** Throws when the store cannot answer (database closed or unreachable). */
+  ping(): Promise<void>;
+  beginGeneration(origin: GenerationOrigin): Promise<GenerationBuilder>;
+  /** Makes everything durable in its final form (SQLite: the HNSW checkpoint) and releases the index. */
+  close(): Promise<void>;
+}
