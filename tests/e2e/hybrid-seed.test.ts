@@ -74,9 +74,13 @@ describe('hybrid search over the seed article and distractors', () => {
     const lexical = await search({ q, mode: 'lexical' });
     // Words alone favour the distractor (its title says "joint", its text "factory")...
     expect(lexical.results[0]!.article.id).toBe('distractor-franco-german-industry');
-    // ...the meaning favours the seed, and hybrid follows the meaning.
+    // ...the meaning puts the seed above it, and hybrid adds the two. (Whether the meaning alone puts the seed
+    // first depends on the weights: q4 0.448 vs the Belarus hockey story's 0.410, q8 0.385 vs 0.415; so that
+    // is not asserted here. docs/relevance.md, q8 against q4.)
     const semantic = await search({ q, mode: 'semantic' });
-    expect(semantic.results[0]!.article.id).toBe(SEED_ID);
+    const order = semantic.results.map((r) => r.article.id);
+    expect(order.indexOf(SEED_ID)).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf(SEED_ID)).toBeLessThan(order.indexOf('distractor-franco-german-industry'));
     const hybrid = await search({ q });
     expect(hybrid.results.map((r) => r.article.id).slice(0, 2)).toEqual([SEED_ID, 'distractor-franco-german-industry']);
     // Stop words are not searched: "between" and "and" match nothing.
