@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { missingWeights } from '../../src/embed/model-files.ts';
 import { createEmbedder } from '../../src/runtime.ts';
 import { testConfig } from '../helpers/service.ts';
 
@@ -15,6 +16,11 @@ describe('the fast tiers', () => {
     const config = testConfig({ modelsDir });
     mkdirSync(join(modelsDir, config.model), { recursive: true });
     writeFileSync(join(modelsDir, config.model, 'config.json'), JSON.stringify({ hidden_size: 384 }));
+    // ...and the configured dtype's weights file (empty: Transformers.js is never reached for real).
+    for (const f of missingWeights(join(modelsDir, config.model), config.model, config.dtype)?.files ?? []) {
+      mkdirSync(dirname(join(modelsDir, config.model, f)), { recursive: true });
+      writeFileSync(join(modelsDir, config.model, f), '');
+    }
     for (const workers of [true, false]) {
       await expect(createEmbedder({ ...config, queryWorker: workers, passageWorker: workers })).rejects.toThrow(/fast test tiers must not load the model/);
     }
