@@ -20,7 +20,16 @@ export function articleRoutes(quarry: Quarry, config: Config, auth: { write: Req
     const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
     const a = await quarry.getArticle(id);
     if (!a) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
-    res.json({ id: a.id, title: a.title, date: a.date, source: a.source, url: a.url, paragraphs: a.paragraphs, updatedAt: a.updatedAt });
+    res.json({
+      id: a.id,
+      title: a.title,
+      date: a.date,
+      source: a.source,
+      url: a.url,
+      tags: a.tags ?? [],
+      paragraphs: a.paragraphs,
+      updatedAt: a.updatedAt,
+    });
   });
 
   router.post('/articles', auth.write, ...jsonBody(config.bodyLimit), async (req, res) => {
