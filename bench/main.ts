@@ -17,6 +17,8 @@ const BENCHES: Record<string, string> = {
   sequential: './sequential.ts',
   'passage-worker': './passage-worker.ts',
   'graph-opt': './graph-opt.ts',
+  duplicates: './duplicates.ts',
+  filters: './filters.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);
