@@ -3,8 +3,9 @@ import type { Article } from '../corpus/article.ts';
 import type { Embedder } from '../embed/embedder.ts';
 import { QuarryError } from '../errors.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import type { SearchMode, SearchRequest, SearchResponse, SearchTimings } from '../search/schema.ts';
+import type { SearchMode, SearchRequest, SearchResponse, SearchTimings, SimilarRequest } from '../search/schema.ts';
 import { runSearch } from '../search/search.ts';
+import { runSimilar, type SimilarResponse } from '../search/similar.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { ArticleRecord, ArticleSummary, IndexStore, IntegrityReport, StoreStats } from '../store/store.ts';
 import { prepareArticles } from './prepare.ts';
@@ -91,6 +92,11 @@ export class Quarry {
     const { response, timings, tookMs } = await runSearch(this.store, this.embedder, req, this.config);
     for (const listener of this.searchListeners) listener({ mode: req.mode, timings, tookMs });
     return response;
+  }
+
+  /** Articles like a stored one (its stored paragraph vectors as the query); throws not_found for an unknown id. */
+  similar(id: string, req: SimilarRequest): Promise<SimilarResponse> {
+    return runSimilar(this.store, id, req, this.config);
   }
 
   /** Per-stage timings of every search, explain or not (the server's metrics); returns an unsubscribe. */

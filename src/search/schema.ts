@@ -228,3 +228,13 @@ export const SearchResponseSchema = z.object({
 export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 export type SearchResult = z.infer<typeof SearchResultSchema>;
 export type Evidence = z.infer<typeof EvidenceSchema>;
+
+export const SimilarResponseSchema = z.object({
+  article: ArticleMetaSchema.describe('the article the others are similar to'),
+  tookMs: z.number(),
+  total: z.number().int().describe(`stories among the candidates (within the filters), at most ${MAX_DEPTH}`),
+  offset: z.number().int(),
+  results: z.array(SearchResultSchema),
+  index: IndexSummarySchema,
+  explain: z.object({ retrieval: RetrievalExplainSchema, recency: RecencyExplainSchema.nullable() }).optional(),
+});

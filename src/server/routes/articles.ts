@@ -3,6 +3,7 @@ import type { Config } from '../../config/config.ts';
 import type { Quarry } from '../../core/quarry.ts';
 import { ArticleInputSchema, normaliseArticle } from '../../corpus/article.ts';
 import { QuarryError } from '../../errors.ts';
+import { SimilarRequestSchema } from '../../search/schema.ts';
 import { jsonBody } from '../content-type.ts';
 import { parseOrThrow } from '../errors.ts';
 import { sendPage } from '../pages.ts';
@@ -30,6 +31,11 @@ export function articleRoutes(quarry: Quarry, config: Config, auth: { write: Req
       paragraphs: a.paragraphs,
       updatedAt: a.updatedAt,
     });
+  });
+
+  router.get('/articles/:id/similar', auth.read, async (req, res) => {
+    const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
+    res.json(await quarry.similar(id, parseOrThrow(SimilarRequestSchema, req.query, 'query')));
   });
 
   router.post('/articles', auth.write, ...jsonBody(config.bodyLimit), async (req, res) => {

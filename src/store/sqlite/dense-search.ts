@@ -98,13 +98,18 @@ export function exactScan(gen: Generation, scope: SqliteScope, vector: Float32Ar
 }
 
 /** Dense candidates for a query: the plain graph, or within a scope by the cheaper exact path. */
-export function denseCandidates(gen: Generation, q: VectorQuery, scope: SqliteScope | null): CandidateList<DensePath> {
+export function denseCandidates(
+  gen: Generation,
+  q: VectorQuery,
+  scope: SqliteScope | null,
+  exactScanMaxChunks = EXACT_SCAN_MAX_CHUNKS,
+): CandidateList<DensePath> {
   const ranked = (found: Array<{ label: number; similarity: number }>): RankedChunk[] =>
     found.map((n, i) => ({ chunkId: n.label, rank: i + 1, score: n.similarity }));
   if (!scope) return { chunks: ranked(gen.vectors.search(q.vector, q.limit, gen.liveChunks, q.efSearch)), path: 'hnsw' };
   const want = Math.min(q.limit, scope.chunks);
   if (want <= 0) return { chunks: [], path: 'exact-scan' };
-  if (scope.chunks <= EXACT_SCAN_MAX_CHUNKS) return { chunks: exactScan(gen, scope, q.vector, q.limit), path: 'exact-scan' };
+  if (scope.chunks <= exactScanMaxChunks) return { chunks: exactScan(gen, scope, q.vector, q.limit), path: 'exact-scan' };
   const ef = filteredEf(q.efSearch ?? gen.vectors.params.efSearch, q.limit, scope.selectivity);
   const found = gen.vectors.search(q.vector, q.limit, gen.liveChunks, ef, scope.hasChunk);
   if (found.length < want) return { chunks: exactScan(gen, scope, q.vector, q.limit), path: 'exact-scan' };

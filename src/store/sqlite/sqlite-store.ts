@@ -36,6 +36,8 @@ export interface SqliteStoreOptions {
   /** Checkpoint the HNSW graph after this many chunk changes, and compact it past this share of deleted points. */
   checkpointEvery: number;
   compactDeletedRatio: number;
+  /** A filtered vector search over at most this many chunks scans them exactly (default: dense-search.ts). */
+  exactScanMaxChunks?: number;
   logger?: Logger;
 }
 
@@ -144,7 +146,7 @@ export class SqliteStore implements IndexStore {
         const scope = ours(q.scope);
         return { chunks: gen.db.lexicalSearch(q.terms, { ...q, inScope: scope?.hasChunk }), path: scope ? 'fts5-filtered' : 'fts5' };
       },
-      vectorCandidates: async (q) => denseCandidates(gen, q, ours(q.scope)),
+      vectorCandidates: async (q) => denseCandidates(gen, q, ours(q.scope), this.opts.exactScanMaxChunks),
       articlesOfChunks: async (ids) => gen.db.articleOfChunks(ids),
       chunkTexts: async (ids) => gen.db.chunkTexts(ids),
       articleMetas: async (keys) => gen.db.articleMetas(keys),
