@@ -48,8 +48,11 @@ const halfLife = z
 const facetList = z
   .union([z.string(), z.array(z.string())], { error: 'must be a list of facet names' })
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((x) => x.trim()).filter((x) => x !== ''))
-  .pipe(z.array(z.enum(FACETS, { error: `unknown facet: the facets are ${FACETS.join(', ')}` })))
-  .transform((v) => [...new Set(v)]);
+  .superRefine((names, ctx) => {
+    const unknown = names.filter((n) => !(FACETS as readonly string[]).includes(n));
+    if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown facet ${unknown.map((n) => `\`${n}\``).join(', ')}: the facets are ${FACETS.join(', ')}` });
+  })
+  .transform((v) => [...new Set(v)] as FacetName[]);
 
 export const SearchModeSchema = z.enum(['hybrid', 'semantic', 'lexical']);
 export type SearchMode = z.infer<typeof SearchModeSchema>;
