@@ -50,7 +50,8 @@ const facetList = z
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((x) => x.trim()).filter((x) => x !== ''))
   .superRefine((names, ctx) => {
     const unknown = names.filter((n) => !(FACETS as readonly string[]).includes(n));
-    if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown facet ${unknown.map((n) => `\`${n}\``).join(', ')}: the facets are ${FACETS.join(', ')}` });
+    if (unknown.length > 0)
+      ctx.addIssue({ code: 'custom', message: `unknown facet ${unknown.map((n) => `\`${n}\``).join(', ')}: the facets are ${FACETS.join(', ')}` });
   })
   .transform((v) => [...new Set(v)] as FacetName[]);
 
