@@ -19,9 +19,12 @@ export const EXACT_SCAN_MAX_CHUNKS = 20_000;
 /** Above this selectivity the graph search wins even for larger absolute counts (see EXACT_SCAN_MAX_CHUNKS). */
 export const EF_MAX = 4096;
 
-/** ef for a filtered graph search: the unfiltered ef divided by the share of chunks the filter accepts. */
-export function filteredEf(efSearch: number, limit: number, selectivity: number): number {
-  return Math.min(EF_MAX, Math.max(limit, Math.ceil(Math.max(efSearch, limit) / Math.max(selectivity, 1e-6))));
+/** How fast ef grows as a filter narrows: ef = max(efSearch, limit) / selectivity^exponent. */
+export const FILTERED_EF_EXPONENT = 1;
+
+/** ef for a filtered graph search: the unfiltered ef divided by (a power of) the share of chunks the filter accepts. */
+export function filteredEf(efSearch: number, limit: number, selectivity: number, exponent = FILTERED_EF_EXPONENT): number {
+  return Math.min(EF_MAX, Math.max(limit, Math.ceil(Math.max(efSearch, limit) / Math.max(selectivity, 1e-6) ** exponent)));
 }
 
 /** Keeps the n best (score, id) pairs: a min-heap on score, ties broken towards the lower id. */
@@ -103,6 +106,7 @@ export function denseCandidates(
   q: VectorQuery,
   scope: SqliteScope | null,
   exactScanMaxChunks = EXACT_SCAN_MAX_CHUNKS,
+  efExponent = FILTERED_EF_EXPONENT,
 ): CandidateList<DensePath> {
   const ranked = (found: Array<{ label: number; similarity: number }>): RankedChunk[] =>
     found.map((n, i) => ({ chunkId: n.label, rank: i + 1, score: n.similarity }));
@@ -110,7 +114,7 @@ export function denseCandidates(
   const want = Math.min(q.limit, scope.chunks);
   if (want <= 0) return { chunks: [], path: 'exact-scan' };
   if (scope.chunks <= exactScanMaxChunks) return { chunks: exactScan(gen, scope, q.vector, q.limit), path: 'exact-scan' };
-  const ef = filteredEf(q.efSearch ?? gen.vectors.params.efSearch, q.limit, scope.selectivity);
+  const ef = filteredEf(q.efSearch ?? gen.vectors.params.efSearch, q.limit, scope.selectivity, efExponent);
   const found = gen.vectors.search(q.vector, q.limit, gen.liveChunks, ef, scope.hasChunk);
   if (found.length < want) return { chunks: exactScan(gen, scope, q.vector, q.limit), path: 'exact-scan' };
   return { chunks: ranked(found), path: 'hnsw-filtered' };

@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
   compactDeletedRatio: number;
   /** A filtered vector search over at most this many chunks scans them exactly (default: dense-search.ts). */
   exactScanMaxChunks?: number;
+  /** A filtered HNSW search raises ef by 1/selectivity^this (default: dense-search.ts). */
+  filteredEfExponent?: number;
   logger?: Logger;
 }
 
@@ -146,7 +148,7 @@ export class SqliteStore implements IndexStore {
         const scope = ours(q.scope);
         return { chunks: gen.db.lexicalSearch(q.terms, { ...q, inScope: scope?.hasChunk }), path: scope ? 'fts5-filtered' : 'fts5' };
       },
-      vectorCandidates: async (q) => denseCandidates(gen, q, ours(q.scope), this.opts.exactScanMaxChunks),
+      vectorCandidates: async (q) => denseCandidates(gen, q, ours(q.scope), this.opts.exactScanMaxChunks, this.opts.filteredEfExponent),
       articlesOfChunks: async (ids) => gen.db.articleOfChunks(ids),
       chunkTexts: async (ids) => gen.db.chunkTexts(ids),
       articleMetas: async (keys) => gen.db.articleMetas(keys),
