@@ -19,6 +19,15 @@ import type { Manifest } from './manifest.ts';
  *   writes; `publish` swaps it in atomically. Writes made to the current generation during the build are
  *   reported by `changedSince` so the caller can replay them into the new one before publishing.
  * - Scores are higher-is-better in every candidate list; ranks are 1-based.
+ * - Filters are resolved by the reader (`scope`) and applied inside retrieval: a candidate query with a scope
+ *   returns the best chunks among the scope's articles, as many as exist up to its limit — never what is left
+ *   of an unfiltered list. How (an exact scan, a filtered graph search, a join) is the backend's choice, and
+ *   `CandidateList.path` names it.
+ * - Duplicate groups are the backend's to keep, by the definition in corpus/duplicates.ts: once a write
+ *   resolves, each article it stored is grouped with the stored articles that are the same story (exact
+ *   normalised text, or near-duplicate paragraphs by stored vectors). Groups are transitive; a delete leaves
+ *   the rest of a group grouped; a replaced article is grouped afresh. Grouping may lag a crash, never a
+ *   write that resolved: articles not yet grouped are grouped when a writer next opens the index.
  */
 
 /** An article as stored: the article plus where it came from and when it was written. */
