@@ -92,37 +92,38 @@ export const SimilarRequestSchema = z
 export type SimilarRequest = z.output<typeof SimilarRequestSchema>;
 
 /** The one definition of a search request: the HTTP API (GET query or POST body) and the CLI both parse with it. */
-export const SearchRequestSchema = z
-  .object({
-    q: z
-      .string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') })
-      .trim()
-      .min(1, 'must not be empty')
-      .max(MAX_QUERY_LENGTH, `must be at most ${MAX_QUERY_LENGTH} characters`),
-    k: int(1, MAX_K).default(10).describe('number of articles to return'),
-    mode: SearchModeSchema.default('hybrid'),
-    minScore: num().optional().describe('drop results scoring below this (cosine in semantic mode, BM25 in lexical, the fused score in [0, 1] in hybrid)'),
-    explain: booleanFlag.default(false).describe('add per-paragraph scoring details'),
-    evidence: int(1, 20).default(3).describe('evidence paragraphs per article'),
-    candidates: int(1, 2000).optional().describe('chunks taken from each retriever before fusion (default 100)'),
-    rrfK: num().pipe(z.number().min(0).max(10000)).optional().describe('RRF k, with fusion=rrf (default 60)'),
-    denseWeight: num().pipe(z.number().min(0).max(100)).optional().describe('weight of the dense retriever in fusion (default 1)'),
-    lexicalWeight: num().pipe(z.number().min(0).max(100)).optional().describe('weight of the BM25 retriever in fusion (default 1)'),
-    fusion: FusionSchema.optional().describe('hybrid fusion: relative (weighted sum of min-max normalised scores, the default) or rrf (reciprocal rank)'),
-    efSearch: int(1, 4096).optional().describe('HNSW efSearch for this query (default from the index config)'),
-    ...FilterFields,
-    sort: z.enum(['relevance', 'date']).default('relevance').describe('relevance (default), or date: newest first among the matching stories'),
-    recency: halfLife
-      .optional()
-      .describe('decay scores with article age: score × 0.5^(age / half-life), e.g. 30d or 12h; age counted from the newest article date in the index'),
-    recencyDate: calendarDate.optional().describe('with recency: count ages from this date (YYYY-MM-DD) instead of the newest article'),
-    offset: int(0, MAX_DEPTH - 1)
-      .default(0)
-      .describe(`stories to skip (paging): offset + k must be at most ${MAX_DEPTH}`),
-    facets: facetList.optional().describe(`counts over the matching stories: any of ${FACETS.join(', ')} (GET: comma-separated)`),
-    collapse: booleanFlag.default(true).describe('show one result per duplicate group, its other members under `duplicates` (default true)'),
-  })
-  .strict()
+/** The fields of a search request, without the rules across them (for schemas that reuse some: `quarry eval`). */
+export const SearchRequestFields = z.object({
+  q: z
+    .string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(MAX_QUERY_LENGTH, `must be at most ${MAX_QUERY_LENGTH} characters`),
+  k: int(1, MAX_K).default(10).describe('number of articles to return'),
+  mode: SearchModeSchema.default('hybrid'),
+  minScore: num().optional().describe('drop results scoring below this (cosine in semantic mode, BM25 in lexical, the fused score in [0, 1] in hybrid)'),
+  explain: booleanFlag.default(false).describe('add per-paragraph scoring details'),
+  evidence: int(1, 20).default(3).describe('evidence paragraphs per article'),
+  candidates: int(1, 2000).optional().describe('chunks taken from each retriever before fusion (default 100)'),
+  rrfK: num().pipe(z.number().min(0).max(10000)).optional().describe('RRF k, with fusion=rrf (default 60)'),
+  denseWeight: num().pipe(z.number().min(0).max(100)).optional().describe('weight of the dense retriever in fusion (default 1)'),
+  lexicalWeight: num().pipe(z.number().min(0).max(100)).optional().describe('weight of the BM25 retriever in fusion (default 1)'),
+  fusion: FusionSchema.optional().describe('hybrid fusion: relative (weighted sum of min-max normalised scores, the default) or rrf (reciprocal rank)'),
+  efSearch: int(1, 4096).optional().describe('HNSW efSearch for this query (default from the index config)'),
+  ...FilterFields,
+  sort: z.enum(['relevance', 'date']).default('relevance').describe('relevance (default), or date: newest first among the matching stories'),
+  recency: halfLife
+    .optional()
+    .describe('decay scores with article age: score × 0.5^(age / half-life), e.g. 30d or 12h; age counted from the newest article date in the index'),
+  recencyDate: calendarDate.optional().describe('with recency: count ages from this date (YYYY-MM-DD) instead of the newest article'),
+  offset: int(0, MAX_DEPTH - 1)
+    .default(0)
+    .describe(`stories to skip (paging): offset + k must be at most ${MAX_DEPTH}`),
+  facets: facetList.optional().describe(`counts over the matching stories: any of ${FACETS.join(', ')} (GET: comma-separated)`),
+  collapse: booleanFlag.default(true).describe('show one result per duplicate group, its other members under `duplicates` (default true)'),
+});
+
+export const SearchRequestSchema = SearchRequestFields.strict()
   .superRefine(checkFilterFields)
   .superRefine((r, ctx) => {
     if (r.offset + r.k > MAX_DEPTH) {
