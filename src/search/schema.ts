@@ -91,7 +91,6 @@ export const SimilarRequestSchema = z
   });
 export type SimilarRequest = z.output<typeof SimilarRequestSchema>;
 
-/** The one definition of a search request: the HTTP API (GET query or POST body) and the CLI both parse with it. */
 /** The fields of a search request, without the rules across them (for schemas that reuse some: `quarry eval`). */
 export const SearchRequestFields = z.object({
   q: z
@@ -123,6 +122,7 @@ export const SearchRequestFields = z.object({
   collapse: booleanFlag.default(true).describe('show one result per duplicate group, its other members under `duplicates` (default true)'),
 });
 
+/** The one definition of a search request: the HTTP API (GET query or POST body) and the CLI both parse with it. */
 export const SearchRequestSchema = SearchRequestFields.strict()
   .superRefine(checkFilterFields)
   .superRefine((r, ctx) => {
