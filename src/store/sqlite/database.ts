@@ -285,8 +285,12 @@ export class ArticleDatabase {
       bm25: db.prepare<[number, number, string, number], { rowid: number; score: number }>(
         'SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?',
       ),
+      // `+rowid`: FTS5 walks the MATCH once and the ids are checked against each row. With a bare `rowid IN`,
+      // SQLite drives the query by the ids and FTS5 sets the whole MATCH expression up again for every one of
+      // them: 8.7 -> 2.3 ms for 30 chunks and a bbc-news title at 100k chunks, 21 -> 2.8 ms for 100 chunks and a
+      // SciFact query.
       matching: db.prepare<[string, string], { rowid: number }>(
-        'SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))',
+        'SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))',
       ),
       // The filter is a JavaScript predicate over the chunk rowid (the scope held in memory by the generation,
       // metadata-index.ts): one call per chunk FTS5 matched, instead of two B-tree look-ups (chunk, article)
@@ -295,7 +299,7 @@ export class ArticleDatabase {
         'SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? AND quarry_in_scope(rowid) ORDER BY score DESC, rowid LIMIT ?',
       ),
       highlight: db.prepare<[string, string, string, string], { rowid: number; text: string; h: string }>(
-        'SELECT rowid, text, highlight(chunks_fts, 1, ?, ?) AS h FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))',
+        'SELECT rowid, text, highlight(chunks_fts, 1, ?, ?) AS h FROM chunks_fts WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))',
       ),
       vectorsOfArticle: db.prepare<[number], { rowid: number; vector: Buffer }>('SELECT rowid, vector FROM chunks WHERE article_rowid = ? ORDER BY rowid'),
       vectorsOfArticles: db.prepare<[string], { rowid: number; vector: Buffer }>(
