@@ -32,7 +32,7 @@ import { createApp } from '../src/server/app.ts';
 import { listen } from '../src/server/listen.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { blobToVector } from '../src/store/sqlite/database.ts';
-import { EXACT_SCAN_MAX_CHUNKS } from '../src/store/sqlite/dense-search.ts';
+import { EXACT_SCAN_FACTOR, exactScanLimit, FILTERED_EF_EXPONENT } from '../src/store/sqlite/dense-search.ts';
 import { currentGenerationDir } from '../src/store/sqlite/index-dir.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { SearchFilter } from '../src/store/store.ts';
@@ -208,7 +208,12 @@ async function chooseFilters(store: SqliteStore): Promise<FilterCase[]> {
   }
 }
 
-async function openWith(config: Config, exactScanMaxChunks: number, info: Parameters<typeof identityOf>[1], filteredEfExponent?: number): Promise<SqliteStore> {
+async function openWith(
+  config: Config,
+  exactScanMaxChunks: number | undefined,
+  info: Parameters<typeof identityOf>[1],
+  filteredEfExponent?: number,
+): Promise<SqliteStore> {
   return SqliteStore.open({
     root: config.indexDir,
     identity: identityOf(config, info),
@@ -241,7 +246,7 @@ export async function run(args: string[]): Promise<void> {
   const embedder = await createEmbedder(config);
   const info = embedder.info;
 
-  const shipped = await openWith(config, EXACT_SCAN_MAX_CHUNKS, info);
+  const shipped = await openWith(config, undefined, info);
   const cases = await chooseFilters(shipped);
   const variants: Array<[string, SqliteStore]> = [
     ['as shipped', shipped],
@@ -413,7 +418,7 @@ export async function run(args: string[]): Promise<void> {
     'filters',
     result,
     [
-      `Index: ${truth.rowids.length} chunks of bbc-news and Reuters articles with synthetic metadata (dates 2015–2024, 20 sources, 120 tags); ${queries.length} held-out query vectors (SciFact and bbc-news titles); dense candidates with limit ${LIMIT} (a search's pool), recall@${K} of their top ${K} against exact filtered brute force (ties counted). Latency = scope resolution + candidates, in-process. Exact scan up to ${EXACT_SCAN_MAX_CHUNKS} matching chunks, filtered HNSW above (ef = efSearch / selectivity, at most 4096), exact scan again should the graph return too few. "short" counts queries with fewer than min(${LIMIT}, matching chunks) candidates or fewer than min(${K}, matching articles) articles. Unfiltered k-NN (limit ${LIMIT}) for comparison: p50 ${uk.p50} ms, p99 ${uk.p99} ms.`,
+      `Index: ${truth.rowids.length} chunks of bbc-news and Reuters articles with synthetic metadata (dates 2015–2024, 20 sources, 120 tags); ${queries.length} held-out query vectors (SciFact and bbc-news titles); dense candidates with limit ${LIMIT} (a search's pool), recall@${K} of their top ${K} against exact filtered brute force (ties counted). Latency = scope resolution + candidates, in-process. As shipped: exact scan up to sqrt(${EXACT_SCAN_FACTOR} × chunks) = ${exactScanLimit(truth.rowids.length)} matching chunks, filtered HNSW above with ef = max(efSearch, limit) / selectivity^${FILTERED_EF_EXPONENT}, exact scan again should the graph return too few. "HNSW, ef ÷ sel^e" forces the graph at every selectivity with ef = max(efSearch, limit) / selectivity^e (at most 4096). "short" counts queries with fewer than min(${LIMIT}, matching chunks) candidates or fewer than min(${K}, matching articles) articles. Unfiltered k-NN (limit ${LIMIT}) for comparison: p50 ${uk.p50} ms, p99 ${uk.p99} ms.`,
       '',
       markdownTable(['filter', 'selectivity', 'chunks', 'variant', 'path', 'recall@10', 'min', 'p50 ms', 'p99 ms', 'short', 'load'], rows),
       '',

@@ -137,7 +137,7 @@ const FILTERS: Array<[string, SearchFilter]> = [
 
 describe('filters inside retrieval (SQLite backend)', () => {
   it.each(FILTERS)('dense candidates within %s are the exact best among the matching chunks', async (_name, filter) => {
-    const { store } = await emptyStore();
+    const { store } = await emptyStore({ exactScanMaxChunks: Number.MAX_SAFE_INTEGER });
     const data = collection();
     await upsert(store, data);
     const reader = store.reader();

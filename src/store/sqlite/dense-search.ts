@@ -5,22 +5,26 @@ import type { SqliteScope } from './metadata-index.ts';
 
 /*
  * Dense candidates within a filter. Two paths, chosen per query by how many chunks the filter lets through
- * (bench/filters.ts measured both at ~100k chunks; docs/benchmarks.md "filters"):
- * - exact-scan: read the matching chunks' vectors from SQLite and take the top N by dot product. Exact, and
- *   cheaper than a graph search while the filter is selective.
- * - hnsw-filtered: hnswlib's search with a filter callback (two typed-array reads, no SQL), with ef raised as
- *   the filter narrows — the graph walk must visit about 1/selectivity points per accepted one. Should it
- *   still find fewer than min(limit, matching chunks) — a filter whose chunks the walk did not reach — the
- *   exact scan answers instead, so a filter never returns fewer candidates than exist.
+ * (bench/filters.ts at ~100k chunks, docs/benchmarks.md "filters"):
+ * - exact-scan: read the matching chunks' vectors from SQLite and take the top N by dot product. Exact; its
+ *   cost grows with the matching chunks m (about 4 µs each: the vector BLOBs sit in overflow pages).
+ * - hnsw-filtered: hnswlib's search with a filter callback (two typed-array reads, no SQL). hnswlib keeps only
+ *   accepted points among its ef best and walks on until it has them, so ef needs no raising for recall
+ *   (measured: recall@10 0.966 at 50% selectivity, >= 0.98 from 20% down, ef = max(efSearch, limit), against
+ *   0.978-1.0 for ef / sqrt(selectivity) at 1.3-2.8x the time); its cost grows with the points it must visit
+ *   per accepted one, about N / m (0.5 ms / selectivity at 100k chunks, up to a whole-graph walk of ~100 ms).
+ * The two costs meet where 4 µs · m = 0.5 ms · N / m, i.e. m = sqrt(128 · N): 3.6k chunks at 100k (3.6%),
+ * 11k at 1M. Should the graph still return fewer than min(limit, m) — a filter whose chunks the walk did not
+ * reach — the exact scan answers instead, so a filter never yields fewer candidates than exist.
  */
 
-/** At or below this many matching chunks, scan them exactly. */
-export const EXACT_SCAN_MAX_CHUNKS = 20_000;
-/** Above this selectivity the graph search wins even for larger absolute counts (see EXACT_SCAN_MAX_CHUNKS). */
+/** The crossover constant of the cost model above (measured at ~100k chunks). */
+export const EXACT_SCAN_FACTOR = 128;
+/** Matching chunks up to which a filtered search scans exactly, for an index of `liveChunks`. */
+export const exactScanLimit = (liveChunks: number): number => Math.ceil(Math.sqrt(EXACT_SCAN_FACTOR * liveChunks));
 export const EF_MAX = 4096;
-
-/** How fast ef grows as a filter narrows: ef = max(efSearch, limit) / selectivity^exponent. */
-export const FILTERED_EF_EXPONENT = 1;
+/** How fast ef grows as a filter narrows: ef = max(efSearch, limit) / selectivity^exponent. 0: it does not. */
+export const FILTERED_EF_EXPONENT = 0;
 
 /** ef for a filtered graph search: the unfiltered ef divided by (a power of) the share of chunks the filter accepts. */
 export function filteredEf(efSearch: number, limit: number, selectivity: number, exponent = FILTERED_EF_EXPONENT): number {
@@ -105,7 +109,7 @@ export function denseCandidates(
   gen: Generation,
   q: VectorQuery,
   scope: SqliteScope | null,
-  exactScanMaxChunks = EXACT_SCAN_MAX_CHUNKS,
+  exactScanMaxChunks = exactScanLimit(gen.liveChunks),
   efExponent = FILTERED_EF_EXPONENT,
 ): CandidateList<DensePath> {
   const ranked = (found: Array<{ label: number; similarity: number }>): RankedChunk[] =>
