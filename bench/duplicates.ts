@@ -137,6 +137,7 @@ export async function run(args: string[]): Promise<void> {
       scored.filter((p) => p.exact && inBin(p.scores[chosen]!.score)).length,
     ];
   });
+  const para = (r: Row_) => (JSON.parse(r.paragraphs) as string[]).join(' ¶ ');
   const top = nonExact
     .sort((x, y) => y.scores[chosen]!.score - x.scores[chosen]!.score || y.best - x.best)
     .slice(0, 40)
@@ -158,7 +159,6 @@ export async function run(args: string[]): Promise<void> {
       };
     });
   // Exact copies under different titles: where ignoring the title could join different stories (formulaic briefs).
-  const para = (r: Row_) => (JSON.parse(r.paragraphs) as string[]).join(' ¶ ');
   const exactRetitled = scored
     .filter((p) => p.exact && byRowid.get(p.a)!.title !== byRowid.get(p.b)!.title)
     .slice(0, 40)

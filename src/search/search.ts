@@ -98,6 +98,12 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
   }
 }
 
+/** What a response says about the index it searched. */
+export function indexSummary(reader: StoreReader): SearchResponse['index'] {
+  const counts = reader.counts();
+  return { model: reader.manifest.model.id, dims: reader.manifest.model.dims, articles: counts.articles, chunks: counts.chunks, built: reader.manifest.built };
+}
+
 /** The response body; the explain fields only when asked for. */
 export function responseOf(
   req: Pick<SearchRequest, 'q' | 'mode' | 'offset' | 'explain'>,
@@ -110,7 +116,6 @@ export function responseOf(
     timings: SearchTimings;
   },
 ): SearchResponse {
-  const counts = reader.counts();
   return {
     query: req.q,
     mode: req.mode,
@@ -120,13 +125,7 @@ export function responseOf(
     cutByMinScore: ranked.cutByMinScore,
     results: ranked.results,
     ...(ranked.facets ? { facets: ranked.facets } : {}),
-    index: {
-      model: reader.manifest.model.id,
-      dims: reader.manifest.model.dims,
-      articles: counts.articles,
-      chunks: counts.chunks,
-      built: reader.manifest.built,
-    },
+    index: indexSummary(reader),
     ...(req.explain ? { explain: { retrieval: explain.retrieval, recency: explain.recency }, timingsMs: explain.timings } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { QuarryError } from '../errors.ts';
 import type { IndexStore } from '../store/store.ts';
 import { candidateCount, rankArticles, type SearchDefaults } from './rank.ts';
 import type { SearchResponse, SimilarRequest } from './schema.ts';
-import { filterOf, retrievalExplain } from './search.ts';
+import { filterOf, indexSummary, retrievalExplain } from './search.ts';
 
 export type SimilarResponse = Omit<SearchResponse, 'query' | 'mode' | 'cutByMinScore'> & { article: SearchResponse['results'][number]['article'] };
 
@@ -36,20 +36,13 @@ export async function runSimilar(store: IndexStore, id: string, req: SimilarRequ
         ? await reader.vectorCandidates({ vector: centroid(vectors.map((v) => v.vector)), limit: candidateCount(req, defaults), scope })
         : { chunks: [], path: 'exact-scan' as const };
     const ranked = await rankArticles(reader, { ...req, mode: 'semantic', sort: 'relevance' }, { dense: dense.chunks, lexical: [], terms: [] }, defaults);
-    const counts = reader.counts();
     return {
       article: metas.get(key)!,
       tookMs: Math.round((performance.now() - started) * 100) / 100,
       total: ranked.total,
       offset: req.offset,
       results: ranked.results,
-      index: {
-        model: reader.manifest.model.id,
-        dims: reader.manifest.model.dims,
-        articles: counts.articles,
-        chunks: counts.chunks,
-        built: reader.manifest.built,
-      },
+      index: indexSummary(reader),
       ...(req.explain ? { explain: { retrieval: retrievalExplain(reader, scope, dense, null), recency: null } } : {}),
     };
   } finally {
