@@ -16,7 +16,7 @@ import { safeId } from '../scripts/dataset-to-articles.mjs';
 import { loadConfig } from '../src/config/config.ts';
 import { buildIndex } from '../src/core/build-index.ts';
 import { identityOf } from '../src/core/open-or-build.ts';
-import { NEAR_DUPLICATE, pairScore } from '../src/corpus/duplicates.ts';
+import { isShortText, NEAR_DUPLICATE, numbersAgreement, pairScore, SHORT_TEXT_WORDS } from '../src/corpus/duplicates.ts';
 import { createEmbedder } from '../src/runtime.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { blobToVector } from '../src/store/sqlite/database.ts';
@@ -123,6 +123,16 @@ export async function run(args: string[]): Promise<void> {
     return { ...p, exact, scores, grouped: byRowid.get(p.a)!.dup_group !== null && byRowid.get(p.a)!.dup_group === byRowid.get(p.b)!.dup_group };
   });
   const nonExact = scored.filter((p) => !p.exact);
+  // Pairs the vectors alone would join at the shipped thresholds, and how many of them the figures rule and
+  // the short-text rule (corpus/duplicates.ts) turn down.
+  const textOf = (r: number) => ({ title: byRowid.get(r)!.title, paragraphs: JSON.parse(byRowid.get(r)!.paragraphs) as string[] });
+  const byVectors = nonExact.filter((p) => p.scores[NEAR_DUPLICATE.paragraphCosine]!.score >= NEAR_DUPLICATE.share);
+  const figuresDisagree = byVectors.filter((p) => numbersAgreement(textOf(p.a), textOf(p.b)) < NEAR_DUPLICATE.numbers).length;
+  const shortUntitled = byVectors.filter(
+    (p) => numbersAgreement(textOf(p.a), textOf(p.b)) >= NEAR_DUPLICATE.numbers && (isShortText(textOf(p.a)) || isShortText(textOf(p.b))) && !p.grouped,
+  ).length;
+  result.rules = { byVectors: byVectors.length, figuresDisagree, shortTextOtherTitle: shortUntitled, grouped: byVectors.filter((p) => p.grouped).length };
+  console.log(JSON.stringify(result.rules));
   // Pairs (not exact copies) that each (paragraph threshold, share) would call duplicates.
   const grid: Row[] = THRESHOLDS.map((th) => [th, ...SHARES.map((sh) => nonExact.filter((p) => p.scores[th]!.score >= sh).length)]);
   // Distribution of the pair score at the chosen paragraph threshold.
@@ -202,6 +212,8 @@ export async function run(args: string[]): Promise<void> {
       markdownTable(['score', 'not exact', 'exact copies'], hist),
       '',
       `Exact copies (same normalised text) under different titles: ${retitledGroups.length} groups (listed in the raw result, to check that ignoring titles joins no different stories).`,
+      '',
+      `Of the ${byVectors.length} non-exact pairs the paragraph vectors alone join at these thresholds, ${figuresDisagree} are turned down because their figures disagree (< ${NEAR_DUPLICATE.numbers} of the numbers shared) and ${shortUntitled} because a text under ${SHORT_TEXT_WORDS} words has another title; ${byVectors.filter((p) => p.grouped).length} are grouped.`,
       '',
       `Non-exact pairs grouped at the chosen thresholds: ${groupedNonExact.length}${groupedNonExact.length ? ` (${groupedNonExact.map((p) => `${p.a} ~ ${p.b} ${p.score}`).join('; ')})` : ''}. The highest-scoring non-exact pairs with their texts are in the raw result.`,
       '',

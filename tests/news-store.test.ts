@@ -273,7 +273,9 @@ describe('filters inside retrieval (SQLite backend)', () => {
 });
 
 describe('duplicate groups (SQLite backend)', () => {
-  const paragraphs = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} paragraph ${i} with words of its own.`);
+  // Long enough (>= 40 words) for the text alone to identify a story: titles are then ignored.
+  const paragraphs = (tag: string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${tag} paragraph ${i} with words of its own, as long as a short paragraph of a news story is.`);
 
   it('groups exact and near copies at ingest, transitively; keeps the rest grouped through deletes; regroups a replaced article', async () => {
     const { store, root } = await emptyStore();
@@ -368,9 +370,10 @@ describe('duplicate groups (SQLite backend)', () => {
     await store.close();
     const again = await openStore(root);
     expect(await groupsOf(again, ids)).toEqual(before);
-    // The last copy of a pair is alone again once the other goes.
-    await upsert(again, [{ article: article('pair1', 'P', paragraphs('Pair', 2)), vectors: other.slice(0, 2) }]);
-    await upsert(again, [{ article: article('pair2', 'Q', paragraphs('pair', 2)), vectors: other.slice(2, 4) }]);
+    // The last copy of a pair is alone again once the other goes. (Three paragraphs: a text under 40 words
+    // would need the same title as well.)
+    await upsert(again, [{ article: article('pair1', 'P', paragraphs('Pair', 3)), vectors: Array.from({ length: 3 }, () => randomVector(rand)) }]);
+    await upsert(again, [{ article: article('pair2', 'Q', paragraphs('pair', 3)), vectors: Array.from({ length: 3 }, () => randomVector(rand)) }]);
     expect((await groupsOf(again, ['pair1', 'pair2']))[0]).toBeDefined();
     await again.write([{ op: 'delete', id: 'pair2' }]);
     expect((await groupsOf(again, ['pair1']))[0]).toBeUndefined();
@@ -413,6 +416,9 @@ CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL CH
 CREATE TABLE folder_files (id TEXT PRIMARY KEY, content_hash TEXT NOT NULL) WITHOUT ROWID;
 `;
 
+const FILLER =
+  'They spoke of roads, railways, schools and farms, of the weather and the harvest, and of the long friendship of their two countries, which both said would only grow in the years to come.';
+
 /** An index as the version before tags and duplicate groups wrote it (schema 0), without an HNSW checkpoint. */
 function oldIndex(): string {
   const root = mkdtempSync(join(tmpdir(), 'quarry-news-old-'));
@@ -422,8 +428,8 @@ function oldIndex(): string {
   db.exec(OLD_SCHEMA);
   const rand = rng(21);
   const rows: Array<[string, string, string | null, string | null, string[]]> = [
-    ['one', 'First telling', '2023-12-04T16:49:00+08:00', 'Xinhua', ['The presidents met in Beijing.', 'They signed trade deals.']],
-    ['two', 'Second telling', '2023-12-05', 'XINHUA', ['The presidents met in Beijing!', 'They signed  trade deals']],
+    ['one', 'First telling', '2023-12-04T16:49:00+08:00', 'Xinhua', [`The presidents met in Beijing. ${FILLER}`, 'They signed trade deals.']],
+    ['two', 'Second telling', '2023-12-05', 'XINHUA', [`The presidents met in Beijing! ${FILLER}`, 'They signed  trade deals']],
     ['three', 'Another story', null, 'Reuters', ['Harvest prices rose.']],
   ];
   let seq = 0;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reutersDate, toArticle } from '../scripts/dataset-to-articles.mjs';
 import { ArticleInputSchema, articleContentHash, dateKey, normaliseArticle } from '../src/corpus/article.ts';
-import { duplicateTextHash, pairScore } from '../src/corpus/duplicates.ts';
+import { duplicateTextHash, isNearDuplicate, numbersAgreement, pairScore } from '../src/corpus/duplicates.ts';
 import { bestSentence } from '../src/search/best-sentence.ts';
 import type { FusedChunk } from '../src/search/fuse.ts';
 import { MAX_DEPTH, SearchRequestSchema, SimilarRequestSchema } from '../src/search/schema.ts';
@@ -198,9 +198,39 @@ describe('highlights and the best sentence', () => {
 });
 
 describe('duplicates and datasets', () => {
-  it('compares texts for exact duplicates ignoring case, punctuation and whitespace, not titles', () => {
-    expect(duplicateTextHash(['Xi met Lukashenko.', 'Trade grew!'])).toBe(duplicateTextHash(['xi met  LUKASHENKO', 'trade grew']));
-    expect(duplicateTextHash(['Xi met Lukashenko.'])).not.toBe(duplicateTextHash(['Xi met Putin.']));
+  it('compares texts for exact duplicates ignoring case, punctuation and whitespace, and titles unless the text is short', () => {
+    const long = Array.from({ length: 45 }, (_, i) => `word${i}`).join(' ');
+    expect(duplicateTextHash({ title: 'A', paragraphs: [`Xi met Lukashenko. ${long}`, 'Trade grew!'] })).toBe(
+      duplicateTextHash({ title: 'B', paragraphs: [`xi met  LUKASHENKO ${long}`, 'trade grew'] }),
+    );
+    expect(duplicateTextHash({ title: 'A', paragraphs: [`Xi met Lukashenko. ${long}`] })).not.toBe(
+      duplicateTextHash({ title: 'A', paragraphs: [`Xi met Putin. ${long}`] }),
+    );
+    // A brief: "Qtly div 15 cts vs 15 cts prior" says nothing of whose dividend; the title does.
+    const brief = ['Qtly div 15 cts vs 15 cts prior', 'Pay April 1', 'Record March 16'];
+    expect(duplicateTextHash({ title: 'ACME SETS QUARTERLY', paragraphs: brief })).not.toBe(
+      duplicateTextHash({ title: 'EMCA SETS QUARTERLY', paragraphs: brief }),
+    );
+    expect(duplicateTextHash({ title: 'Acme sets quarterly', paragraphs: brief })).toBe(duplicateTextHash({ title: 'ACME SETS QUARTERLY', paragraphs: brief }));
+  });
+
+  it('near duplicates need their figures to agree, and a short text its title', () => {
+    const e = (i: number) => Float32Array.from({ length: 4 }, (_, d) => (d === i ? 1 : 0));
+    const words = 'and so the market went on much as it had before that day '.repeat(4);
+    const fed = (amount: string, rate: string) => ({
+      title: 'FED ADDS RESERVES',
+      paragraphs: [`The Fed arranged ${amount} billion dlrs of repurchases. ${words}`, `Funds traded at ${rate} pct.`],
+      vectors: [e(0), e(1)],
+    });
+    expect(numbersAgreement(fed('1.5', '6-3/16'), fed('1.5', '6-3/16'))).toBe(1);
+    expect(isNearDuplicate(fed('1.5', '6-3/16'), fed('1.5', '6-3/16'))).toBe(true);
+    expect(isNearDuplicate(fed('1.5', '6-3/16'), fed('2.0', '6-1/4'))).toBe(false);
+    // An expanded version keeps the figures of the shorter one.
+    const longer = { ...fed('1.5', '6-3/16'), paragraphs: [...fed('1.5', '6-3/16').paragraphs, 'Another 3 figures: 7 and 9.'] };
+    expect(numbersAgreement(fed('1.5', '6-3/16'), longer)).toBe(1);
+    const brief = (title: string) => ({ title, paragraphs: ['Qtly div 15 cts vs 15 cts prior'], vectors: [e(2)] });
+    expect(isNearDuplicate(brief('ACME SETS QUARTERLY'), brief('EMCA SETS QUARTERLY'))).toBe(false);
+    expect(isNearDuplicate(brief('ACME SETS QUARTERLY'), brief('Acme sets quarterly'))).toBe(true);
   });
 
   it('scores a pair by the share of paragraphs with a counterpart, on the weaker side', () => {

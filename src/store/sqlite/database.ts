@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { type Article, articleContentHash, dateKey, metadataKey } from '../../corpus/article.ts';
-import { duplicateTextHash } from '../../corpus/duplicates.ts';
+import { type DuplicateText, duplicateTextHash } from '../../corpus/duplicates.ts';
 import { QuarryError } from '../../errors.ts';
 import { fsyncFile } from '../../util/atomic-file.ts';
 import type { ArticleMeta, ArticleRecord, ArticleSummary, ChunkText, ChunkWithVector, DuplicateMember, RankedChunk, TextRange } from '../store.ts';
@@ -68,9 +68,17 @@ const MIGRATIONS: Array<(db: Database.Database) => void> = [
       CREATE INDEX articles_by_dup_group ON articles(dup_group) WHERE dup_group IS NOT NULL;
       UPDATE articles SET date_key = substr(date, 1, 10), chunk_count = (SELECT count(*) FROM chunks c WHERE c.article_rowid = articles.rowid);
     `);
-    const rows = db.prepare<[], { rowid: number; source: string | null; paragraphs: string }>('SELECT rowid, source, paragraphs FROM articles').all();
+    const rows = db
+      .prepare<[], { rowid: number; title: string; source: string | null; paragraphs: string }>('SELECT rowid, title, source, paragraphs FROM articles')
+      .all();
     const set = db.prepare('UPDATE articles SET source_key = ?, text_hash = ? WHERE rowid = ?');
-    for (const r of rows) set.run(r.source === null ? null : metadataKey(r.source), duplicateTextHash(JSON.parse(r.paragraphs) as string[]), r.rowid);
+    for (const r of rows) {
+      set.run(
+        r.source === null ? null : metadataKey(r.source),
+        duplicateTextHash({ title: r.title, paragraphs: JSON.parse(r.paragraphs) as string[] }),
+        r.rowid,
+      );
+    }
   },
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -305,6 +313,7 @@ export class ArticleDatabase {
       vectorsOfArticles: db.prepare<[string], { rowid: number; vector: Buffer }>(
         'SELECT c.rowid, c.vector FROM json_each(?) j JOIN chunks c ON c.article_rowid = j.value',
       ),
+      duplicateText: db.prepare<[number], { title: string; paragraphs: string }>('SELECT title, paragraphs FROM articles WHERE rowid = ?'),
       sameText: db.prepare<[string, number], { rowid: number }>('SELECT rowid FROM articles WHERE text_hash = ? AND rowid != ?'),
       textHashOf: db.prepare<[number], { text_hash: string | null; dup_group: number | null }>('SELECT text_hash, dup_group FROM articles WHERE rowid = ?'),
       groupOf: db.prepare<[number], { dup_group: number | null }>('SELECT dup_group FROM articles WHERE rowid = ?'),
@@ -410,7 +419,7 @@ export class ArticleDatabase {
           dateKey: dateKey(article.date),
           sourceKey: article.source === null ? null : metadataKey(article.source),
           chunkCount: chunks.length,
-          textHash: duplicateTextHash(article.paragraphs),
+          textHash: duplicateTextHash(article),
         });
         const articleRowid = Number(info.lastInsertRowid);
         const added: number[] = [];
@@ -596,6 +605,12 @@ export class ArticleDatabase {
 
   newestDate(): string | null {
     return this.stmts.newestDate.get()?.d ?? null;
+  }
+
+  /** The title and paragraphs duplicate detection compares. */
+  duplicateText(articleRowid: number): DuplicateText | null {
+    const r = this.stmts.duplicateText.get(articleRowid);
+    return r ? { title: r.title, paragraphs: JSON.parse(r.paragraphs) as string[] } : null;
   }
 
   /** Other articles with the same normalised text as this one. */

@@ -9,9 +9,9 @@ const LOOKUP_EF = 48;
 
 /**
  * The stored articles that are the same story as `articleRowid` (corpus/duplicates.ts): the same normalised
- * text (an index look-up), or near-duplicate paragraphs — candidates from the graph (articles owning a
- * neighbour of one of its paragraphs at or above the paragraph threshold), then the pair test on both
- * articles' stored vectors.
+ * text (an index look-up on the hash), or near-duplicate paragraphs — candidates from the graph (articles
+ * owning a neighbour of one of its paragraphs at or above the paragraph threshold), then the pair test on
+ * both articles' stored vectors, numbers and titles.
  */
 export function findDuplicates(gen: Generation, articleRowid: number): number[] {
   const found = new Set<number>(gen.db.sameTextAs(articleRowid));
@@ -26,14 +26,11 @@ export function findDuplicates(gen: Generation, articleRowid: number): number[] 
       if (a !== 0 && a !== articleRowid && !found.has(a)) candidates.add(a);
     }
   }
+  if (candidates.size === 0) return [...found];
+  const mine = { ...gen.db.duplicateText(articleRowid)!, vectors: own };
   for (const c of candidates) {
-    if (
-      isNearDuplicate(
-        own,
-        gen.db.vectorsOfArticle(c).map((x) => x.vector),
-      )
-    )
-      found.add(c);
+    const theirs = gen.db.duplicateText(c);
+    if (theirs && isNearDuplicate(mine, { ...theirs, vectors: gen.db.vectorsOfArticle(c).map((x) => x.vector) })) found.add(c);
   }
   return [...found];
 }
