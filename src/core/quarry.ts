@@ -12,6 +12,8 @@ import { prepareArticles } from './prepare.ts';
 import { Rebuilder, type RebuildStatus } from './rebuild.ts';
 import { WriteQueue } from './write-queue.ts';
 
+const definedFields = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
 export interface QuarryDeps {
   config: Config;
   /** Null for commands that embed nothing (delete, check): the store was opened with the model's identity alone. */
@@ -89,8 +91,12 @@ export class Quarry {
   }
 
   async search(req: SearchRequest): Promise<SearchResponse> {
-    const { response, timings, tookMs } = await runSearch(this.store, this.embedder, req, this.config);
-    for (const listener of this.searchListeners) listener({ mode: req.mode, timings, tookMs });
+    // A request built in code rather than parsed (scripts, older callers) gets the schema's defaults for the
+    // fields it leaves out: first page, relevance order, collapsed.
+    const defaults: Pick<SearchRequest, 'offset' | 'sort' | 'collapse'> = { offset: 0, sort: 'relevance', collapse: true };
+    const full: SearchRequest = { ...defaults, ...definedFields(req) };
+    const { response, timings, tookMs } = await runSearch(this.store, this.embedder, full, this.config);
+    for (const listener of this.searchListeners) listener({ mode: full.mode, timings, tookMs });
     return response;
   }
 
