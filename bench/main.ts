@@ -18,6 +18,8 @@ const BENCHES: Record<string, string> = {
   'passage-worker': './passage-worker.ts',
   'graph-opt': './graph-opt.ts',
   startup: './startup.ts',
+  duplicates: './duplicates.ts',
+  filters: './filters.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EvalReport } from '../eval/run-eval.ts';
-import { SearchModeSchema, SearchRequestSchema } from '../search/schema.ts';
+import { SearchModeSchema, SearchRequestFields } from '../search/schema.ts';
 
 /** `quarry eval`'s flags, checked with the same schema as a search request where they overlap. */
 export const EvalFlagsSchema = z
@@ -8,7 +8,7 @@ export const EvalFlagsSchema = z
     mode: z.enum([...SearchModeSchema.options, 'all'], { error: 'must be semantic, lexical, hybrid or all' }),
     limit: z.coerce.number().int().min(1).optional(),
   })
-  .extend(SearchRequestSchema.pick({ fusion: true, rrfK: true, denseWeight: true, lexicalWeight: true, candidates: true }).shape);
+  .extend(SearchRequestFields.pick({ fusion: true, rrfK: true, denseWeight: true, lexicalWeight: true, candidates: true }).shape);
 
 export function formatEvalReport(r: EvalReport): string {
   const f = (x: number) => x.toFixed(4);

@@ -9,6 +9,6 @@ export function parseFlags<S extends z.ZodType>(schema: S, input: Record<string,
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const key = issuePath(issue) ?? '';
-  const flag = flagNames[key] ?? key;
+  const flag = flagNames[key] ?? flagNames[key.split('.')[0]!] ?? key;
   throw new QuarryError('invalid_request', `${flag}: ${formatZodIssue({ ...issue, path: [] })}`, { field: flag });
 }

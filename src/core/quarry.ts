@@ -3,13 +3,16 @@ import type { Article } from '../corpus/article.ts';
 import type { Embedder } from '../embed/embedder.ts';
 import { QuarryError } from '../errors.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import type { SearchMode, SearchRequest, SearchResponse, SearchTimings } from '../search/schema.ts';
+import type { SearchMode, SearchRequest, SearchResponse, SearchTimings, SimilarRequest } from '../search/schema.ts';
 import { runSearch } from '../search/search.ts';
+import { runSimilar, type SimilarResponse } from '../search/similar.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { ArticleRecord, ArticleSummary, IndexStore, IntegrityReport, StoreStats } from '../store/store.ts';
 import { prepareArticles } from './prepare.ts';
 import { Rebuilder, type RebuildStatus } from './rebuild.ts';
 import { WriteQueue } from './write-queue.ts';
+
+const definedFields = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 export interface QuarryDeps {
   config: Config;
@@ -88,9 +91,18 @@ export class Quarry {
   }
 
   async search(req: SearchRequest): Promise<SearchResponse> {
-    const { response, timings, tookMs } = await runSearch(this.store, this.embedder, req, this.config);
-    for (const listener of this.searchListeners) listener({ mode: req.mode, timings, tookMs });
+    // A request built in code rather than parsed (scripts, older callers) gets the schema's defaults for the
+    // fields it leaves out: first page, relevance order, collapsed.
+    const defaults: Pick<SearchRequest, 'offset' | 'sort' | 'collapse'> = { offset: 0, sort: 'relevance', collapse: true };
+    const full: SearchRequest = { ...defaults, ...definedFields(req) };
+    const { response, timings, tookMs } = await runSearch(this.store, this.embedder, full, this.config);
+    for (const listener of this.searchListeners) listener({ mode: full.mode, timings, tookMs });
     return response;
+  }
+
+  /** Articles like a stored one (its stored paragraph vectors as the query); throws not_found for an unknown id. */
+  similar(id: string, req: SimilarRequest): Promise<SimilarResponse> {
+    return runSimilar(this.store, id, req, this.config);
   }
 
   /** Per-stage timings of every search, explain or not (the server's metrics); returns an unsubscribe. */

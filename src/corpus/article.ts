@@ -4,6 +4,8 @@ import { z } from 'zod';
 /** Ids end up in URLs and file names: letters, digits and . _ : - only, no path characters. */
 export const ARTICLE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 export const MAX_ARTICLE_ID_LENGTH = 200;
+export const MAX_TAGS = 50;
+export const MAX_TAG_LENGTH = 100;
 
 const isoDate = z
   .string()
@@ -36,6 +38,13 @@ export const ArticleInputSchema = z
       .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
       .max(2000)
       .nullish(),
+    tags: z
+      .array(z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(MAX_TAG_LENGTH, `must be at most ${MAX_TAG_LENGTH} characters`), {
+        error: 'must be an array of strings',
+      })
+      .max(MAX_TAGS, `at most ${MAX_TAGS} tags`)
+      .optional()
+      .describe('topics, places, a desk or section; duplicates (ignoring case) are dropped, keeping the first spelling'),
     text: z.string().max(2_000_000).optional(),
     paragraphs: z.array(z.string().max(200_000)).max(10_000).optional(),
   })
@@ -64,6 +73,8 @@ export interface Article {
   date: string | null;
   source: string | null;
   url: string | null;
+  /** Trimmed, no duplicates ignoring case (see {@link cleanTags}); absent means none. */
+  tags?: string[];
   paragraphs: string[];
 }
 
@@ -90,14 +101,42 @@ export function normaliseArticle(input: ArticleInput): Article {
     date: input.date ?? null,
     source: input.source ?? null,
     url: input.url ?? null,
+    tags: cleanTags(input.tags ?? []),
     paragraphs,
   };
 }
 
+/** Tags trimmed, inner whitespace collapsed, duplicates removed ignoring case (the first spelling is kept). */
+export function cleanTags(tags: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const t of tags) {
+    const tag = cleanParagraph(t);
+    const key = metadataKey(tag);
+    if (tag === '' || seen.has(key)) continue;
+    seen.add(key);
+    out.push(tag);
+  }
+  return out;
+}
+
+/**
+ * How a source or a tag is compared (filters and facets match regardless of case and Unicode form):
+ * NFKC, lower-cased, whitespace collapsed. "Xinhua", "XINHUA" and " xinhua " are one source.
+ */
+export const metadataKey = (s: string): string => s.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
+
+/** The calendar date an article's date is filtered, sorted and faceted by: its first 10 characters as written
+ * (YYYY-MM-DD), not converted to UTC, so 2023-12-04T23:30-05:00 counts as 2023-12-04. */
+export const dateKey = (date: string | null | undefined): string | null => (date ? date.slice(0, 10) : null);
+
 /** Identifies an article's content (not where it came from): a seeds sync skips articles whose hash is unchanged. */
 export function articleContentHash(a: Article): string {
+  // Tags join the hash only when there are some: an untagged article keeps the hash it had before tags
+  // existed, so a seeds folder recorded by an older version is not re-embedded for nothing.
+  const tags = a.tags ?? [];
   return createHash('sha256')
-    .update(JSON.stringify([a.title, a.date, a.source, a.url, a.paragraphs]))
+    .update(JSON.stringify(tags.length > 0 ? [a.title, a.date, a.source, a.url, a.paragraphs, tags] : [a.title, a.date, a.source, a.url, a.paragraphs]))
     .digest('hex')
     .slice(0, 32);
 }

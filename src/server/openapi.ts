@@ -2,7 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteCo
 import { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import { ArticleInputSchema } from '../corpus/article.ts';
-import { SearchRequestSchema, SearchResponseSchema } from '../search/schema.ts';
+import { MAX_DEPTH, SearchRequestSchema, SearchResponseSchema, SimilarRequestSchema, SimilarResponseSchema } from '../search/schema.ts';
 import { ArticleIdParamSchema, ArticleResponseSchema, articleBatchSchema, ErrorResponseSchema, WriteResponseSchema } from './schemas.ts';
 import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from './status-schemas.ts';
 
@@ -20,6 +20,7 @@ const named = {
   stats: IndexStatsSchema.meta({ id: 'IndexStats' }),
   rebuild: RebuildStatusSchema.meta({ id: 'RebuildStatus' }),
   health: HealthResponseSchema.meta({ id: 'Health' }),
+  similarResponse: SimilarResponseSchema.meta({ id: 'SimilarResponse' }),
 };
 
 /**
@@ -37,7 +38,7 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
   const writeAuth = [{ [bearer.name]: [] }];
   const readAuth = [{}, { [bearer.name]: [] }];
 
-  const { error, search, searchResponse, articleInput, article, writeResponse, stats, rebuild, health } = named;
+  const { error, search, searchResponse, articleInput, article, writeResponse, stats, rebuild, health, similarResponse } = named;
 
   const json = (schema: z.ZodType, description: string): ResponseConfig => ({ description, content: { 'application/json': { schema } } });
   const text = (type: string, description: string): ResponseConfig => ({ description, content: { [type]: { schema: z.string() } } });
@@ -63,7 +64,15 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     tags: ['search'],
     security: readAuth,
     summary: 'Search articles (query string)',
-    description: 'Embeds the query, takes k-NN and BM25 candidates, fuses them and returns articles with the paragraphs that support them. Shareable as a URL.',
+    description: [
+      'Embeds the query, takes k-NN and BM25 candidates, fuses them and returns articles with the paragraphs that support them. Shareable as a URL.',
+      '',
+      '**Filters** (`source`, `tag`: repeat the parameter for several values, any of them matches, case-insensitive; `from`, `to`: inclusive calendar dates YYYY-MM-DD compared with the date as written) apply inside retrieval in every mode: the answer is the best k among the matching articles, never what is left of an unfiltered top list. `explain=true` says how (`explain.retrieval`).',
+      '',
+      `**The matching set**: the stories (articles, or duplicate groups with \`collapse\`, the default) that own at least one of the candidate paragraphs of either retriever — max(candidates, 4·k) per retriever, within the filters — and score at least \`minScore\`. \`total\` is its size (at most ${MAX_DEPTH}), \`facets\` count over it, \`sort=date\` orders it newest first, and pages are slices of it: the pool does not depend on \`offset\`, so page 2 repeats nothing of page 1 and skips nothing. \`offset + k\` may not exceed ${MAX_DEPTH}; to page deeper than the pool reaches, raise \`candidates\`.`,
+      '',
+      '**Recency** (`recency=30d`) multiplies each score by 0.5^(age/half-life), age in days from the newest article date in the index (or `recencyDate`); minScore applies before it, to the relevance score.',
+    ].join('\n'),
     request: { query: SearchRequestSchema },
     responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401) },
   });
@@ -98,6 +107,17 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
       200: { description: 'The article', content: { 'application/json': { schema: article }, 'text/html': { schema: z.string() } } },
       ...errors(400, 401, 404),
     },
+  });
+  route({
+    method: 'get',
+    path: '/articles/{id}/similar',
+    tags: ['articles'],
+    security: readAuth,
+    summary: 'Articles like this one',
+    description:
+      "The article's stored paragraph vectors (nothing re-embedded; their normalised mean is the query) searched like a semantic query, with the same filters, paging and collapsing as /search; the article itself and its duplicates are excluded.",
+    request: { params: ArticleIdParamSchema, query: SimilarRequestSchema },
+    responses: { 200: json(similarResponse, 'The closest articles, best first, with their closest paragraphs'), ...errors(400, 401, 404) },
   });
   route({
     method: 'delete',

@@ -22,6 +22,7 @@ export const ArticleResponseSchema = z.object({
   date: z.string().nullable(),
   source: z.string().nullable(),
   url: z.string().nullable(),
+  tags: z.array(z.string()),
   paragraphs: z.array(z.string()),
   updatedAt: z.string(),
 });

@@ -19,6 +19,15 @@ import type { Manifest } from './manifest.ts';
  *   writes; `publish` swaps it in atomically. Writes made to the current generation during the build are
  *   reported by `changedSince` so the caller can replay them into the new one before publishing.
  * - Scores are higher-is-better in every candidate list; ranks are 1-based.
+ * - Filters are resolved by the reader (`scope`) and applied inside retrieval: a candidate query with a scope
+ *   returns the best chunks among the scope's articles, as many as exist up to its limit — never what is left
+ *   of an unfiltered list. How (an exact scan, a filtered graph search, a join) is the backend's choice, and
+ *   `CandidateList.path` names it.
+ * - Duplicate groups are the backend's to keep, by the definition in corpus/duplicates.ts: once a write
+ *   resolves, each article it stored is grouped with the stored articles that are the same story (exact
+ *   normalised text, or near-duplicate paragraphs by stored vectors). Groups are transitive; a delete leaves
+ *   the rest of a group grouped; a replaced article is grouped afresh. Grouping may lag a crash, never a
+ *   write that resolved: articles not yet grouped are grouped when a writer next opens the index.
  */
 
 /** An article as stored: the article plus where it came from and when it was written. */
@@ -35,6 +44,7 @@ export interface ArticleMeta {
   date: string | null;
   source: string | null;
   url: string | null;
+  tags: string[];
 }
 
 export interface ArticleSummary {
@@ -89,6 +99,8 @@ export interface LexicalQuery {
   limit: number;
   titleWeight: number;
   textWeight: number;
+  /** Only chunks of articles in this scope (from the same reader's {@link StoreReader.scope}). */
+  scope?: FilterScope;
 }
 
 export interface VectorQuery {
@@ -96,6 +108,65 @@ export interface VectorQuery {
   limit: number;
   /** HNSW search breadth for this query; the store's default when left out. */
   efSearch?: number;
+  /** Only chunks of articles in this scope (from the same reader's {@link StoreReader.scope}). */
+  scope?: FilterScope;
+}
+
+/**
+ * Which articles a search may return. Every field narrows; an empty or absent field does not. Values are
+ * compared as {@link metadataKey}s (case and Unicode form ignored); dates are calendar dates YYYY-MM-DD,
+ * inclusive, compared with each article's date as written (its first 10 characters: see `dateKey`), and an
+ * article without a date never matches a date bound.
+ */
+export interface SearchFilter {
+  /** Any of these sources. */
+  sources?: string[];
+  /** Any of these tags. */
+  tags?: string[];
+  from?: string;
+  to?: string;
+}
+
+/**
+ * The articles a filter (and an exclusion list) lets through, resolved once per search by
+ * {@link StoreReader.scope} and passed to the candidate queries, which then return the best chunks among
+ * these articles only — never a remainder of an unfiltered list. Opaque beyond its counts.
+ */
+export interface FilterScope {
+  /** Articles in scope. */
+  readonly articles: number;
+  /** Their chunks. */
+  readonly chunks: number;
+  /** chunks / live chunks (0 when the index is empty). */
+  readonly selectivity: number;
+  /** Whether an article (by key) is in scope. */
+  has(articleKey: number): boolean;
+}
+
+/** How the dense candidates were found: the plain graph, the graph with a filter, or every matching vector. */
+export type DensePath = 'hnsw' | 'hnsw-filtered' | 'exact-scan';
+/** How the lexical candidates were found. */
+export type LexicalPath = 'fts5' | 'fts5-filtered';
+
+export interface CandidateList<P extends string> {
+  /** Best first. */
+  chunks: RankedChunk[];
+  path: P;
+}
+
+/** A character range [start, end) in UTF-16 code units (JavaScript string offsets). */
+export interface TextRange {
+  start: number;
+  end: number;
+}
+
+/** A member of a duplicate group, for listing the copies of a story. */
+export interface DuplicateMember {
+  key: number;
+  id: string;
+  title: string;
+  source: string | null;
+  date: string | null;
 }
 
 /** A consistent view of one generation for the length of one search. */
@@ -106,14 +177,42 @@ export interface StoreReader {
   readonly manifest: Manifest;
   /** Live articles and chunks. */
   counts(): { articles: number; chunks: number };
-  lexicalCandidates(q: LexicalQuery): Promise<RankedChunk[]>;
-  vectorCandidates(q: VectorQuery): Promise<RankedChunk[]>;
+  /**
+   * The articles matching `filter`, minus `exclude` (article keys). The best k among them is what a filtered
+   * search returns; a search without a filter passes no scope at all.
+   */
+  scope(filter: SearchFilter, exclude?: readonly number[]): Promise<FilterScope>;
+  /** BM25 (or the backend's text rank) candidates, within `q.scope` when given. */
+  lexicalCandidates(q: LexicalQuery): Promise<CandidateList<LexicalPath>>;
+  /**
+   * Nearest chunks by cosine, within `q.scope` when given. Within a scope the list holds
+   * min(limit, scope.chunks) chunks: a filter that matches few chunks still yields all of them.
+   */
+  vectorCandidates(q: VectorQuery): Promise<CandidateList<DensePath>>;
   /** The article key of each chunk id that exists (for grouping). */
   articlesOfChunks(chunkIds: number[]): Promise<Map<number, number>>;
   chunkTexts(chunkIds: number[]): Promise<Map<number, ChunkText>>;
   articleMetas(articleKeys: number[]): Promise<Map<number, ArticleMeta>>;
   /** Which of `terms` each chunk matches, stemmed as the lexical index stems them. */
   matchedTerms(terms: string[], chunkIds: number[]): Promise<Map<number, string[]>>;
+  /**
+   * Where in each chunk's text the lexical index matched any of `terms` (stemmed as it stems them), as
+   * sorted, non-overlapping ranges into the chunk text; a chunk that matches nothing maps to [].
+   */
+  highlights(terms: string[], chunkIds: number[]): Promise<Map<number, TextRange[]>>;
+  /**
+   * The duplicate group of each article that has one (the same story stored more than once: see
+   * search/duplicates.ts); an article alone in its group is left out. Group ids are opaque.
+   */
+  duplicateGroups(articleKeys: number[]): Promise<Map<number, number>>;
+  /** Every member of each group, oldest date first (undated last), then by id. */
+  groupMembers(groupIds: number[]): Promise<Map<number, DuplicateMember[]>>;
+  /** The key of an article by id, or null. */
+  articleKey(id: string): Promise<number | null>;
+  /** An article's stored chunk vectors (L2-normalised), in paragraph order. */
+  articleVectors(articleKey: number): Promise<Array<{ chunkId: number; vector: Float32Array }>>;
+  /** The newest article date in the generation (YYYY-MM-DD, see `dateKey`), or null when no article has one. */
+  newestDate(): Promise<string | null>;
   /** Must be called once the search is done: an old generation is closed only after its last reader. */
   release(): void;
 }

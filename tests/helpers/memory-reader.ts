@@ -1,11 +1,25 @@
 import { PARAGRAPH_SEPARATOR } from '../../src/corpus/article.ts';
 import type { Manifest } from '../../src/store/manifest.ts';
-import type { ArticleMeta, ChunkText, LexicalQuery, RankedChunk, StoreReader, VectorQuery } from '../../src/store/store.ts';
+import type {
+  ArticleMeta,
+  CandidateList,
+  ChunkText,
+  DensePath,
+  DuplicateMember,
+  FilterScope,
+  LexicalPath,
+  LexicalQuery,
+  SearchFilter,
+  StoreReader,
+  TextRange,
+  VectorQuery,
+} from '../../src/store/store.ts';
 
 /*
  * A StoreReader over a few articles held in memory, for unit tests of what sits above the store (fusion,
  * grouping, evidence): one chunk per paragraph, chunk ids and article keys numbered from 1 in the order given.
- * Candidate lists are written by the test, so the retrievers themselves are not part of it.
+ * Candidate lists are written by the test, so the retrievers themselves are not part of it. Every article is its
+ * own duplicate group (nothing collapses), none is dated or tagged.
  */
 
 export interface MemoryArticle {
@@ -38,7 +52,7 @@ export class MemoryReader implements StoreReader {
     articles.forEach((a, i) => {
       const articleKey = i + 1;
       this.keys.set(a.id, articleKey);
-      this.metas.set(articleKey, { id: a.id, title: `Title of ${a.id}`, date: null, source: null, url: null });
+      this.metas.set(articleKey, { id: a.id, title: `Title of ${a.id}`, date: null, source: null, url: null, tags: [] });
       let start = 0;
       a.paragraphs.forEach((text, paragraph) => {
         this.chunks.set(++chunkId, { articleKey, paragraph, start, end: start + text.length, text });
@@ -74,11 +88,15 @@ export class MemoryReader implements StoreReader {
     return { articles: this.metas.size, chunks: this.chunks.size };
   }
 
-  lexicalCandidates(_q: LexicalQuery): Promise<RankedChunk[]> {
+  scope(_filter: SearchFilter): Promise<FilterScope> {
     throw new Error('the test gives rankArticles its candidates');
   }
 
-  vectorCandidates(_q: VectorQuery): Promise<RankedChunk[]> {
+  lexicalCandidates(_q: LexicalQuery): Promise<CandidateList<LexicalPath>> {
+    throw new Error('the test gives rankArticles its candidates');
+  }
+
+  vectorCandidates(_q: VectorQuery): Promise<CandidateList<DensePath>> {
     throw new Error('the test gives rankArticles its candidates');
   }
 
@@ -127,6 +145,36 @@ export class MemoryReader implements StoreReader {
       );
     }
     return out;
+  }
+
+  async highlights(_terms: string[], chunkIds: number[]): Promise<Map<number, TextRange[]>> {
+    return new Map(chunkIds.map((id) => [id, []]));
+  }
+
+  /** No article has a copy: each is alone in its group, so none is in the map. */
+  async duplicateGroups(_articleKeys: number[]): Promise<Map<number, number>> {
+    return new Map();
+  }
+
+  async groupMembers(groupIds: number[]): Promise<Map<number, DuplicateMember[]>> {
+    const out = new Map<number, DuplicateMember[]>();
+    for (const key of groupIds) {
+      const m = this.metas.get(key);
+      if (m) out.set(key, [{ key, id: m.id, title: m.title, source: m.source, date: m.date }]);
+    }
+    return out;
+  }
+
+  async articleKey(id: string): Promise<number | null> {
+    return this.keys.get(id) ?? null;
+  }
+
+  articleVectors(_articleKey: number): Promise<Array<{ chunkId: number; vector: Float32Array }>> {
+    throw new Error('rankArticles does not read vectors');
+  }
+
+  async newestDate(): Promise<string | null> {
+    return null;
   }
 
   release(): void {

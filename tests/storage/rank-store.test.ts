@@ -32,8 +32,10 @@ afterAll(async () => {
 
 async function candidatesFor(q: string, reader: ReturnType<Quarry['store']['reader']>) {
   const terms = searchTerms(q, quarry.config.lexicalStopwords);
-  const lexical = await reader.lexicalCandidates({ terms, limit: 100, titleWeight: quarry.config.bm25TitleWeight, textWeight: quarry.config.bm25TextWeight });
-  const dense = await reader.vectorCandidates({ vector: await embedder.embedQuery(q), limit: 100 });
+  const lexical = await reader
+    .lexicalCandidates({ terms, limit: 100, titleWeight: quarry.config.bm25TitleWeight, textWeight: quarry.config.bm25TextWeight })
+    .then((l) => l.chunks);
+  const dense = await reader.vectorCandidates({ vector: await embedder.embedQuery(q), limit: 100 }).then((l) => l.chunks);
   return { dense, lexical, terms };
 }
 
@@ -42,7 +44,7 @@ describe('rankArticles on the SQLite store', () => {
     const req = SearchRequestSchema.parse({ q: 'giant panda cubs', explain: true });
     const reader = quarry.store.reader();
     try {
-      const ranked = await rankArticles(reader, req, await candidatesFor(req.q, reader), quarry.config);
+      const ranked = await rankArticles(reader, { ...req, recency: undefined }, await candidatesFor(req.q, reader), quarry.config);
       expect(ranked.results[0]!.article.id).toBe('distractor-china-pandas');
       for (const r of ranked.results) {
         const stored = (await quarry.getArticle(r.article.id))!;
@@ -60,11 +62,11 @@ describe('rankArticles on the SQLite store', () => {
     const reader = quarry.store.reader();
     try {
       const candidates = await candidatesFor(req.q, reader);
-      const before = await rankArticles(reader, req, candidates, quarry.config);
+      const before = await rankArticles(reader, { ...req, recency: undefined }, candidates, quarry.config);
       expect(before.results.map((r) => r.article.id)).toContain('distractor-china-pandas');
 
       expect(await quarry.deleteArticle('distractor-china-pandas')).toBe(true);
-      const after = await rankArticles(reader, req, candidates, quarry.config);
+      const after = await rankArticles(reader, { ...req, recency: undefined }, candidates, quarry.config);
       const ids = after.results.map((r) => r.article.id);
       expect(ids).not.toContain('distractor-china-pandas');
       expect(ids).toEqual(before.results.map((r) => r.article.id).filter((id) => id !== 'distractor-china-pandas'));

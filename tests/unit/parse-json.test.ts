@@ -14,7 +14,7 @@ describe('JSON articles', () => {
       JSON.stringify({ id: 'a1', title: ' T ', date: '2024-01-02', source: 'Wire', text: 'One.\r\n\r\nTwo  words.\n\n\n' }),
       'a.json',
     );
-    expect(a).toEqual({ id: 'a1', title: 'T', date: '2024-01-02', source: 'Wire', url: null, paragraphs: ['One.', 'Two words.'] });
+    expect(a).toEqual({ id: 'a1', title: 'T', date: '2024-01-02', source: 'Wire', url: null, tags: [], paragraphs: ['One.', 'Two words.'] });
     const [b] = parseJsonArticles(JSON.stringify({ articles: [{ id: 'b', title: 'B', paragraphs: ['x', ' ', 'y'] }] }), 'b.json');
     expect(b!.paragraphs).toEqual(['x', 'y']);
   });

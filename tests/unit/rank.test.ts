@@ -38,7 +38,7 @@ function setup(articles: MemoryArticle[] = ARTICLES) {
   const rank = (input: Partial<SearchRequestInput>, c: Partial<Candidates>, defaults: Partial<SearchDefaults> = {}) =>
     rankArticles(
       reader,
-      request(input),
+      { ...request(input), recency: undefined },
       { dense: c.dense ?? [], lexical: c.lexical ?? [], terms: c.terms ?? ['harbours', 'tides'] },
       { ...DEFAULTS, ...defaults },
     );
@@ -71,7 +71,7 @@ describe('rankArticles', () => {
     expect(r.results.map((x) => x.score)).toEqual([0.9, 0.8, 0.5, 0.3]);
     expect(r.total).toBe(4);
     const a = r.results[0]!;
-    expect(a.article).toEqual({ id: 'A', title: 'Title of A', date: null, source: null, url: null });
+    expect(a.article).toEqual({ id: 'A', title: 'Title of A', date: null, source: null, url: null, tags: [] });
     expect(paragraphs(a)).toEqual([2, 0, 1]);
     expect(a.evidence.map((e) => e.score)).toEqual([0.9, 0.7, 0.6]);
     // Offsets point into the article text (paragraphs joined by a blank line).

@@ -3,6 +3,7 @@ import type { Config } from '../../config/config.ts';
 import type { Quarry } from '../../core/quarry.ts';
 import { ArticleInputSchema, normaliseArticle } from '../../corpus/article.ts';
 import { QuarryError } from '../../errors.ts';
+import { SimilarRequestSchema } from '../../search/schema.ts';
 import { jsonBody } from '../content-type.ts';
 import { parseOrThrow } from '../errors.ts';
 import { sendPage } from '../pages.ts';
@@ -20,7 +21,21 @@ export function articleRoutes(quarry: Quarry, config: Config, auth: { write: Req
     const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
     const a = await quarry.getArticle(id);
     if (!a) throw new QuarryError('not_found', `no article with id ${id}`, { field: 'id' });
-    res.json({ id: a.id, title: a.title, date: a.date, source: a.source, url: a.url, paragraphs: a.paragraphs, updatedAt: a.updatedAt });
+    res.json({
+      id: a.id,
+      title: a.title,
+      date: a.date,
+      source: a.source,
+      url: a.url,
+      tags: a.tags ?? [],
+      paragraphs: a.paragraphs,
+      updatedAt: a.updatedAt,
+    });
+  });
+
+  router.get('/articles/:id/similar', auth.read, async (req, res) => {
+    const { id } = parseOrThrow(ArticleIdParamSchema, req.params, 'path');
+    res.json(await quarry.similar(id, parseOrThrow(SimilarRequestSchema, req.query, 'query')));
   });
 
   router.post('/articles', auth.write, ...jsonBody(config.bodyLimit), async (req, res) => {

@@ -4,6 +4,8 @@ import { yieldToEventLoop } from '../../util/event-loop.ts';
 import type { Manifest } from '../manifest.ts';
 import type { WriteOp, WriteOutcome } from '../store.ts';
 import { ArticleDatabase, DATABASE_FILE, type WriteResult } from './database.ts';
+import { findDuplicates } from './find-duplicates.ts';
+import { MetadataIndex } from './metadata-index.ts';
 import { checkpointBytes, VectorIndex } from './vector-index.ts';
 
 const YIELD_EVERY = 512;
@@ -22,6 +24,8 @@ export class Generation {
   lastCheckpointAt: string | null = null;
   private lastCheckpointSeq: number;
   private vectorIndex: VectorIndex;
+  /** Dates, sources, tags, chunk counts and duplicate groups in memory, for filters and collapsing. */
+  readonly meta: MetadataIndex;
   private readers = 0;
   private retired = false;
 
@@ -38,6 +42,7 @@ export class Generation {
     this.liveArticles = counts.articles;
     this.lastCheckpointSeq = checkpointSeq;
     this.vectorIndex = vectors;
+    this.meta = MetadataIndex.load(db);
   }
 
   /** Opens a published generation: the graph from its checkpoint plus the changes logged after it. */
@@ -56,7 +61,11 @@ export class Generation {
         checkpointSeq = vectors.seq;
         replayChanges(db, vectors);
       }
-      return new Generation(dir, manifest, db, vectors, opts.readonly, checkpointSeq);
+      const gen = new Generation(dir, manifest, db, vectors, opts.readonly, checkpointSeq);
+      // Articles whose duplicates were never looked for: an index from before duplicate groups existed, or a
+      // crash between a write's commit and its grouping (the second step of Generation.write).
+      if (!opts.readonly) await gen.groupDuplicates(db.uncheckedArticles());
+      return gen;
     } catch (e) {
       db.close();
       throw e;
@@ -88,6 +97,16 @@ export class Generation {
    * on the next open by replaying the change log.
    */
   write(ops: WriteOp[]): WriteOutcome[] {
+    const outcomes = this.writeArticles(ops);
+    this.groupDuplicatesNow(this.written);
+    return outcomes;
+  }
+
+  /** Article rows inserted by the last writeArticles call (to group with their duplicates). */
+  private written: number[] = [];
+
+  private writeArticles(ops: WriteOp[]): WriteOutcome[] {
+    this.written = [];
     const vectorsByRowid = new Map<number, Float32Array>();
     const results = this.db.transaction(() =>
       ops.map((op): WriteResult | null => {
@@ -109,12 +128,50 @@ export class Generation {
   }
 
   private applyToGraph(result: WriteResult, vectorsByRowid: Map<number, Float32Array>): void {
-    for (const rowid of result.removed) this.vectorIndex.remove(rowid);
-    for (const rowid of result.added) this.vectorIndex.add(rowid, vectorsByRowid.get(rowid)!);
+    for (const rowid of result.removed) {
+      this.vectorIndex.remove(rowid);
+      this.meta.removeChunk(rowid);
+    }
+    if (result.removedArticleRowid !== null) this.meta.removeArticle(result.removedArticleRowid);
+    if (result.articleRowid !== null) {
+      for (const f of this.db.articleFacts(result.articleRowid)) this.meta.setArticle(f);
+      this.written.push(result.articleRowid);
+    }
+    for (const rowid of result.added) {
+      this.vectorIndex.add(rowid, vectorsByRowid.get(rowid)!);
+      this.meta.setChunk(rowid, result.articleRowid!);
+    }
     this.vectorIndex.seq = result.lastSeq;
     this.liveChunks += result.added.length - result.removed.length;
     if (result.kind === 'insert') this.liveArticles++;
     else if (result.kind === 'delete') this.liveArticles--;
+  }
+
+  /**
+   * The second step of a write: each new article joins the group of the stored articles that are the same
+   * story (corpus/duplicates.ts), in one transaction that also marks it checked. A crash before it leaves the
+   * articles unchecked, and the next open groups them.
+   */
+  private groupDuplicatesNow(articleRowids: number[]): void {
+    if (articleRowids.length === 0) return;
+    this.db.transaction(() => {
+      for (const rowid of articleRowids) {
+        const same = findDuplicates(this, rowid);
+        if (same.length > 0) {
+          const { group, changed } = this.db.mergeGroups(rowid, same);
+          for (const r of changed) this.meta.setGroup(r, group);
+        }
+        this.db.markDuplicatesChecked(rowid);
+      }
+    });
+  }
+
+  /** Groups many unchecked articles (on open), a slice at a time so the event loop keeps turning. */
+  async groupDuplicates(articleRowids: number[]): Promise<void> {
+    for (let i = 0; i < articleRowids.length; i += YIELD_EVERY) {
+      this.groupDuplicatesNow(articleRowids.slice(i, i + YIELD_EVERY));
+      await yieldToEventLoop();
+    }
   }
 
   /** Saves the graph; the caller guarantees no mutation until it resolves. */

@@ -6,6 +6,7 @@ import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, 
 import type {
   ArticleRecord,
   ArticleSummary,
+  FilterScope,
   GenerationBuilder,
   GenerationOrigin,
   IndexStore,
@@ -16,11 +17,13 @@ import type {
   WriteOutcome,
 } from '../store.ts';
 import { ArticleDatabase, DATABASE_FILE } from './database.ts';
+import { denseCandidates } from './dense-search.ts';
 import { Generation } from './generation.ts';
 import { currentGenerationDir, discardGeneration, publishGeneration, removeStaleGenerations, startGeneration } from './index-dir.ts';
 import { checkIntegrity } from './integrity.ts';
 import { acquireWriterLock } from './lock.ts';
 import { MaintenancePolicy } from './maintenance.ts';
+import { SqliteScope } from './metadata-index.ts';
 
 export interface SqliteStoreOptions {
   /** The index folder: generations (`gen-…/`) and the CURRENT file naming the one in use. */
@@ -33,6 +36,10 @@ export interface SqliteStoreOptions {
   /** Checkpoint the HNSW graph after this many chunk changes, and compact it past this share of deleted points. */
   checkpointEvery: number;
   compactDeletedRatio: number;
+  /** A filtered vector search over at most this many chunks scans them exactly (default: dense-search.ts). */
+  exactScanMaxChunks?: number;
+  /** A filtered HNSW search raises ef by 1/selectivity^this (default: dense-search.ts). */
+  filteredEfExponent?: number;
   logger?: Logger;
 }
 
@@ -126,17 +133,39 @@ export class SqliteStore implements IndexStore {
   reader(): StoreReader {
     const gen = this.usable();
     const release = gen.acquire();
+    /** A scope is only meaningful in the generation that resolved it. */
+    const ours = (scope: FilterScope | undefined): SqliteScope | null => {
+      if (!scope) return null;
+      if (!(scope instanceof SqliteScope) || scope.generation !== gen.dir) throw new Error('a filter scope from another reader');
+      return scope;
+    };
     return {
       generation: gen.dir,
       manifest: gen.manifest,
       counts: () => ({ articles: gen.liveArticles, chunks: gen.liveChunks }),
-      lexicalCandidates: async (q) => gen.db.lexicalSearch(q.terms, q),
-      vectorCandidates: async (q) =>
-        gen.vectors.search(q.vector, q.limit, gen.liveChunks, q.efSearch).map((n, i) => ({ chunkId: n.label, rank: i + 1, score: n.similarity })),
+      scope: async (filter, exclude = []) => gen.meta.scope(filter, exclude, gen.liveChunks, gen.dir),
+      lexicalCandidates: async (q) => {
+        const scope = ours(q.scope);
+        return { chunks: gen.db.lexicalSearch(q.terms, { ...q, inScope: scope?.hasChunk }), path: scope ? 'fts5-filtered' : 'fts5' };
+      },
+      vectorCandidates: async (q) => denseCandidates(gen, q, ours(q.scope), this.opts.exactScanMaxChunks, this.opts.filteredEfExponent),
       articlesOfChunks: async (ids) => gen.db.articleOfChunks(ids),
       chunkTexts: async (ids) => gen.db.chunkTexts(ids),
       articleMetas: async (keys) => gen.db.articleMetas(keys),
       matchedTerms: async (terms, ids) => gen.db.matchedTerms(terms, ids),
+      highlights: async (terms, ids) => gen.db.highlights(terms, ids),
+      duplicateGroups: async (keys) => {
+        const out = new Map<number, number>();
+        for (const k of keys) {
+          const g = gen.meta.groupOf(k);
+          if (g !== null) out.set(k, g);
+        }
+        return out;
+      },
+      groupMembers: async (groups) => gen.db.groupMembers(groups),
+      articleKey: async (id) => gen.db.articleRowidOf(id),
+      articleVectors: async (key) => gen.db.vectorsOfArticle(key).map((c) => ({ chunkId: c.rowid, vector: c.vector })),
+      newestDate: async () => gen.db.newestDate(),
       release,
     };
   }

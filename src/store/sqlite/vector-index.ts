@@ -98,14 +98,17 @@ export class VectorIndex {
     }
   }
 
-  /** The k nearest live points. `liveCount` clamps k: hnswlib throws when k exceeds what it can return. */
-  search(vector: Float32Array, k: number, liveCount: number, ef?: number): Neighbour[] {
+  /**
+   * The k nearest live points (that `filter` accepts, when given: then fewer than k when the graph search
+   * does not reach k accepted points). `liveCount` clamps k: hnswlib throws when k exceeds what it can return.
+   */
+  search(vector: Float32Array, k: number, liveCount: number, ef?: number, filter?: (label: number) => boolean): Neighbour[] {
     const n = Math.min(k, liveCount);
     if (n <= 0) return [];
     if (ef !== undefined) this.hnsw.setEf(Math.max(ef, n));
     else if (n > this.params.efSearch) this.hnsw.setEf(n);
     try {
-      const { neighbors, distances } = this.hnsw.searchKnn(Array.from(vector), n);
+      const { neighbors, distances } = this.hnsw.searchKnn(Array.from(vector), n, filter);
       return neighbors.map((label, i) => ({ label, similarity: 1 - distances[i]! }));
     } finally {
       if (ef !== undefined || n > this.params.efSearch) this.hnsw.setEf(this.params.efSearch);

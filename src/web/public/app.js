@@ -9,15 +9,13 @@ import { apiFetch } from './read-key.js';
 
 const MODES = ['hybrid', 'semantic', 'lexical'];
 const KS = ['5', '10', '20', '50'];
+const SORTS = ['relevance', 'date'];
 const DEFAULT_MODE = 'hybrid';
 const DEFAULT_K = '10';
-
-// Words too common to be worth highlighting.
-const STOP_WORDS = new Set(
-  `a an and are as at be but by did do does for from had has have he her his how
-if in into is it its me my no not of on or our she so than that the their them then there these they
-this those to too us was we were what when where which who whom why will with you your`.split(/\s+/),
-);
+const DEFAULT_SORT = 'relevance';
+/** The API serves pages up to this depth (offset + k). */
+const MAX_DEPTH = 1000;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 const $ = (id) => document.getElementById(id);
 const form = $('search-form');
@@ -25,6 +23,16 @@ const input = $('q');
 const modeSelect = $('mode');
 const kSelect = $('k');
 const explainBox = $('explain');
+const sortSelect = $('sort');
+const fromInput = $('from');
+const toInput = $('to');
+const sourceOptions = $('source-options');
+const tagOptions = $('tag-options');
+const clearFilters = $('clear-filters');
+const pager = $('pager');
+const prevPage = $('prev-page');
+const nextPage = $('next-page');
+const pageInfo = $('page-info');
 const statusEl = $('status');
 const errorEl = $('error');
 const noResultsEl = $('no-results');
@@ -33,6 +41,7 @@ const resultsEl = $('results');
 const statsEl = $('stats');
 
 let inFlight = null; // AbortController of the running search, so a newer one wins.
+let current = null; // the state of the search on screen (for paging)
 
 // ---------- small DOM helpers ----------
 
@@ -50,21 +59,37 @@ const articleHref = (id) => `/articles/${encodeURIComponent(id)}`;
 
 // ---------- URL state ----------
 
-/** Read {q, mode, k, explain} from a query string, falling back to defaults for junk values. */
+/** Read the search state from a query string, falling back to defaults for junk values. */
 function readState(search) {
   const p = new URLSearchParams(search);
   const mode = p.get('mode');
   const k = p.get('k');
+  const sort = p.get('sort');
+  const offset = Number(p.get('offset'));
+  const date = (v) => (v && DATE.test(v) ? v : '');
   return {
     q: (p.get('q') || '').trim(),
     mode: MODES.includes(mode) ? mode : DEFAULT_MODE,
     k: KS.includes(k) ? k : DEFAULT_K,
     explain: p.get('explain') === 'true',
+    sort: SORTS.includes(sort) ? sort : DEFAULT_SORT,
+    from: date(p.get('from')),
+    to: date(p.get('to')),
+    sources: p.getAll('source').filter(Boolean),
+    tags: p.getAll('tag').filter(Boolean),
+    offset: Number.isInteger(offset) && offset > 0 ? offset : 0,
   };
 }
 
+/** The page's own URL (shareable): repeated source/tag parameters, as the API takes them. */
 function stateToQuery(s) {
   const p = new URLSearchParams({ q: s.q, mode: s.mode, k: s.k });
+  if (s.sort !== DEFAULT_SORT) p.set('sort', s.sort);
+  if (s.from) p.set('from', s.from);
+  if (s.to) p.set('to', s.to);
+  for (const v of s.sources) p.append('source', v);
+  for (const v of s.tags) p.append('tag', v);
+  if (s.offset > 0) p.set('offset', String(s.offset));
   if (s.explain) p.set('explain', 'true');
   return p.toString();
 }
@@ -74,7 +99,15 @@ function fillForm(s) {
   modeSelect.value = s.mode;
   kSelect.value = s.k;
   explainBox.checked = s.explain;
+  sortSelect.value = s.sort;
+  fromInput.value = s.from;
+  toInput.value = s.to;
+  // Checked values stay listed until the next response brings their counts.
+  renderFacetOptions(sourceOptions, 'source', s.sources, null);
+  renderFacetOptions(tagOptions, 'tag', s.tags, null);
 }
+
+const checkedValues = (box) => [...box.querySelectorAll('input[type="checkbox"]:checked')].map((c) => c.value);
 
 function formState() {
   return {
@@ -82,42 +115,79 @@ function formState() {
     mode: modeSelect.value,
     k: kSelect.value,
     explain: explainBox.checked,
+    sort: sortSelect.value,
+    from: DATE.test(fromInput.value) ? fromInput.value : '',
+    to: DATE.test(toInput.value) ? toInput.value : '',
+    sources: checkedValues(sourceOptions),
+    tags: checkedValues(tagOptions),
+    offset: 0,
   };
 }
 
-// ---------- highlighting ----------
+// ---------- highlighting (ranges from the server: no tokenising here) ----------
 
-/** Query → lowercase terms worth highlighting (letters/digits, ≥ 2 chars, no stop words). */
-function queryTerms(q) {
-  const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
-  const terms = [...new Set(words.filter((w) => w.length >= 2 && !STOP_WORDS.has(w)))];
-  // Longest first so "industrial" wins over "in" style overlaps in the alternation.
-  return terms.sort((a, b) => b.length - a.length);
-}
-
-/**
- * Regex matching whole words that *start* with a query term, so "cooperat"
- * in the query also marks "cooperation". Null when nothing to highlight.
- */
-function termsRegex(terms) {
-  if (terms.length === 0) return null;
-  const alt = terms.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
-  return new RegExp(`(?<![\\p{L}\\p{N}])(?:${alt})[\\p{L}\\p{N}]*`, 'giu');
-}
-
-/** Append `text` to `parent`, wrapping matches of `re` in <mark>. Text nodes only. */
-function appendHighlighted(parent, text, re) {
-  if (!re) {
-    parent.append(document.createTextNode(text));
-    return;
-  }
+/** Append `text` to `parent`, the ranges in `terms` (sorted, relative to `base`) wrapped in <mark>. */
+function appendMarked(parent, text, base, terms) {
   let last = 0;
-  for (const m of text.matchAll(re)) {
-    if (m.index > last) parent.append(document.createTextNode(text.slice(last, m.index)));
-    parent.append(el('mark', null, m[0]));
-    last = m.index + m[0].length;
+  for (const t of terms) {
+    const start = Math.max(t.start - base, last);
+    const end = Math.min(t.end - base, text.length);
+    if (end <= start) continue;
+    if (start > last) parent.append(document.createTextNode(text.slice(last, start)));
+    parent.append(el('mark', null, text.slice(start, end)));
+    last = end;
   }
   if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
+}
+
+/** The evidence text with the matched words bold and the best sentence shaded. Text nodes only. */
+function appendHighlighted(parent, text, highlights) {
+  const valid = (r) => r && Number.isInteger(r.start) && Number.isInteger(r.end) && r.start >= 0 && r.end <= text.length && r.start < r.end;
+  const terms = Array.isArray(highlights?.terms) ? highlights.terms.filter(valid).sort((a, b) => a.start - b.start) : [];
+  const sentence = valid(highlights?.sentence) ? highlights.sentence : null;
+  if (!sentence) {
+    appendMarked(parent, text, 0, terms);
+    return;
+  }
+  appendMarked(parent, text.slice(0, sentence.start), 0, terms);
+  const best = el('span', 'best-sentence');
+  appendMarked(best, text.slice(sentence.start, sentence.end), sentence.start, terms);
+  parent.append(best);
+  appendMarked(parent, text.slice(sentence.end), sentence.end, terms);
+}
+
+// ---------- filters ----------
+
+/**
+ * Checkboxes for a facet: the values checked now (kept even when the results no longer hold them) and the
+ * facet's values with their counts over the matching stories.
+ */
+function renderFacetOptions(box, name, checked, counts) {
+  const rows = new Map();
+  for (const v of checked) rows.set(v.toLowerCase(), { value: v, count: null, on: true });
+  for (const c of counts ?? []) {
+    const key = String(c.value).toLowerCase();
+    const row = rows.get(key);
+    if (row) row.count = c.count;
+    else rows.set(key, { value: String(c.value), count: Number(c.count), on: false });
+  }
+  box.replaceChildren();
+  if (rows.size === 0) {
+    box.append(el('p', 'hint', counts ? 'None in these results.' : 'Search to see them.'));
+    return;
+  }
+  for (const row of rows.values()) {
+    const label = el('label', 'facet-option');
+    const cb = el('input');
+    cb.type = 'checkbox';
+    cb.name = name;
+    cb.value = row.value;
+    cb.checked = row.on;
+    label.append(cb, el('span', 'facet-value', row.value));
+    if (row.count !== null) label.append(el('span', 'facet-count', row.count));
+    label.dataset.value = row.value;
+    box.append(label);
+  }
 }
 
 // ---------- rendering ----------
@@ -127,6 +197,7 @@ function clearOutput() {
   errorEl.replaceChildren();
   noResultsEl.hidden = true;
   resultsEl.replaceChildren();
+  pager.hidden = true;
 }
 
 function showError(message, lead = 'Search failed.') {
@@ -160,7 +231,7 @@ function renderExplain(explain) {
   return details;
 }
 
-function renderEvidence(ev, articleId, re) {
+function renderEvidence(ev, articleId) {
   const box = el('div', 'evidence');
   const paragraph = Number(ev.paragraph);
   box.dataset.paragraph = String(paragraph);
@@ -172,14 +243,33 @@ function renderEvidence(ev, articleId, re) {
   meta.append(link, el('span', 'evidence-score', `score ${fmtScore(ev.score)}`));
 
   const text = el('p', 'evidence-text');
-  appendHighlighted(text, String(ev.text ?? ''), re);
+  appendHighlighted(text, String(ev.text ?? ''), ev.highlights);
 
   box.append(meta, text);
   if (ev.explain && typeof ev.explain === 'object') box.append(renderExplain(ev.explain));
   return box;
 }
 
-function renderResult(result, re) {
+/** "Also published by …": the other copies of a collapsed story, each linked to its article page. */
+function renderDuplicates(result) {
+  const dups = Array.isArray(result.duplicates) ? result.duplicates : [];
+  if (dups.length === 0) return null;
+  const p = el('p', 'also-published');
+  p.append(document.createTextNode('Also published by '));
+  dups.forEach((d, i) => {
+    if (i > 0) p.append(document.createTextNode(', '));
+    const a = el('a', null, d.source || d.title || d.id);
+    a.href = articleHref(d.id);
+    a.title = d.title || '';
+    p.append(a);
+    if (d.date) p.append(document.createTextNode(` (${d.date})`));
+  });
+  const more = Number(result.duplicateCount) - dups.length;
+  if (more > 0) p.append(document.createTextNode(` and ${plural(more, 'other')}`));
+  return p;
+}
+
+function renderResult(result) {
   const a = result.article || {};
   const card = el('article', 'result');
   card.dataset.articleId = String(a.id);
@@ -197,17 +287,20 @@ function renderResult(result, re) {
     meta.append(time);
   }
   if (a.source) meta.append(el('span', 'result-source', a.source));
+  if (Array.isArray(a.tags) && a.tags.length > 0) meta.append(el('span', 'result-tags', a.tags.join(', ')));
   meta.append(el('span', 'result-score', `score ${fmtScore(result.score)}`));
   head.append(h2, meta);
+  const dups = renderDuplicates(result);
+  if (dups) head.append(dups);
   card.append(head);
 
   const evidence = Array.isArray(result.evidence) ? result.evidence : [];
-  if (evidence.length > 0) card.append(renderEvidence(evidence[0], a.id, re));
+  if (evidence.length > 0) card.append(renderEvidence(evidence[0], a.id));
   if (evidence.length > 1) {
     const more = el('details', 'more-evidence');
     const n = evidence.length - 1;
     more.append(el('summary', null, `${n} more matching paragraph${n === 1 ? '' : 's'}`));
-    for (const ev of evidence.slice(1)) more.append(renderEvidence(ev, a.id, re));
+    for (const ev of evidence.slice(1)) more.append(renderEvidence(ev, a.id));
     card.append(more);
   }
   return card;
@@ -221,6 +314,10 @@ function renderNoResults(data, state) {
     reason = `${plural(cut, 'result')} matched but scored below the minimum score and ${cut === 1 ? 'was' : 'were'} cut. Try more specific words.`;
   } else if (chunks === 0) {
     reason = 'The index is empty: no articles have been indexed yet.';
+  } else if (state.offset > 0 && Number(data.total) > 0) {
+    reason = `This page is past the last of the ${plural(Number(data.total), 'result')}.`;
+  } else if (state.from || state.to || state.sources.length > 0 || state.tags.length > 0) {
+    reason = `No article within the filters matched “${state.q}”. Try clearing some filters.`;
   } else {
     reason = `No paragraph matched “${state.q}”. Try other words`;
     reason += state.mode === 'semantic' ? '.' : ', or the semantic mode, which matches by meaning rather than exact words.';
@@ -234,8 +331,8 @@ function renderResponse(data, state) {
   const results = Array.isArray(data.results) ? data.results : [];
   const total = Number.isFinite(Number(data.total)) ? Number(data.total) : results.length;
   const took = Math.round(Number(data.tookMs) * 10) / 10;
-  let line = `${plural(total, 'article')} in ${Number.isFinite(took) ? took : '?'} ms`;
-  if (results.length > 0 && results.length < total) line += ` · showing the top ${results.length}`;
+  let line = `${plural(total, 'result')} in ${Number.isFinite(took) ? took : '?'} ms`;
+  if (results.length > 0 && results.length < total) line += ` · showing ${state.offset + 1}–${state.offset + results.length}`;
   // With explain, the API also says where the time went (embed, k-NN, BM25, fusion, grouping).
   if (data.timingsMs && typeof data.timingsMs === 'object') {
     const stages = Object.entries(data.timingsMs)
@@ -245,12 +342,28 @@ function renderResponse(data, state) {
   }
   statusEl.textContent = line;
 
+  const facets = data.facets && typeof data.facets === 'object' ? data.facets : {};
+  renderFacetOptions(sourceOptions, 'source', state.sources, Array.isArray(facets.source) ? facets.source : []);
+  renderFacetOptions(tagOptions, 'tag', state.tags, Array.isArray(facets.tag) ? facets.tag : []);
+
   if (results.length === 0) {
     renderNoResults(data, state);
+    renderPager(state, total, 0);
     return;
   }
-  const re = termsRegex(queryTerms(state.q));
-  resultsEl.append(...results.map((r) => renderResult(r, re)));
+  resultsEl.append(...results.map((r) => renderResult(r)));
+  renderPager(state, total, results.length);
+}
+
+/** Previous/next: pages of k stories through the matching set (the API keeps them stable). */
+function renderPager(state, total, shown) {
+  const k = Number(state.k);
+  const hasPrev = state.offset > 0;
+  const hasNext = state.offset + k < Math.min(total, MAX_DEPTH);
+  pager.hidden = !hasPrev && !hasNext;
+  prevPage.disabled = !hasPrev;
+  nextPage.disabled = !hasNext;
+  pageInfo.textContent = shown > 0 ? `${state.offset + 1}–${state.offset + shown} of ${total.toLocaleString('en-US')}` : '';
 }
 
 // ---------- networking ----------
@@ -280,7 +393,8 @@ async function search(state) {
   statusEl.textContent = 'Searching…';
 
   try {
-    const res = await apiFetch(`/search?${stateToQuery(state)}`, {
+    current = state;
+    const res = await apiFetch(`/search?${stateToQuery(state)}&facets=source,tag,year`, {
       headers: { Accept: 'application/json' },
       signal: controller.signal,
     });
@@ -330,6 +444,15 @@ async function loadStats() {
 
 // ---------- events ----------
 
+/** Runs `state` and records it in the URL (and the history, unless it is the search already shown). */
+function go(state) {
+  const url = `/?${stateToQuery(state)}`;
+  // Re-submitting the same search should not add a duplicate history entry.
+  if (url === location.pathname + location.search) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  search(state);
+}
+
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   const state = formState();
@@ -338,12 +461,31 @@ form.addEventListener('submit', (event) => {
     input.focus();
     return;
   }
-  const url = `/?${stateToQuery(state)}`;
-  // Re-submitting the same search should not add a duplicate history entry.
-  if (url === location.pathname + location.search) history.replaceState(null, '', url);
-  else history.pushState(null, '', url);
-  search(state);
+  go(state);
 });
+
+// A filter or the order changed: search again from the first page (when there is a query).
+function refine() {
+  const state = formState();
+  if (state.q) go(state);
+}
+for (const box of [sourceOptions, tagOptions]) box.addEventListener('change', refine);
+for (const control of [fromInput, toInput, sortSelect]) control.addEventListener('change', refine);
+clearFilters.addEventListener('click', () => {
+  fromInput.value = '';
+  toInput.value = '';
+  for (const cb of form.querySelectorAll('.facet-options input:checked')) cb.checked = false;
+  refine();
+});
+
+function turnPage(step) {
+  if (!current) return;
+  const k = Number(current.k);
+  go({ ...current, offset: Math.max(0, current.offset + step * k) });
+  resultsEl.focus();
+}
+prevPage.addEventListener('click', () => turnPage(-1));
+nextPage.addEventListener('click', () => turnPage(1));
 
 window.addEventListener('popstate', () => {
   const state = readState(location.search);

@@ -12,6 +12,9 @@ const titleEl = $('article-title');
 const metaEl = $('article-meta');
 const paragraphsEl = $('paragraphs');
 const backLink = $('back-link');
+const relatedEl = $('related');
+const relatedList = $('related-list');
+const relatedStatus = $('related-status');
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -58,6 +61,7 @@ function render(a) {
     metaEl.append(time);
   }
   if (a.source) metaEl.append(el('span', 'article-source', a.source));
+  if (Array.isArray(a.tags) && a.tags.length > 0) metaEl.append(el('span', 'article-tags', a.tags.join(', ')));
   const href = safeHttpUrl(a.url);
   if (href) {
     const link = el('a', 'article-url', 'Original article');
@@ -132,5 +136,36 @@ async function load() {
   }
 }
 
+/** The closest other stories (GET /articles/:id/similar: from the stored vectors, copies of this one excluded). */
+async function loadRelated() {
+  relatedEl.hidden = false;
+  relatedStatus.textContent = 'Finding related articles…';
+  try {
+    const res = await apiFetch(`${location.pathname}/similar?k=5`, { headers: { Accept: 'application/json' } });
+    if (!res.ok) throw new Error(String(res.status));
+    const data = await res.json();
+    const results = Array.isArray(data?.results) ? data.results : [];
+    relatedList.replaceChildren(
+      ...results.map((r) => {
+        const a = r.article || {};
+        const li = el('li', 'related-item');
+        li.dataset.articleId = String(a.id);
+        const link = el('a', 'related-title', a.title || '(untitled)');
+        link.href = `/articles/${encodeURIComponent(a.id)}`;
+        const meta = el('p', 'meta');
+        if (a.date) meta.append(el('span', null, a.date));
+        if (a.source) meta.append(el('span', null, a.source));
+        li.append(link, meta);
+        return li;
+      }),
+    );
+    relatedStatus.textContent = results.length === 0 ? 'No related articles.' : '';
+  } catch {
+    relatedStatus.textContent = 'Related articles are unavailable.';
+  }
+}
+
 window.addEventListener('hashchange', () => markTarget(false));
-load();
+load().then(() => {
+  if (!articleEl.hidden) loadRelated();
+});
