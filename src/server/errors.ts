@@ -14,8 +14,10 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  rate_limited: 429,
   internal: 500,
   overloaded: 503,
+  timeout: 503,
   unavailable: 503,
   index_missing: 503,
   index_incompatible: 503,
@@ -23,7 +25,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 };
 
 /** Codes a client should retry after a pause: answered with Retry-After. */
-const RETRY_LATER: ReadonlySet<ErrorCode> = new Set(['overloaded', 'unavailable', 'index_missing']);
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set(['overloaded', 'timeout', 'rate_limited', 'unavailable', 'index_missing']);
 
 /** Parses with a zod schema or throws a 400 naming the first bad field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, where: 'query' | 'body' | 'path'): z.output<S> {
