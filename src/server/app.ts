@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(securityHeaders);
   // While shutting down, keep-alive clients are told to reconnect (to another instance, or the restarted one).
   app.use((_req, res, next) => {
-    if (lifecycle.draining) res.setHeader('Connection', 'close');
+    lifecycle.track(res);
     next();
   });
   // Before authentication: a browser's preflight carries no key.

@@ -1,8 +1,29 @@
+import type { ServerResponse } from 'node:http';
+
 /**
- * The server's own state, apart from the index's: while `draining` (shutdown began), /health/ready answers 503
- * so load balancers stop sending requests, and responses ask keep-alive clients to reconnect elsewhere.
+ * The server's own state, apart from the index's. Once shutdown begins (`beginDrain`), /health/ready answers
+ * 503 so load balancers stop sending requests, and every response not yet started, in flight or new, says
+ * `Connection: close`, so keep-alive clients reconnect elsewhere instead of holding the drain open.
  */
 export class Lifecycle {
-  draining = false;
   readonly startedAt = Date.now();
+  private drainingSince: number | null = null;
+  private readonly inFlight = new Set<ServerResponse>();
+
+  get draining(): boolean {
+    return this.drainingSince !== null;
+  }
+
+  /** Counts a response in until it is finished or abandoned. */
+  track(res: ServerResponse): void {
+    if (this.draining) res.setHeader('Connection', 'close');
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+  }
+
+  beginDrain(): { inFlight: number } {
+    this.drainingSince ??= Date.now();
+    for (const res of this.inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    return { inFlight: this.inFlight.size };
+  }
 }

@@ -31,7 +31,7 @@ export function overloadCounter(registry: Registry): (queue: RefusedQueue, why: 
 export function searchAdmission(
   limits: Omit<QueueLimits, 'retryAfterSeconds'>,
   opts: { registry?: Registry; onRefuse?: (why: Refusal) => void } = {},
-): RequestHandler {
+): RequestHandler & { readonly queue: BoundedQueue } {
   const queue = new BoundedQueue('the search', { ...limits, retryAfterSeconds: 1 }, opts.onRefuse);
   if (opts.registry) {
     new Gauge({
@@ -52,7 +52,7 @@ export function searchAdmission(
     });
   }
 
-  return (_req, res, next) => {
+  const admit: RequestHandler = (_req, res, next) => {
     // A client that leaves while its search waits gives its place up.
     const gone = new AbortController();
     const onClose = () => gone.abort(new QuarryError('invalid_request', 'the client closed the connection'));
@@ -77,4 +77,5 @@ export function searchAdmission(
       },
     );
   };
+  return Object.assign(admit, { queue });
 }

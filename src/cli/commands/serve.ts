@@ -45,8 +45,8 @@ export function registerServe(program: Command): void {
         // Drain: /health/ready turns 503 at once (load balancers stop sending), no new connections are accepted,
         // requests in flight get up to drainTimeoutMs to finish; then the writes still waiting are withdrawn
         // (their clients were cut off unacknowledged) and the index is checkpointed and closed.
-        lifecycle.draining = true;
-        logger.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: finishing requests in flight, then checkpointing the index');
+        const { inFlight } = lifecycle.beginDrain();
+        logger.info({ signal, inFlight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: finishing requests in flight, then checkpointing the index');
         await running.close(config.drainTimeoutMs);
         await quarry.close();
         await embedder.close();
