@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embed/embedder.ts';
@@ -228,5 +229,35 @@ describe('search admission over HTTP (a route the test holds open)', () => {
     await until(() => running === 1);
     for (const h of holds.splice(0)) h();
     expect((await again).status).toBe(200);
+  });
+
+  it('frees every slot exactly once, whether the response or the connection ends first (pipelined, cut off)', async () => {
+    const port = Number(new URL(server.url).port);
+    const raw = (payload: string) =>
+      new Promise<void>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        socket.on('data', () => {});
+        socket.on('error', () => {});
+        socket.on('close', () => resolve());
+        socket.end(payload);
+      });
+    const one = 'GET /search HTTP/1.1\r\nHost: x\r\n\r\n';
+    const sent = [raw(one), raw(`${one}${one}GARBAGE\r\n\r\n`), raw('GET /search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')];
+    await until(() => running >= 1);
+    // Answer whatever reaches the handler until every connection is gone.
+    let done = false;
+    void Promise.all(sent).then(() => (done = true));
+    while (!done) {
+      for (const h of holds.splice(0)) h();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Bounded by a count, not a clock: a leaked slot fails the assertion below instead of hanging the test.
+    for (let i = 0; i < 2000 && !(running === 0 && admission.queue.active <= 0); i++) {
+      for (const h of holds.splice(0)) h();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(running).toBe(0);
+    expect(admission.queue.active).toBe(0);
+    expect(admission.queue.waiting).toBe(0);
   });
 });

@@ -66,8 +66,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(metrics.middleware);
   app.use(securityHeaders);
   // While shutting down, keep-alive clients are told to reconnect (to another instance, or the restarted one).
-  app.use((_req, res, next) => {
-    lifecycle.track(res);
+  app.use((req, res, next) => {
+    lifecycle.track(res, req.socket);
     next();
   });
   // Before authentication: a browser's preflight carries no key.

@@ -59,13 +59,22 @@ function fromBodyParser(err: { type?: string; message?: string; limit?: number }
   }
 }
 
+/** Other client errors Express and its router raise with a 4xx status (a path that is not valid percent-encoding). */
+function fromHttpError(err: { status?: unknown; message?: string }): QuarryError | null {
+  if (typeof err.status !== 'number' || err.status < 400 || err.status > 499) return null;
+  if (err instanceof URIError) return new QuarryError('invalid_request', 'the path is not valid percent-encoded UTF-8', { field: 'path' });
+  return new QuarryError(err.status === 413 ? 'payload_too_large' : 'invalid_request', err.message ?? 'bad request');
+}
+
 /** The one place errors become HTTP responses. Internal errors are logged with their stack and answered
  * without it. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const e: QuarryError = isQuarryError(err)
       ? err
-      : (fromBodyParser(err) ?? new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
+      : (fromBodyParser(err) ??
+        fromHttpError(err) ??
+        new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
     if (e.code === 'internal') logger.error({ err, path: req.path, reqId: res.getHeader('x-request-id') }, 'internal error');
     if (res.headersSent) return;
     if (RETRY_LATER.has(e.code)) res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * The server's own state, apart from the index's. Once shutdown begins (`beginDrain`), /health/ready answers
@@ -14,11 +15,17 @@ export class Lifecycle {
     return this.drainingSince !== null;
   }
 
-  /** Counts a response in until it is finished or abandoned. */
-  track(res: ServerResponse): void {
+  /** Counts a response in until it is finished or abandoned (or its connection is gone: see overload.ts). */
+  track(res: ServerResponse, socket: Socket): void {
     if (this.draining) res.setHeader('Connection', 'close');
     this.inFlight.add(res);
-    res.once('close', () => this.inFlight.delete(res));
+    const done = () => {
+      this.inFlight.delete(res);
+      res.off('close', done);
+      socket.off('close', done);
+    };
+    res.once('close', done);
+    socket.once('close', done);
   }
 
   beginDrain(): { inFlight: number } {

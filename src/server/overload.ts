@@ -52,27 +52,38 @@ export function searchAdmission(
     });
   }
 
-  const admit: RequestHandler = (_req, res, next) => {
+  const admit: RequestHandler = (req, res, next) => {
+    // The end of a request: its response closes, or its connection does. A response queued behind a pipelined
+    // one on a connection that dies never emits 'close' (the fuzz test found that leak), so both are watched.
+    const onEnd = (fn: () => void) => {
+      let fired = false;
+      const once = () => {
+        // The socket's 'close' emits the response's: a listener removed mid-emit still runs once more.
+        if (fired) return;
+        fired = true;
+        res.off('close', once);
+        req.socket.off('close', once);
+        fn();
+      };
+      res.once('close', once);
+      req.socket.once('close', once);
+      if (res.closed || req.socket.destroyed) once();
+    };
     // A client that leaves while its search waits gives its place up.
     const gone = new AbortController();
-    const onClose = () => gone.abort(new QuarryError('invalid_request', 'the client closed the connection'));
-    res.once('close', onClose);
+    let waiting = true;
+    onEnd(() => {
+      if (waiting) gone.abort(new QuarryError('invalid_request', 'the client closed the connection'));
+    });
     queue.acquire({ signal: gone.signal }).then(
       () => {
-        res.off('close', onClose);
-        let released = false;
-        const release = () => {
-          if (released) return;
-          released = true;
-          queue.release();
-        };
-        // The slot is held until the answer is sent (or the connection dropped).
-        res.once('close', release);
-        if (res.closed) release();
+        waiting = false;
+        // The slot is held until the answer is sent or the connection is gone.
+        onEnd(() => queue.release());
         next();
       },
       (e: unknown) => {
-        res.off('close', onClose);
+        waiting = false;
         next(e);
       },
     );
