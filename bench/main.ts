@@ -17,6 +17,9 @@ const BENCHES: Record<string, string> = {
   sequential: './sequential.ts',
   'passage-worker': './passage-worker.ts',
   'graph-opt': './graph-opt.ts',
+  overload: './overload.ts',
+  snapshot: './snapshot.ts',
+  soak: './soak.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

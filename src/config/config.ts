@@ -91,11 +91,22 @@ export const ConfigSchema = z
      * rates measured here (see README).
      */
     writeTimeoutMs: int(1000, 3_600_000).default(120_000),
-    /** Searches that run at once; more wait in the search queue (see docs/benchmarks.md, overload). */
-    searchConcurrency: int(1, 1024).default(4),
-    /** Searches that may wait for a slot; one more is answered 503 + Retry-After at once. */
-    searchQueueLimit: int(0, 100_000).default(16),
-    /** The longest a search waits for a slot before it is answered 503 + Retry-After; 0 = no limit. */
+    /**
+     * Searches that run at once; more wait in the search queue. 2: on 2 cores the query embedding (worker)
+     * of one overlaps the BM25 and grouping (main thread) of the other; 1 gave 0.68× the throughput, 3-8 no
+     * more than 2 (bench overload --sweep).
+     */
+    searchConcurrency: int(1, 1024).default(2),
+    /**
+     * Searches that may wait for a slot; one more is answered 503 + Retry-After at once. 8 ≈ 40 ms of work at
+     * the measured capacity (~195 searches/s): at 1× that rate it refused 0.1-0.4% (2-4 refused 8-24%).
+     */
+    searchQueueLimit: int(0, 100_000).default(8),
+    /**
+     * The longest a search waits for a slot before it is answered 503 + Retry-After (0 = no limit). The queue
+     * limit bounds the wait under overload; this is the backstop for stalls (a write's embedding, a GC, a
+     * rebuild's slice) without refusing searches at 80% load, which 25-50 ms did in the soak bench.
+     */
     searchQueueTimeoutMs: int(0, 600_000).default(250),
     /** A search not answered by then is answered 503 `timeout` (its queue wait included). */
     searchTimeoutMs: int(100, 600_000).default(10_000),

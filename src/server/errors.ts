@@ -77,6 +77,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
     if (e.code === 'internal') logger.error({ err, path: req.path, reqId: res.getHeader('x-request-id') }, 'internal error');
     if (res.headersSent) return;
+    // For the request log: a refusal to protect latency is not a server fault (see request-log.ts).
+    res.locals.errorCode = e.code;
     if (RETRY_LATER.has(e.code)) res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));
     res.status(HTTP_STATUS[e.code]).json({ error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } });
   };
