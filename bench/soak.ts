@@ -193,27 +193,34 @@ export async function run(args: string[]): Promise<void> {
     }
 
     const measured = points.filter((p) => p.minute >= warmupMinutes);
-    const span = measured.length > 1 ? measured.at(-1)!.minute - measured[0]!.minute : 0;
+    // Three spans: the whole run after the warm-up, and the steady stretches before the rebuild began and after
+    // it ended. A leak shows as a slope inside each stretch; what a rebuild leaves behind shows as a step between.
+    const rStart = Number(rebuild.startMinute ?? Number.POSITIVE_INFINITY);
+    const rEnd = rStart + Number(rebuild.minutes ?? 0);
+    const spans: Record<string, Point[]> = {
+      whole: measured,
+      beforeRebuild: measured.filter((p) => p.minute < rStart),
+      afterRebuild: measured.filter((p) => p.minute > rEnd + sampleSeconds / 60),
+    };
+    const fitStretch = (ps: Point[], k: keyof typeof FLAT) => {
+      const xs = ps.map((p) => p.minute);
+      const ys = ps.map((p) => p[k]);
+      const slope = theilSenSlope(xs, ys);
+      const med = median(ys);
+      const change = slope * (xs.length > 1 ? xs.at(-1)! - xs[0]! : 0);
+      const limit = FLAT[k].relative !== undefined ? FLAT[k].relative * med : (FLAT[k].absolute ?? 0);
+      return {
+        samples: ps.length,
+        median: round(med, 1),
+        theilSenPerHour: round(slope * 60, 2),
+        olsPerHour: round(olsSlope(xs, ys) * 60, 2),
+        change: round(change, 2),
+        limit: round(limit, 2),
+        flat: Math.abs(change) <= limit,
+      };
+    };
     const trend = Object.fromEntries(
-      (Object.keys(FLAT) as Array<keyof typeof FLAT>).map((k) => {
-        const xs = measured.map((p) => p.minute);
-        const ys = measured.map((p) => p[k]);
-        const slope = theilSenSlope(xs, ys);
-        const med = median(ys);
-        const change = slope * span;
-        const limit = FLAT[k].relative !== undefined ? FLAT[k].relative * med : (FLAT[k].absolute ?? 0);
-        return [
-          k,
-          {
-            median: round(med, 1),
-            theilSenPerHour: round(slope * 60, 2),
-            olsPerHour: round(olsSlope(xs, ys) * 60, 2),
-            changeOverSpan: round(change, 2),
-            limit: round(limit, 2),
-            flat: Math.abs(change) <= limit,
-          },
-        ];
-      }),
+      (Object.keys(FLAT) as Array<keyof typeof FLAT>).map((k) => [k, Object.fromEntries(Object.entries(spans).map(([name, ps]) => [name, fitStretch(ps, k)]))]),
     );
     const errors = Object.entries(totals.byStatus)
       .filter(([st]) => !st.startsWith('2'))
@@ -233,18 +240,31 @@ export async function run(args: string[]): Promise<void> {
       flatDefinition: FLAT,
     });
     const file = writeResult(result);
-    const t = trend as Record<string, { median: number; theilSenPerHour: number; olsPerHour: number; changeOverSpan: number; limit: number; flat: boolean }>;
+    type Fit = ReturnType<typeof fitStretch>;
+    const t = trend as Record<string, Record<string, Fit>>;
     const every = Math.max(1, Math.round(300 / sampleSeconds));
     const body = [
       `Mix: 1 write in ${writeEvery} requests (a bbc-news article replacing one of ${POOL}), the rest hybrid searches (held-out queries, query cache off). Saturating rate of the mix: **${saturation.throughput} req/s** (closed loop, 16 clients, 30 s); soak at 80% = ${round(saturation.throughput * 0.8, 1)} req/s offered by ${clients} Poisson-paced clients for ${minutes} min; achieved ${totals.offered} req/s. Rebuild at minute ${rebuild.startMinute} took ${rebuild.minutes} min (${rebuild.state}).`,
       '',
       `**Errors: ${errors}** of ${totals.requests} requests (non-2xx or transport errors${errors ? `: ${JSON.stringify(result.errorsByStatus)}` : ''}). Latency over the whole run (2xx): p50 ${totals.p50} ms, p99 ${totals.p99} ms.`,
       '',
-      `Slopes over minutes ${warmupMinutes}–${round(measured.at(-1)?.minute ?? 0, 1)} (${measured.length} samples every ${sampleSeconds} s; Theil–Sen, robust to the rebuild's transient; least squares beside it). "Flat" = the fitted change over the span within the limit:`,
+      `Slopes (Theil–Sen: the median of all pairwise slopes, robust to the rebuild's transient; least squares beside it) over the whole run after a ${warmupMinutes}-minute warm-up, and over the steady stretches before the rebuild began and after it ended. "Flat" = the fitted change over the stretch within the limit (RSS ±${(FLAT.rssMiB.relative ?? 0) * 100}% of its median, V8 heap ±${(FLAT.heapMiB.relative ?? 0) * 100}%, open fds ±${FLAT.fds.absolute}, search p99 ±${(FLAT.searchP99Ms.relative ?? 0) * 100}%); a leak shows as a slope inside a stretch, what the rebuild leaves behind as a step between them.`,
       '',
       markdownTable(
-        ['metric', 'median', 'slope /h (Theil–Sen)', 'slope /h (OLS)', 'change over span', 'flat limit', 'flat?'],
-        Object.entries(t).map(([k, v]) => [k, v.median, v.theilSenPerHour, v.olsPerHour, v.changeOverSpan, `±${v.limit}`, v.flat ? 'yes' : '**no**']),
+        ['metric', 'stretch', 'samples', 'median', 'slope /h (Theil–Sen)', 'slope /h (OLS)', 'change over stretch', 'flat limit', 'flat?'],
+        Object.entries(t).flatMap(([k, byStretch]) =>
+          Object.entries(byStretch).map(([stretch, v]) => [
+            k,
+            stretch,
+            v.samples,
+            v.median,
+            v.theilSenPerHour,
+            v.olsPerHour,
+            v.change,
+            `±${v.limit}`,
+            v.flat ? 'yes' : '**no**',
+          ]),
+        ),
       ),
       '',
       `Samples (every ${every * sampleSeconds} s shown; all in the raw file):`,

@@ -359,7 +359,14 @@ describe('crash safety under SIGKILL', () => {
     for (let i = 0; i < ROUNDS; i++) plan.push(i % 4 === 1 ? 'checkpoint' : i % 4 === 3 ? 'rebuild' : i % 4 === 2 && i > 4 ? 'checkpoint' : 'random');
     const completeRebuildAt = Math.min(5, ROUNDS - 1);
     let rebuildMs = 4000;
-    const env = { QUARRY_API_KEY: API_KEY, QUARRY_CHECKPOINT_EVERY: '8', QUARRY_LOG_LEVEL: 'error' };
+    // The verification sends hundreds of searches from one address, 8 at a time: no rate limit, no queue deadline.
+    const env = {
+      QUARRY_API_KEY: API_KEY,
+      QUARRY_CHECKPOINT_EVERY: '8',
+      QUARRY_LOG_LEVEL: 'error',
+      QUARRY_SEARCH_RATE: '0',
+      QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
+    };
 
     for (let round = 0; round < ROUNDS; round++) {
       const server = await timed('start', () => startChildServer({ indexDir, seedsDir, env, timeoutMs: 90_000 }));
