@@ -20,6 +20,9 @@ const BENCHES: Record<string, string> = {
   startup: './startup.ts',
   duplicates: './duplicates.ts',
   filters: './filters.ts',
+  overload: './overload.ts',
+  snapshot: './snapshot.ts',
+  soak: './soak.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -15,7 +15,6 @@ import { promisify } from 'node:util';
 import { type Config, loadConfig } from '../src/config/config.ts';
 import { buildIndex as buildQuarryIndex } from '../src/core/build-index.ts';
 import { identityOf, openQuarry } from '../src/core/open-or-build.ts';
-import type { SourcedArticle } from '../src/core/prepare.ts';
 import { withQueryCache } from '../src/embed/query-cache.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createEmbedder } from '../src/runtime.ts';
@@ -25,36 +24,12 @@ import { listen } from '../src/server/listen.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { currentGenerationDir } from '../src/store/sqlite/index-dir.ts';
 import { flag, has, ROOT } from './lib/args.ts';
-import { bbcTitles, readDocs, type Source, scifactQueries, seededShuffle } from './lib/corpus.ts';
+import { articlesFor, bbcTitles, scifactQueries, seededShuffle } from './lib/corpus.ts';
 import { vectorSet } from './lib/dataset.ts';
 import { precomputedEmbedder } from './lib/precomputed-embedder.ts';
 import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
 import { gc, percentile, round, rssMiB } from './lib/stats.ts';
 import { CACHE_DIR, cachedParagraphs, loadCache } from './lib/vector-cache.ts';
-
-const safeId = (s: string) => s.replace(/[^A-Za-z0-9._:-]/g, '-');
-
-/** Whole articles (paragraphs split on blank lines) until about `target` paragraphs: cached sources first. */
-function articlesFor(target: number): SourcedArticle[] {
-  const out: SourcedArticle[] = [];
-  let paragraphs = 0;
-  for (const source of ['bbc-news', 'scifact', 'reuters21578'] as Source[]) {
-    for (const d of readDocs(source)) {
-      if (paragraphs >= target) return out;
-      const paras = d.text
-        .split(/\n\s*\n/)
-        .map((p) => p.replace(/\s+/g, ' ').trim())
-        .filter((p) => p.length >= 20);
-      if (paras.length === 0) continue;
-      paragraphs += paras.length;
-      out.push({
-        article: { id: `${source}-${safeId(d.id)}`, title: d.title?.trim() || `${source} ${d.id}`, date: null, source, url: null, paragraphs: paras },
-        origin: 'bench',
-      });
-    }
-  }
-  return out;
-}
 
 async function buildIndex(config: Config, target: number): Promise<Record<string, unknown>> {
   const cache = loadCache();

@@ -11,6 +11,10 @@ export type ErrorCode =
   | 'unsupported_media_type'
   /** Too much work queued: retry shortly (`details.retryAfterSeconds`). */
   | 'overloaded'
+  /** The request ran past its time limit and was abandoned (nothing of a write stored): retry later. */
+  | 'timeout'
+  /** The client used up its request budget (a token bucket): retry after `details.retryAfterSeconds`. */
+  | 'rate_limited'
   /** A dependency (the index, the database) cannot answer right now. */
   | 'unavailable'
   | 'conflict'

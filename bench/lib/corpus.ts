@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { SourcedArticle } from '../../src/core/prepare.ts';
 
 /** Research-only data: read at run time by path, never copied into the repository. */
 export const DATA_DIR = resolve(import.meta.dirname, '../../../shared/data');
@@ -81,4 +82,28 @@ export function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+const safeId = (s: string) => s.replace(/[^A-Za-z0-9._:-]/g, '-');
+
+/** Whole articles (paragraphs split on blank lines) until about `target` paragraphs: cached sources first. */
+export function articlesFor(target: number): SourcedArticle[] {
+  const out: SourcedArticle[] = [];
+  let paragraphs = 0;
+  for (const source of ['bbc-news', 'scifact', 'reuters21578'] as Source[]) {
+    for (const d of readDocs(source)) {
+      if (paragraphs >= target) return out;
+      const paras = d.text
+        .split(/\n\s*\n/)
+        .map((p) => p.replace(/\s+/g, ' ').trim())
+        .filter((p) => p.length >= 20);
+      if (paras.length === 0) continue;
+      paragraphs += paras.length;
+      out.push({
+        article: { id: `${source}-${safeId(d.id)}`, title: d.title?.trim() || `${source} ${d.id}`, date: null, source, url: null, paragraphs: paras },
+        origin: 'bench',
+      });
+    }
+  }
+  return out;
 }

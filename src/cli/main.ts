@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
+import { registerBackupCommands } from './commands/backup.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerEval } from './commands/eval.ts';
@@ -25,6 +26,7 @@ registerSearch(program);
 registerWriteCommands(program);
 registerConfig(program);
 registerCheck(program);
+registerBackupCommands(program);
 registerEval(program);
 
 /** The one place CLI errors become output: a message naming the file or flag, and an exit code. */

@@ -70,7 +70,75 @@ export const ConfigSchema = z
       .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 10mb')
       .default('10mb'),
     maxBatchArticles: int(1, 100_000).default(500),
+    /** Writes in the queue, the running one included; past it a write is refused with 503 + Retry-After. */
     writeQueueLimit: int(1, 100_000).default(64),
+    /** The longest a write waits for its turn before it is refused (503 + Retry-After, nothing stored); 0 = no limit. */
+    writeQueueTimeoutMs: int(0, 3_600_000).default(30_000),
+    /**
+     * A write not committed by then is abandoned (503 `timeout`, nothing stored); one whose commit began is
+     * always finished and acknowledged. Covers a full batch of QUARRY_MAX_BATCH_ARTICLES at the embedding
+     * rates measured here (see README).
+     */
+    writeTimeoutMs: int(1000, 3_600_000).default(120_000),
+    /**
+     * Searches that run at once; more wait in the search queue. 2: on 2 cores the query embedding (worker)
+     * of one overlaps the BM25 and grouping (main thread) of the other; 1 gave 0.68× the throughput, 3-8 no
+     * more than 2 (bench overload --sweep).
+     */
+    searchConcurrency: int(1, 1024).default(2),
+    /**
+     * Searches that may wait for a slot; one more is answered 503 + Retry-After at once. 8 ≈ 40 ms of work at
+     * the measured capacity (~195 searches/s): at 1× that rate it refused 0.1-0.4% (2-4 refused 8-24%).
+     */
+    searchQueueLimit: int(0, 100_000).default(8),
+    /**
+     * The longest a search waits for a slot before it is answered 503 + Retry-After (0 = no limit). The queue
+     * limit bounds the wait under overload; this is the backstop for stalls (a write's embedding, a GC, a
+     * rebuild's slice) without refusing searches at 80% load, which 25-50 ms did in the soak bench.
+     */
+    searchQueueTimeoutMs: int(0, 600_000).default(250),
+    /** A search not answered by then is answered 503 `timeout` (its queue wait included). */
+    searchTimeoutMs: int(100, 600_000).default(10_000),
+    /**
+     * Token buckets (sustained requests per second, and burst). Anonymous searches are counted per client
+     * address; requests carrying a configured key per key (QUARRY_API_KEY, QUARRY_READ_KEY). 0 = no limit.
+     */
+    searchRate: z.coerce.number().min(0).max(1_000_000).default(10),
+    searchBurst: int(1, 1_000_000).default(50),
+    keySearchRate: z.coerce.number().min(0).max(1_000_000).default(0),
+    keySearchBurst: int(1, 1_000_000).default(100),
+    writeRate: z.coerce.number().min(0).max(1_000_000).default(0),
+    writeBurst: int(1, 1_000_000).default(20),
+    /**
+     * Express's `trust proxy`: behind a reverse proxy, the client address (for per-address rate limits and
+     * logs) comes from X-Forwarded-For. false, true, a hop count, or addresses/subnets (comma-separated).
+     */
+    trustProxy: z
+      .string()
+      .default('false')
+      .refine(
+        (v) => /^(true|false|\d+|[0-9a-fA-F:.,/\s]+|loopback|linklocal|uniquelocal)$/.test(v.trim()),
+        'must be true, false, a hop count, or addresses/subnets',
+      ),
+    /**
+     * Origins (scheme://host[:port], comma-separated) whose web pages may call the API from a browser (CORS).
+     * Empty: none. `*` lets any page search and read, never write.
+     */
+    corsOrigins: z
+      .string()
+      .default('')
+      .refine(
+        (v) =>
+          v
+            .split(',')
+            .map((o) => o.trim())
+            .every((o) => o === '' || /^(\*|https?:\/\/[^\s/?#,]+)\/?$/.test(o)),
+        'must be origins such as https://news.example.com (scheme, host and port; no path), comma-separated, or *',
+      ),
+    /** On SIGTERM/SIGINT, how long in-flight requests get to finish before their connections are closed. */
+    drainTimeoutMs: int(0, 600_000).default(15_000),
+    /** Where `POST /admin/snapshot` writes snapshots (each a folder named by the request or its time). */
+    snapshotsDir: z.string().min(1).default('snapshots'),
     /** Checkpoint the HNSW file after this many chunk changes (and at shutdown). */
     checkpointEvery: int(1, 10_000_000).default(2000),
     /** Compact the HNSW from SQLite when marked-deleted points exceed this share. */
@@ -137,7 +205,13 @@ export function loadConfig(sources: { env?: NodeJS.ProcessEnv; overrides?: Recor
   }
   const cwd = sources.cwd ?? process.cwd();
   const c = parsed.data;
-  return { ...c, indexDir: resolve(cwd, c.indexDir), seedsDir: resolve(cwd, c.seedsDir), modelsDir: resolve(cwd, c.modelsDir) };
+  return {
+    ...c,
+    indexDir: resolve(cwd, c.indexDir),
+    seedsDir: resolve(cwd, c.seedsDir),
+    modelsDir: resolve(cwd, c.modelsDir),
+    snapshotsDir: resolve(cwd, c.snapshotsDir),
+  };
 }
 
 function dropUndefined(o: Record<string, unknown>): Record<string, unknown> {

@@ -7,9 +7,11 @@ import type { SearchMode, SearchRequest, SearchResponse, SearchTimings, SimilarR
 import { runSearch } from '../search/search.ts';
 import { runSimilar, type SimilarResponse } from '../search/similar.ts';
 import type { Manifest } from '../store/manifest.ts';
-import type { ArticleRecord, ArticleSummary, IndexStore, IntegrityReport, StoreStats } from '../store/store.ts';
+import type { ArticleRecord, ArticleSummary, IndexStore, IntegrityReport, SnapshotReport, StoreStats } from '../store/store.ts';
+import type { Refusal } from '../util/bounded-queue.ts';
 import { prepareArticles } from './prepare.ts';
 import { Rebuilder, type RebuildStatus } from './rebuild.ts';
+import { untilCommitted, withTimeout } from './time-limits.ts';
 import { WriteQueue } from './write-queue.ts';
 
 const definedFields = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -46,7 +48,14 @@ export interface Health {
   error?: string;
 }
 
+export interface Readiness {
+  ready: boolean;
+  checks: { model: string; index: string; database: string };
+}
+
 export type SearchListener = (e: { mode: SearchMode; timings: SearchTimings; tookMs: number }) => void;
+/** Why a write was refused before it stored anything: its queue was full, or it waited past the queue's deadline. */
+export type RefusalListener = (why: Refusal | 'timeout') => void;
 
 /**
  * The core, a facade of verbs over one index and its model: search, upsert, delete, get, stats, health,
@@ -60,13 +69,22 @@ export class Quarry {
   private readonly queue: WriteQueue;
   private readonly rebuilder: Rebuilder;
   private readonly searchListeners = new Set<SearchListener>();
+  private readonly refusalListeners = new Set<RefusalListener>();
+  private readonly searchTimeoutListeners = new Set<() => void>();
+  /** Aborted by close(): writes still waiting for their turn are withdrawn rather than run during shutdown. */
+  private readonly closingSignal = new AbortController();
   private closing = false;
 
   constructor(deps: QuarryDeps) {
     this.config = deps.config;
     this.model = deps.embedder;
     this.store = deps.store;
-    this.queue = new WriteQueue(deps.config.writeQueueLimit);
+    this.queue = new WriteQueue(deps.config.writeQueueLimit, {
+      queueTimeoutMs: deps.config.writeQueueTimeoutMs,
+      onRefuse: (why) => {
+        for (const l of this.refusalListeners) l(why);
+      },
+    });
     this.rebuilder = new Rebuilder({
       store: deps.store,
       embedder: () => this.embedder,
@@ -90,12 +108,22 @@ export class Quarry {
     return this.queue.depth;
   }
 
+  /**
+   * Answers within `searchTimeoutMs` or throws `timeout` (the work already started finishes in the background:
+   * its stages are synchronous, milliseconds each, and cannot be interrupted).
+   */
   async search(req: SearchRequest): Promise<SearchResponse> {
     // A request built in code rather than parsed (scripts, older callers) gets the schema's defaults for the
     // fields it leaves out: first page, relevance order, collapsed.
     const defaults: Pick<SearchRequest, 'offset' | 'sort' | 'collapse'> = { offset: 0, sort: 'relevance', collapse: true };
     const full: SearchRequest = { ...defaults, ...definedFields(req) };
-    const { response, timings, tookMs } = await runSearch(this.store, this.embedder, full, this.config);
+    const ms = this.config.searchTimeoutMs;
+    const { response, timings, tookMs } = await withTimeout(runSearch(this.store, this.embedder, full, this.config), ms, () => {
+      for (const l of this.searchTimeoutListeners) l();
+      return new QuarryError('timeout', `the search took longer than ${ms} ms (QUARRY_SEARCH_TIMEOUT_MS); retry later`, {
+        details: { retryAfterSeconds: 1 },
+      });
+    });
     for (const listener of this.searchListeners) listener({ mode: full.mode, timings, tookMs });
     return response;
   }
@@ -109,6 +137,60 @@ export class Quarry {
   onSearch(listener: SearchListener): () => void {
     this.searchListeners.add(listener);
     return () => this.searchListeners.delete(listener);
+  }
+
+  /** Writes refused by the write queue or abandoned at their time limit (the server's metrics). */
+  onRefused(listener: RefusalListener): () => void {
+    this.refusalListeners.add(listener);
+    return () => this.refusalListeners.delete(listener);
+  }
+
+  /** Searches answered `timeout` (the server's metrics). */
+  onSearchTimeout(listener: () => void): () => void {
+    this.searchTimeoutListeners.add(listener);
+    return () => this.searchTimeoutListeners.delete(listener);
+  }
+
+  /**
+   * The limits of one write: `writeTimeoutMs` from now, or shutdown. Aborting withdraws a write still
+   * waiting for its turn, and one still embedding stores nothing; a write whose commit began is finished.
+   */
+  private writeLimit(): { signal: AbortSignal; run<T>(task: (committing: () => void) => Promise<T>): Promise<T> } {
+    const ms = this.config.writeTimeoutMs;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => {
+      timeout.abort(
+        new QuarryError('timeout', `the write was not committed within ${ms} ms (QUARRY_WRITE_TIMEOUT_MS); nothing of it was stored; retry later`, {
+          details: { retryAfterSeconds: 5 },
+        }),
+      );
+    }, ms);
+    const signal = AbortSignal.any([timeout.signal, this.closingSignal.signal]);
+    return {
+      signal,
+      run: async (task) => {
+        let committed = false;
+        try {
+          return await untilCommitted(
+            this.queue.run(
+              () =>
+                task(() => {
+                  signal.throwIfAborted();
+                  committed = true;
+                }),
+              { signal },
+            ),
+            signal,
+            () => committed,
+          );
+        } catch (e) {
+          if (e === timeout.signal.reason) for (const l of this.refusalListeners) l('timeout');
+          throw e;
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
   }
 
   getArticle(id: string): Promise<ArticleRecord | null> {
@@ -138,8 +220,9 @@ export class Quarry {
     const duplicate = articles.find((a, i) => articles.findIndex((b) => b.id === a.id) !== i);
     if (duplicate) throw new QuarryError('invalid_request', `article id ${duplicate.id} appears twice in one batch`, { field: 'articles' });
     const sourced = articles.map((article) => ({ article, origin: typeof origin === 'string' ? origin : origin(article) }));
-    return this.queue.run(async () => {
+    return this.writeLimit().run(async (committing) => {
       const prepared = await prepareArticles(sourced, this.embedder, this.config);
+      committing();
       const outcomes = await this.store.write(prepared.map((article) => ({ op: 'upsert', article })));
       return outcomes.map((o) => ({ id: o.id, chunks: o.chunks, replaced: o.result === 'replaced' }));
     });
@@ -148,7 +231,8 @@ export class Quarry {
   /** Deletes an article and all of its chunks; false when there is no such article. */
   async deleteArticle(id: string): Promise<boolean> {
     this.assertOpen();
-    return this.queue.run(async () => {
+    return this.writeLimit().run(async (committing) => {
+      committing();
       const [outcome] = await this.store.write([{ op: 'delete', id }]);
       return outcome!.result === 'deleted';
     });
@@ -202,6 +286,35 @@ export class Quarry {
     }
   }
 
+  /**
+   * Whether searches and writes can be served now, without calling the model (a probe every few seconds must
+   * not queue behind a write's embedding): the model loaded, the index open and usable, the store answering
+   * (`store.ping()`: the database reachable, for a backend that has one). Each check is "ok" or why not.
+   */
+  async readiness(): Promise<Readiness> {
+    const index = this.closing
+      ? 'closing'
+      : !this.store.hasIndex
+        ? 'no index yet'
+        : this.store.incompatibility
+          ? `incompatible: ${this.store.incompatibility}`
+          : 'ok';
+    let database = 'ok';
+    try {
+      await this.store.ping();
+    } catch (e) {
+      database = (e as Error).message;
+    }
+    const checks = { model: this.model ? 'ok' : 'not loaded', index, database };
+    return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
+  }
+
+  /** Writes a consistent copy of the index into `dir` while searches and writes go on; see IndexStore.snapshot. */
+  snapshot(dir: string): Promise<SnapshotReport> {
+    this.assertOpen();
+    return this.store.snapshot(dir);
+  }
+
   /** A full consistency check of the open index (O(n)); see the store's checkIntegrity. */
   integrity(): Promise<IntegrityReport> {
     return this.store.checkIntegrity();
@@ -211,6 +324,11 @@ export class Quarry {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.closingSignal.abort(
+      new QuarryError('unavailable', 'the service is shutting down before this write could run; nothing was stored; retry against the restarted service', {
+        details: { retryAfterSeconds: 5 },
+      }),
+    );
     await this.rebuilder.stop();
     await this.queue.drain();
     await this.store.close();

@@ -1,32 +1,33 @@
-import { QuarryError } from '../errors.ts';
+import { BoundedQueue, type Refusal } from '../util/bounded-queue.ts';
 
 /**
- * Serialises writes: one task at a time, in arrival order. Bounded: past `limit` waiting tasks a new one
- * is refused with `overloaded` (HTTP 503 + Retry-After) instead of the queue growing without bound.
+ * Serialises writes: one task at a time, in arrival order (each embeds, then commits one atomic store
+ * write). Bounded the way searches are (util/bounded-queue.ts): `limit` counts the running write and
+ * those waiting, and past it a new one is refused with `overloaded` (HTTP 503 + Retry-After); one that
+ * waited longer than `queueTimeoutMs` for its turn is refused then, having stored nothing.
  */
 export class WriteQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-  private waiting = 0;
+  private readonly queue: BoundedQueue;
 
-  constructor(private readonly limit: number) {}
-
-  get depth(): number {
-    return this.waiting;
+  constructor(limit: number, opts: { queueTimeoutMs?: number; onRefuse?: (why: Refusal) => void } = {}) {
+    this.queue = new BoundedQueue(
+      'the write',
+      { concurrency: 1, queueLimit: Math.max(0, limit - 1), queueTimeoutMs: opts.queueTimeoutMs ?? 0, retryAfterSeconds: 2 },
+      opts.onRefuse,
+    );
   }
 
-  run<T>(task: () => Promise<T> | T, opts: { bypassLimit?: boolean } = {}): Promise<T> {
-    if (!opts.bypassLimit && this.waiting >= this.limit) {
-      return Promise.reject(
-        new QuarryError('overloaded', `the write queue is full (${this.limit} writes waiting); retry shortly`, { details: { retryAfterSeconds: 2 } }),
-      );
-    }
-    this.waiting++;
-    const result = this.tail.then(task);
-    const done = () => {
-      this.waiting--;
-    };
-    this.tail = result.then(done, done);
-    return result;
+  /** Writes running or waiting. */
+  get depth(): number {
+    return this.queue.active + this.queue.waiting;
+  }
+
+  /**
+   * `bypassLimit`: checkpoints, a rebuild's swap and shutdown are never refused. `signal` withdraws a write
+   * still waiting for its turn (its reason is the error the caller gets).
+   */
+  run<T>(task: () => Promise<T> | T, opts: { bypassLimit?: boolean; signal?: AbortSignal } = {}): Promise<T> {
+    return this.queue.run(task, opts);
   }
 
   /** Resolves when every task queued so far has finished. */

@@ -14,8 +14,10 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  rate_limited: 429,
   internal: 500,
   overloaded: 503,
+  timeout: 503,
   unavailable: 503,
   index_missing: 503,
   index_incompatible: 503,
@@ -23,7 +25,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 };
 
 /** Codes a client should retry after a pause: answered with Retry-After. */
-const RETRY_LATER: ReadonlySet<ErrorCode> = new Set(['overloaded', 'unavailable', 'index_missing']);
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set(['overloaded', 'timeout', 'rate_limited', 'unavailable', 'index_missing']);
 
 /** Parses with a zod schema or throws a 400 naming the first bad field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, where: 'query' | 'body' | 'path'): z.output<S> {
@@ -57,15 +59,26 @@ function fromBodyParser(err: { type?: string; message?: string; limit?: number }
   }
 }
 
+/** Other client errors Express and its router raise with a 4xx status (a path that is not valid percent-encoding). */
+function fromHttpError(err: { status?: unknown; message?: string }): QuarryError | null {
+  if (typeof err.status !== 'number' || err.status < 400 || err.status > 499) return null;
+  if (err instanceof URIError) return new QuarryError('invalid_request', 'the path is not valid percent-encoded UTF-8', { field: 'path' });
+  return new QuarryError(err.status === 413 ? 'payload_too_large' : 'invalid_request', err.message ?? 'bad request');
+}
+
 /** The one place errors become HTTP responses. Internal errors are logged with their stack and answered
  * without it. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const e: QuarryError = isQuarryError(err)
       ? err
-      : (fromBodyParser(err) ?? new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
+      : (fromBodyParser(err) ??
+        fromHttpError(err) ??
+        new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
     if (e.code === 'internal') logger.error({ err, path: req.path, reqId: res.getHeader('x-request-id') }, 'internal error');
     if (res.headersSent) return;
+    // For the request log: a refusal to protect latency is not a server fault (see request-log.ts).
+    res.locals.errorCode = e.code;
     if (RETRY_LATER.has(e.code)) res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));
     res.status(HTTP_STATUS[e.code]).json({ error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } });
   };

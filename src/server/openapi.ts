@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import { ArticleInputSchema } from '../corpus/article.ts';
 import { MAX_DEPTH, SearchRequestSchema, SearchResponseSchema, SimilarRequestSchema, SimilarResponseSchema } from '../search/schema.ts';
+import { LiveResponseSchema, ReadyResponseSchema, SnapshotReportSchema, SnapshotRequestSchema } from './ops-schemas.ts';
 import { ArticleIdParamSchema, ArticleResponseSchema, articleBatchSchema, ErrorResponseSchema, WriteResponseSchema } from './schemas.ts';
 import { HealthResponseSchema, IndexStatsSchema, RebuildStatusSchema } from './status-schemas.ts';
 
@@ -21,6 +22,10 @@ const named = {
   rebuild: RebuildStatusSchema.meta({ id: 'RebuildStatus' }),
   health: HealthResponseSchema.meta({ id: 'Health' }),
   similarResponse: SimilarResponseSchema.meta({ id: 'SimilarResponse' }),
+  snapshotRequest: SnapshotRequestSchema.meta({ id: 'SnapshotRequest' }),
+  snapshot: SnapshotReportSchema.meta({ id: 'SnapshotReport' }),
+  live: LiveResponseSchema.meta({ id: 'Live' }),
+  ready: ReadyResponseSchema.meta({ id: 'Ready' }),
 };
 
 /**
@@ -38,7 +43,22 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
   const writeAuth = [{ [bearer.name]: [] }];
   const readAuth = [{}, { [bearer.name]: [] }];
 
-  const { error, search, searchResponse, articleInput, article, writeResponse, stats, rebuild, health, similarResponse } = named;
+  const {
+    error,
+    search,
+    searchResponse,
+    articleInput,
+    article,
+    writeResponse,
+    stats,
+    rebuild,
+    health,
+    similarResponse,
+    snapshotRequest,
+    snapshot,
+    live,
+    ready,
+  } = named;
 
   const json = (schema: z.ZodType, description: string): ResponseConfig => ({ description, content: { 'application/json': { schema } } });
   const text = (type: string, description: string): ResponseConfig => ({ description, content: { [type]: { schema: z.string() } } });
@@ -48,10 +68,11 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
       401: 'Missing or wrong API key',
       403: 'Write endpoints are disabled (no QUARRY_API_KEY configured)',
       404: 'No such article',
-      409: 'A rebuild is already running',
+      409: 'A rebuild is already running (or the snapshot folder exists)',
       413: 'Request body larger than the configured limit',
       415: 'Body is not application/json',
-      503: 'Overloaded (write queue full) or the index is unavailable; see Retry-After',
+      429: 'Rate limited (a token bucket per address, or per API key): see Retry-After and the RateLimit / RateLimit-Policy headers',
+      503: 'Overloaded (queue full, or waited past its deadline), timed out, or the index is unavailable; see Retry-After',
     };
     return Object.fromEntries(statuses.map((s) => [s, json(error, why[s] ?? 'Error')]));
   };
@@ -74,7 +95,7 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
       '**Recency** (`recency=30d`) multiplies each score by 0.5^(age/half-life), age in days from the newest article date in the index (or `recencyDate`); minScore applies before it, to the relevance score.',
     ].join('\n'),
     request: { query: SearchRequestSchema },
-    responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401) },
+    responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401, 429, 503) },
   });
   route({
     method: 'post',
@@ -83,7 +104,7 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     security: readAuth,
     summary: 'Search articles (JSON body)',
     request: { body: { required: true, content: { 'application/json': { schema: search } } } },
-    responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401, 415) },
+    responses: { 200: json(searchResponse, 'Articles, best first, each with its evidence paragraphs'), ...errors(400, 401, 415, 429, 503) },
   });
   route({
     method: 'post',
@@ -93,7 +114,7 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     summary: 'Add or replace articles',
     description: `One article, or \`{ "articles": [...] }\` with up to ${config.maxBatchArticles}. An existing id is replaced. Answers after the write is committed.`,
     request: { body: { required: true, content: { 'application/json': { schema: z.union([articleInput, articleBatchSchema(config.maxBatchArticles)]) } } } },
-    responses: { 201: json(writeResponse, 'Stored: chunk count per article'), ...errors(400, 401, 403, 413, 415, 503) },
+    responses: { 201: json(writeResponse, 'Stored: chunk count per article'), ...errors(400, 401, 403, 413, 415, 429, 503) },
   });
   route({
     method: 'get',
@@ -126,7 +147,7 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     security: writeAuth,
     summary: 'Delete an article and its paragraphs',
     request: { params: ArticleIdParamSchema },
-    responses: { 204: { description: 'Deleted' }, ...errors(400, 401, 403, 404, 503) },
+    responses: { 204: { description: 'Deleted' }, ...errors(400, 401, 403, 404, 429, 503) },
   });
   route({
     method: 'post',
@@ -146,10 +167,37 @@ export function buildOpenApiDocument(config: Config): ReturnType<OpenApiGenerato
     responses: { 200: json(rebuild, 'Rebuild status'), ...errors(401, 403) },
   });
   route({
+    method: 'post',
+    path: '/admin/snapshot',
+    tags: ['admin'],
+    security: writeAuth,
+    summary: 'Write a consistent snapshot of the index into QUARRY_SNAPSHOTS_DIR',
+    description:
+      'Searches and writes go on while it is taken; every write acknowledged before the request is in it. Restore it with `quarry restore DIR` (the server must be stopped). The body is optional.',
+    request: { body: { required: false, content: { 'application/json': { schema: snapshotRequest } } } },
+    responses: { 201: json(snapshot, 'The snapshot written: its folder, counts, files and checksums'), ...errors(400, 401, 403, 409, 415, 429, 503) },
+  });
+  route({
+    method: 'get',
+    path: '/health/live',
+    tags: ['operations'],
+    summary: 'Liveness probe: the process answers (no dependency is checked)',
+    responses: { 200: json(live, 'Alive') },
+  });
+  route({
+    method: 'get',
+    path: '/health/ready',
+    tags: ['operations'],
+    summary: 'Readiness probe: model loaded, index open, database reachable, not shutting down',
+    description:
+      'Cheap (no model call), for a load balancer or Kubernetes readinessProbe. 503 with the failing check while starting up, shutting down, or when the index cannot be used.',
+    responses: { 200: json(ready, 'Ready'), 503: json(ready, 'Not ready, with the reason per check') },
+  });
+  route({
     method: 'get',
     path: '/health',
     tags: ['operations'],
-    summary: 'Liveness: the index is open and the model answers',
+    summary: 'Deep health check: the index is open and the model embeds a probe sentence',
     responses: { 200: json(health, 'Healthy'), 503: json(health, 'Unhealthy, with the reason') },
   });
   route({

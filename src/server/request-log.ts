@@ -48,6 +48,10 @@ export function requestLogger(logger: pino.Logger, opts: { logQueries: boolean }
       return typeof q === 'string' && pathOf(req.originalUrl) === '/search' ? { q } : {};
     },
     customLogLevel(req, res, err) {
+      // Load shed on purpose (queue full, time limit) is counted in /metrics and logged as a warning: an
+      // operator paging on error lines should not be woken by the overload protection doing its job.
+      const code = res.locals.errorCode as string | undefined;
+      if (!err && res.statusCode === 503 && (code === 'overloaded' || code === 'timeout')) return 'warn';
       if (err || res.statusCode >= 500) return 'error';
       if (res.statusCode >= 400) return 'warn';
       return ROUTINE.test(pathOf(req.url)) ? 'debug' : 'info';

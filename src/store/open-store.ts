@@ -1,8 +1,9 @@
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../logger.ts';
 import type { IndexIdentity } from './manifest.ts';
+import { restoreSnapshot } from './sqlite/snapshot.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
-import type { IndexStore } from './store.ts';
+import type { IndexStore, RestoreReport } from './store.ts';
 
 export interface OpenStoreOptions {
   identity: IndexIdentity;
@@ -22,4 +23,13 @@ export function openStore(config: Config, opts: OpenStoreOptions): Promise<Index
     compactDeletedRatio: config.compactDeletedRatio,
     logger: opts.logger,
   });
+}
+
+/**
+ * Installs a snapshot (written by `IndexStore.snapshot`) as the configured index; see restoreSnapshot. With
+ * `allowIncompatible`, a snapshot made with another model or chunker is installed and reported as such (the
+ * caller rebuilds it); without, it is refused before anything is touched.
+ */
+export function restoreStore(config: Config, opts: { from: string; identity: IndexIdentity; allowIncompatible: boolean }): Promise<RestoreReport> {
+  return restoreSnapshot({ root: config.indexDir, ...opts });
 }

@@ -28,6 +28,15 @@ import type { Manifest } from './manifest.ts';
  *   normalised text, or near-duplicate paragraphs by stored vectors). Groups are transitive; a delete leaves
  *   the rest of a group grouped; a replaced article is grouped afresh. Grouping may lag a crash, never a
  *   write that resolved: articles not yet grouped are grouped when a writer next opens the index.
+ * - A snapshot (`IndexStore.snapshot`) is a consistent copy of the current generation taken while reads and
+ *   writes go on: every write acknowledged before the call began is in it, and no write is half in it. It is
+ *   written to a folder that did not exist (it appears whole or not at all) and is restored by the backend's
+ *   restore function (not a method: restoring replaces the index a store would hold, so it runs with no store
+ *   open — SQLite: `restoreSnapshot` in sqlite/snapshot.ts, chosen in open-store.ts). The restore refuses an
+ *   index held by a running process, and reports (never silently accepts) a snapshot made with another model
+ *   or chunker. SQLite copies one read transaction of its database (VACUUM INTO) plus the HNSW checkpoint at
+ *   or before it, whose later changes the restored index replays from its change log on open. A PostgreSQL
+ *   backend will delegate to pg_dump (or point to its base backups) and say so in its report.
  */
 
 /** An article as stored: the article plus where it came from and when it was written. */
@@ -256,6 +265,37 @@ export interface IntegrityReport {
   problems: string[];
 }
 
+/** What `IndexStore.snapshot` wrote. */
+export interface SnapshotReport {
+  /** The snapshot's folder. */
+  dir: string;
+  createdAt: string;
+  articles: number;
+  chunks: number;
+  /** The store's change sequence number the copy is consistent at: every write committed up to it is in it. */
+  seq: number;
+  files: Array<{ name: string; bytes: number; sha256: string }>;
+  bytes: number;
+  seconds: number;
+  /** How long writes were held back to take the snapshot (the copy itself runs beside them). */
+  writesHeldMs: number;
+  /** What only this backend reports (SQLite: the HNSW checkpoint copied and the changes a restore replays). */
+  details: Record<string, string | number | null>;
+}
+
+/** What a restore installed. */
+export interface RestoreReport {
+  /** The index folder the snapshot now is the current index of. */
+  indexDir: string;
+  articles: number;
+  chunks: number;
+  seq: number;
+  createdAt: string;
+  /** Why the snapshot cannot be searched with the current model or chunker (a rebuild is needed), or null. */
+  incompatibility: string | null;
+  seconds: number;
+}
+
 /** What a new generation records about how it was made (the rest of the manifest comes from the store). */
 export interface GenerationOrigin {
   source: Manifest['source'];
@@ -310,6 +350,12 @@ export interface IndexStore {
   checkIntegrity(): Promise<IntegrityReport>;
   /** Throws when the store cannot answer (database closed or unreachable). */
   ping(): Promise<void>;
+  /**
+   * Writes a consistent copy of the current generation into `dir` (which must not exist, or be an empty
+   * folder) while reads and writes go on; see the contract above. Works on an index opened read-only or made
+   * with another model too: a backup needs no search.
+   */
+  snapshot(dir: string): Promise<SnapshotReport>;
   beginGeneration(origin: GenerationOrigin): Promise<GenerationBuilder>;
   /** Makes everything durable in its final form (SQLite: the HNSW checkpoint) and releases the index. */
   close(): Promise<void>;

@@ -420,7 +420,14 @@ describe('crash safety under SIGKILL', () => {
     const plan: Array<'random' | 'checkpoint' | 'rebuild'> = [];
     for (let i = 0; i < ROUNDS; i++) plan.push(i % 4 === 1 ? 'checkpoint' : i % 4 === 3 ? 'rebuild' : i % 4 === 2 && i > 4 ? 'checkpoint' : 'random');
     const completeRebuildAt = Math.min(5, ROUNDS - 1);
-    const env = { QUARRY_API_KEY: API_KEY, QUARRY_CHECKPOINT_EVERY: '8', QUARRY_LOG_LEVEL: 'error' };
+    // The verification sends hundreds of searches from one address, 8 at a time: no rate limit, no queue deadline.
+    const env = {
+      QUARRY_API_KEY: API_KEY,
+      QUARRY_CHECKPOINT_EVERY: '8',
+      QUARRY_LOG_LEVEL: 'error',
+      QUARRY_SEARCH_RATE: '0',
+      QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
+    };
     // Each kind of kill alternates between a server that embeds in worker threads (the default) and one that
     // embeds on its main thread (QUARRY_*_WORKER=0): both are killed mid-write, and the second starts faster.
     const roundsOfKind = new Map<string, number>();

@@ -62,12 +62,17 @@ export function hashedEmbedderInfo(opts: { dims?: number; maxTokens?: number } =
   };
 }
 
-/** The test embedder (see the top of this file). `countTokens` is one token per word plus two special tokens. */
-export function createHashedEmbedder(opts: { dims?: number; maxTokens?: number } = {}): Embedder {
+/**
+ * The test embedder (see the top of this file). `countTokens` is one token per word plus two special tokens.
+ * `gate`, when given, holds every passage embedding until it resolves, so a test controls exactly when a write
+ * is "still embedding".
+ */
+export function createHashedEmbedder(opts: { dims?: number; maxTokens?: number; gate?: () => Promise<void> } = {}): Embedder {
   const info = hashedEmbedderInfo(opts);
   return {
     info,
     embedPassages: async (texts, onProgress) => {
+      await opts.gate?.();
       const out = texts.map((t) => hashedVector(t, info.dims));
       onProgress?.({ done: texts.length, total: texts.length });
       return out;

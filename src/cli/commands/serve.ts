@@ -8,14 +8,16 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'port to listen on (default 3000, or PORT)')
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .action(async (flags: CommonFlags & { port?: string; host?: string }, cmd: Command) => {
-      const [{ configFrom }, { openOrBuild }, { createEmbedder, createLogger }, { createApp }, { listen }, { buildProgressBar }] = await Promise.all([
-        import('../context.ts'),
-        import('../../core/open-or-build.ts'),
-        import('../../runtime.ts'),
-        import('../../server/app.ts'),
-        import('../../server/listen.ts'),
-        import('../progress.ts'),
-      ]);
+      const [{ configFrom }, { openOrBuild }, { createEmbedder, createLogger }, { createApp }, { listen }, { buildProgressBar }, { Lifecycle }] =
+        await Promise.all([
+          import('../context.ts'),
+          import('../../core/open-or-build.ts'),
+          import('../../runtime.ts'),
+          import('../../server/app.ts'),
+          import('../../server/listen.ts'),
+          import('../progress.ts'),
+          import('../../server/lifecycle.ts'),
+        ]);
       const config = configFrom(cmd.optsWithGlobals(), { port: flags.port, host: flags.host });
       const logger = createLogger(config);
       const embedder = await createEmbedder(config);
@@ -24,7 +26,8 @@ export function registerServe(program: Command): void {
       for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
       if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
 
-      const app = createApp({ quarry, config, logger });
+      const lifecycle = new Lifecycle();
+      const app = createApp({ quarry, config, logger, lifecycle });
       const running = await listen(app, config.port, config.host);
       const s = await quarry.stats();
       process.stdout.write(
@@ -39,8 +42,12 @@ export function registerServe(program: Command): void {
       const shutdown = async (signal: string) => {
         if (stopping) return;
         stopping = true;
-        logger.info({ signal }, 'shutting down: finishing requests, checkpointing the index');
-        await running.close();
+        // Drain: /health/ready turns 503 at once (load balancers stop sending), no new connections are accepted,
+        // requests in flight get up to drainTimeoutMs to finish; then the writes still waiting are withdrawn
+        // (their clients were cut off unacknowledged) and the index is checkpointed and closed.
+        const { inFlight } = lifecycle.beginDrain();
+        logger.info({ signal, inFlight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: finishing requests in flight, then checkpointing the index');
+        await running.close(config.drainTimeoutMs);
         await quarry.close();
         await embedder.close();
         logger.info('stopped');

@@ -9,7 +9,7 @@ const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
-const CheckpointSchema = z.object({ file: z.string(), seq: z.number().int(), points: z.number().int(), written: z.string() });
+export const CheckpointSchema = z.object({ file: z.string(), seq: z.number().int(), points: z.number().int(), written: z.string() });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 
 export interface Neighbour {

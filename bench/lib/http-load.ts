@@ -1,0 +1,169 @@
+import { Agent, request } from 'node:http';
+import { mulberry32 } from './corpus.ts';
+import { percentile, round } from './stats.ts';
+
+export interface LoadRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** A label to split results by (search, write, …). */
+  kind: string;
+}
+
+export interface Sample {
+  kind: string;
+  /** When the request was due, ms since the start of the run. */
+  at: number;
+  /** HTTP status, or 0 for a transport error or a client timeout. */
+  status: number;
+  /** From when it was due to its last byte (an open-loop request sent late is charged its lateness). */
+  ms: number;
+  /** How late the client sent it (open loop): a generator that falls behind measures itself, not the server. */
+  late?: number;
+}
+
+/**
+ * Plain node:http with keep-alive and no socket cap: the client never queues a request itself, so what is
+ * measured is the server's queueing, not the generator's. Timeouts are generous and counted as errors.
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+
+export function send(base: URL, r: LoadRequest, timeoutMs = 30_000): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: base.hostname,
+        port: base.port,
+        path: r.path,
+        method: r.method,
+        headers: r.body ? { 'content-type': 'application/json', ...r.headers } : r.headers,
+        agent,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(0));
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('client timeout')));
+    req.on('error', () => resolve(0));
+    req.end(r.body);
+  });
+}
+
+/**
+ * Open loop: requests arrive as a Poisson process of `rate` per second (seeded), whatever the server's
+ * answers do, as independent users would; the way to measure behaviour past saturation. A closed loop (each
+ * client waits for its answer) slows down with the server and never overloads it.
+ */
+export async function openLoop(opts: {
+  url: string;
+  rate: number;
+  seconds: number;
+  next: () => LoadRequest;
+  seed?: number;
+  timeoutMs?: number;
+  onSample?: (s: Sample) => void;
+}): Promise<Sample[]> {
+  const base = new URL(opts.url);
+  const rand = mulberry32(opts.seed ?? 7);
+  const samples: Sample[] = [];
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+  const start = performance.now();
+  const end = opts.seconds * 1000;
+  let due = 0;
+  while (due < end) {
+    const wait = start + due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const r = opts.next();
+    const at = due;
+    const late = performance.now() - start - at;
+    inFlight++;
+    void send(base, r, opts.timeoutMs ?? 30_000).then((status) => {
+      const s = { kind: r.kind, at, status, ms: performance.now() - start - at, late };
+      samples.push(s);
+      opts.onSample?.(s);
+      if (--inFlight === 0) drained?.();
+    });
+    due += (-Math.log(1 - rand()) / opts.rate) * 1000;
+  }
+  if (inFlight > 0) await new Promise<void>((r) => (drained = r));
+  return samples;
+}
+
+/** Closed loop: `connections` clients, each sending its next request when the last one is answered. */
+export async function closedLoop(opts: {
+  url: string;
+  connections: number;
+  seconds: number;
+  next: () => LoadRequest;
+  timeoutMs?: number;
+  onSample?: (s: Sample) => void;
+}): Promise<Sample[]> {
+  const base = new URL(opts.url);
+  const samples: Sample[] = [];
+  const start = performance.now();
+  const end = start + opts.seconds * 1000;
+  const client = async () => {
+    while (performance.now() < end) {
+      const r = opts.next();
+      const at = performance.now() - start;
+      const status = await send(base, r, opts.timeoutMs ?? 30_000);
+      const s = { kind: r.kind, at, status, ms: performance.now() - start - at };
+      samples.push(s);
+      opts.onSample?.(s);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.connections }, client));
+  return samples;
+}
+
+export interface LoadSummary {
+  requests: number;
+  /** From the first request due to the last answer. */
+  seconds: number;
+  /** Requests per second offered (sent). */
+  offered: number;
+  /** 2xx answers per second. */
+  throughput: number;
+  /** Latency of the 2xx answers, ms. */
+  p50: number;
+  p99: number;
+  max: number;
+  /** Shares of all requests. */
+  share503: number;
+  share429: number;
+  shareOther: number;
+  errors: number;
+  byStatus: Record<string, number>;
+  /** p99 of how late the open-loop generator sent its requests, ms (null for a closed loop). */
+  lateP99: number | null;
+}
+
+export function summarise(samples: Sample[], plannedSeconds: number): LoadSummary {
+  const ok = samples.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms);
+  // Answers still arriving after the planned time count: a backlog drained late is not throughput in time.
+  const seconds = Math.max(plannedSeconds, ...samples.map((s) => (s.at + s.ms) / 1000));
+  const late = samples.filter((s) => s.late !== undefined).map((s) => s.late!);
+  const byStatus: Record<string, number> = {};
+  for (const s of samples) byStatus[s.status] = (byStatus[s.status] ?? 0) + 1;
+  const n = Math.max(samples.length, 1);
+  const count = (f: (st: number) => boolean) => samples.filter((s) => f(s.status)).length;
+  return {
+    requests: samples.length,
+    seconds: round(seconds, 1),
+    offered: round(samples.length / plannedSeconds, 1),
+    throughput: round(ok.length / seconds, 1),
+    p50: round(percentile(ok, 50), 1),
+    p99: round(percentile(ok, 99), 1),
+    max: round(ok.length ? Math.max(...ok) : Number.NaN, 1),
+    share503: round(count((st) => st === 503) / n, 4),
+    share429: round(count((st) => st === 429) / n, 4),
+    shareOther: round(count((st) => st !== 503 && st !== 429 && (st < 200 || st >= 300)) / n, 4),
+    errors: count((st) => st === 0),
+    byStatus,
+    lateP99: late.length ? round(percentile(late, 99), 1) : null,
+  };
+}

@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { ROOT } from './args.ts';
+
+export interface ServeChild {
+  url: string;
+  pid: number;
+  /** Everything the server printed (for failure messages). */
+  output(): string;
+  /** SIGTERM, then resolves with the exit code once it exited. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * `quarry serve` in its own process (as `npm start` runs it), so the load generator in this process never
+ * shares its event loop. `env` adds QUARRY_* settings; the parent's own QUARRY_* variables are dropped so
+ * a benchmark measures what it says it does.
+ */
+export function startServe(env: Record<string, string>, opts: { timeoutMs?: number; nice?: number } = {}): Promise<ServeChild> {
+  const timeoutMs = opts.timeoutMs ?? 600_000;
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
+  // A lower priority (nice) for the server than for the load generator in this process: on a shared 2-core
+  // machine the generator would otherwise be starved at saturation and report its own lateness as latency.
+  // `nice` execs node, so the pid is the server's and every thread it starts inherits the priority.
+  const command = opts.nice === undefined ? [process.execPath] : ['nice', '-n', String(opts.nice), process.execPath];
+  const child = spawn(command[0]!, [...command.slice(1), 'bin/quarry.js', 'serve'], {
+    cwd: ROOT,
+    env: { ...base, PORT: '0', QUARRY_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`quarry serve did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = () => {
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      resolve({
+        url: m[1]!,
+        pid: child.pid!,
+        output: () => out,
+        stop: async () => {
+          if (child.exitCode === null) child.kill('SIGTERM');
+          return exited;
+        },
+      });
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`quarry serve exited (${code}) before serving:\n${out}`));
+    });
+  });
+}
+
+/** Resident memory (MiB) and open file descriptors of a process, from /proc (Linux). */
+export function procStats(pid: number): { rssMiB: number; fds: number; threads: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rssMiB: kib('VmRSS') / 1024, fds: readdirSync(`/proc/${pid}/fd`).length, threads: kib('Threads') };
+}
+
+/** One Prometheus sample value from /metrics text (the first line of that name and labels). */
+export function metricValue(text: string, name: string, labels = ''): number | null {
+  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `) || (!labels && l.startsWith(`${name}{`)));
+  return line === undefined ? null : Number(line.split(' ').at(-1));
+}

@@ -1,0 +1,170 @@
+/**
+ * `npm run bench -- overload [--seconds 20] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--no-doc]`
+ *
+ * Search admission under overload: a `quarry serve` child on the bbc-news index (real model, query cache off,
+ * rate limits off), held-out queries (SciFact test queries and bbc-news titles, alternating, each request a
+ * different one). Measures the unloaded latency (one client), the saturating rate (the throughput of a closed
+ * loop of 16 clients against the same concurrency with the queue unbounded), then an open loop (Poisson arrivals) at 1×, 2× and 4× that rate with the
+ * settings under test: throughput, p50/p99 of the admitted requests, share refused; and 2× with the
+ * protection off (an unbounded queue) for contrast. `--sweep` first measures throughput and latency by
+ * QUARRY_SEARCH_CONCURRENCY with an unbounded queue (closed loop, 16 clients), to choose it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/config.ts';
+import { flag, has } from './lib/args.ts';
+import { ensureBbcIndex } from './lib/bbc-index.ts';
+import { bbcTitles, scifactQueries, seededShuffle } from './lib/corpus.ts';
+import { closedLoop, type LoadRequest, type LoadSummary, openLoop, summarise } from './lib/http-load.ts';
+import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
+import { metricValue, startServe } from './lib/serve-child.ts';
+import { round } from './lib/stats.ts';
+
+function searchRequests(): () => LoadRequest {
+  const sq = scifactQueries();
+  const bt = seededShuffle(bbcTitles()).slice(0, sq.length);
+  const queries = sq.flatMap((q, i) => [q, bt[i]!]);
+  let i = 0;
+  return () => ({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i++ % queries.length]!)}`, kind: 'search' });
+}
+
+const UNBOUNDED = {
+  QUARRY_SEARCH_CONCURRENCY: '64',
+  QUARRY_SEARCH_QUEUE_LIMIT: '100000',
+  QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
+  QUARRY_SEARCH_TIMEOUT_MS: '600000',
+};
+
+export async function run(args: string[]): Promise<void> {
+  const seconds = Number(flag(args, 'seconds', '20'));
+  const index = ensureBbcIndex();
+  const seeds = mkdtempSync(join(tmpdir(), 'quarry-bench-noseeds-'));
+  const next = searchRequests();
+  const baseEnv = { QUARRY_INDEX_DIR: index, QUARRY_SEEDS_DIR: seeds, QUARRY_SEARCH_RATE: '0', QUARRY_QUERY_CACHE_SIZE: '0' };
+  const underTest: Record<string, string> = {};
+  const c = flag(args, 'concurrency', undefined);
+  const q = flag(args, 'queue', undefined);
+  const qt = flag(args, 'queue-timeout', undefined);
+  if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
+  if (q) underTest.QUARRY_SEARCH_QUEUE_LIMIT = q;
+  if (qt) underTest.QUARRY_SEARCH_QUEUE_TIMEOUT_MS = qt;
+  // Any other server setting, e.g. --server-env QUARRY_QUERY_THREADS=1 (applies to every server this run starts).
+  const extra = Object.fromEntries(
+    (flag(args, 'server-env', '') || '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string]),
+  );
+  Object.assign(baseEnv, extra);
+  const result = newResult('overload', args);
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  const serve = async (env: Record<string, string>) => {
+    const s = await startServe({ ...baseEnv, ...env }, { nice: 10 });
+    await closedLoop({ url: s.url, connections: 2, seconds: 3, next }); // warm-up: model, JIT, page cache
+    return s;
+  };
+
+  try {
+    if (has(args, 'sweep')) {
+      const sweep: Array<{ concurrency: number } & LoadSummary> = [];
+      for (const conc of [1, 2, 3, 4, 6, 8]) {
+        const s = await serve({ ...UNBOUNDED, QUARRY_SEARCH_CONCURRENCY: String(conc) });
+        try {
+          const r = summarise(await closedLoop({ url: s.url, connections: 16, seconds, next }), seconds);
+          sweep.push({ concurrency: conc, ...r });
+          log(`sweep concurrency ${conc}: ${r.throughput} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+        } finally {
+          await s.stop();
+        }
+      }
+      result.sweep = sweep;
+    }
+
+    // The saturating rate is the service's capacity: measured with the queue unbounded (nothing refused) at the
+    // concurrency under test. Against the protected server a closed loop of many clients turns into a retry
+    // storm (each refusal is answered at once and the client asks again), which measures the refusals instead.
+    const concurrency = underTest.QUARRY_SEARCH_CONCURRENCY ?? String(loadConfig({ env: {} }).searchConcurrency);
+    const cap = await serve({ ...UNBOUNDED, QUARRY_SEARCH_CONCURRENCY: concurrency });
+    let saturation: LoadSummary;
+    try {
+      saturation = summarise(await closedLoop({ url: cap.url, connections: 16, seconds, next }), seconds);
+      log(`saturation (16 clients, closed loop, queue unbounded, concurrency ${concurrency}): ${saturation.throughput} req/s, p99 ${saturation.p99} ms`);
+    } finally {
+      await cap.stop();
+    }
+
+    const s = await serve(underTest);
+    let unloaded: LoadSummary;
+    const open: Array<{ multiple: number; rate: number } & LoadSummary> = [];
+    let refused: Record<string, number | null>;
+    try {
+      unloaded = summarise(await closedLoop({ url: s.url, connections: 1, seconds, next }), seconds);
+      log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
+      for (const multiple of [1, 2, 4]) {
+        const rate = round(saturation.throughput * multiple, 1);
+        const r = summarise(await openLoop({ url: s.url, rate, seconds, next, seed: multiple }), seconds);
+        open.push({ multiple, rate, ...r });
+        log(
+          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms, ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms`,
+        );
+      }
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      refused = Object.fromEntries(
+        ['queue_full', 'queue_timeout', 'timeout'].map((reason) => [
+          reason,
+          metricValue(metrics, 'quarry_overload_refused_total', `queue="search",reason="${reason}"`),
+        ]),
+      );
+    } finally {
+      await s.stop();
+    }
+
+    let unprotected: { rate: number } & LoadSummary = { rate: 0, ...summarise([], seconds) };
+    const off = has(args, 'no-contrast') ? null : await serve(UNBOUNDED);
+    if (off)
+      try {
+        const rate = round(saturation.throughput * 2, 1);
+        unprotected = { rate, ...summarise(await openLoop({ url: off.url, rate, seconds, next, seed: 2 }), seconds) };
+        log(`no protection, 2× (${rate}/s): ${unprotected.throughput} req/s 2xx, p50 ${unprotected.p50} ms, p99 ${unprotected.p99} ms`);
+      } finally {
+        await off.stop();
+      }
+
+    const settings = { ...underTest, ...extra };
+    Object.assign(result, { seconds, index: 'bbc-news (2,225 articles) with the real model', settings, unloaded, saturation, open, refused, unprotected });
+    const file = writeResult(result);
+    const p99Ratio = round(open.find((o) => o.multiple === 2)!.p99 / unloaded.p99, 2);
+    const rows = [
+      ['unloaded (1 client)', '—', unloaded.throughput, unloaded.p50, unloaded.p99, '0%'],
+      ['saturation (16 clients, closed loop, queue unbounded)', '—', saturation.throughput, saturation.p50, saturation.p99, '0%'],
+      ...open.map((o) => [`${o.multiple}× open loop`, o.offered, o.throughput, o.p50, o.p99, `${round(o.share503 * 100, 1)}%`]),
+      [
+        '2× open loop, protection off',
+        unprotected.offered,
+        unprotected.throughput,
+        unprotected.p50,
+        unprotected.p99,
+        `${round(unprotected.share503 * 100, 1)}%`,
+      ],
+    ];
+    const sweepTable = result.sweep
+      ? `\n\nConcurrency sweep (unbounded queue, closed loop of 16 clients, ${seconds} s each):\n\n${markdownTable(
+          ['QUARRY_SEARCH_CONCURRENCY', 'requests/s', 'p50 ms', 'p99 ms'],
+          (result.sweep as Array<{ concurrency: number } & LoadSummary>).map((r) => [r.concurrency, r.throughput, r.p50, r.p99]),
+        )}`
+      : '';
+    const body = `Settings under test: ${
+      Object.keys(settings).length
+        ? Object.entries(settings)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')
+        : 'the defaults'
+    }. ${seconds} s per row; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
+    console.log(body);
+    if (!has(args, 'no-doc')) updateDoc('overload', result, body);
+  } finally {
+    rmSync(seeds, { recursive: true, force: true });
+  }
+}

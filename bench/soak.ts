@@ -1,0 +1,284 @@
+/**
+ * `npm run bench -- soak [--minutes 30] [--clients 8] [--write-every 20] [--sample-seconds 30] [--warmup-minutes 2] [--no-doc]`
+ *
+ * Leaks and drift over a long run: a `quarry serve` child on a copy of the bbc-news index (real model), a
+ * mixed load of searches and writes (every `write-every`-th request replaces one of 200 articles, so the index
+ * keeps its size and growth cannot pass for a leak), one rebuild (`POST /admin/rebuild`) half way.
+ *
+ * First, in the same run, the saturating rate of that mix: a closed loop of 16 clients for 30 s, its 2xx
+ * throughput. The soak then offers 80% of it: `clients` clients, each with a Poisson schedule of its share of
+ * the rate, sending its next request when it is due or when its last one was answered, whichever is later (a
+ * client never has two requests out; when the server slows, as during the rebuild, the clients slow with it,
+ * as real ones do, instead of piling up an unbounded backlog).
+ *
+ * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used (/metrics),
+ * and the p99 of the requests answered in that window. A Theil–Sen slope per metric over the samples after
+ * the warm-up, with the "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
+ */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flag, has } from './lib/args.ts';
+import { bbcArticles, ensureBbcIndex } from './lib/bbc-index.ts';
+import { bbcTitles, mulberry32, scifactQueries, seededShuffle } from './lib/corpus.ts';
+import { closedLoop, type LoadRequest, type Sample, send, summarise } from './lib/http-load.ts';
+import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
+import { metricValue, procStats, startServe } from './lib/serve-child.ts';
+import { median, percentile, round } from './lib/stats.ts';
+import { olsSlope, theilSenSlope } from './lib/trend.ts';
+
+const API_KEY = 'bench-soak-key-0123456789abcdef';
+const POOL = 200;
+
+/**
+ * What "flat" means, as the largest change the fitted slope may imply over the measured span: a relative
+ * share of the metric's median, or an absolute amount for descriptors. Chosen to be well above the run-to-run
+ * noise of each metric on this machine (GC sawtooth, page cache, a rebuild's transient) yet to catch a leak
+ * that would matter in days: 5% of ~450 MiB RSS in 28 min is ~50 MiB/h, which fills 2 GiB in ~1.5 days.
+ */
+const FLAT: Record<'rssMiB' | 'heapMiB' | 'fds' | 'searchP99Ms', { relative?: number; absolute?: number }> = {
+  rssMiB: { relative: 0.05 },
+  heapMiB: { relative: 0.1 },
+  fds: { absolute: 2 },
+  searchP99Ms: { relative: 0.25 },
+};
+
+interface Point {
+  minute: number;
+  rssMiB: number;
+  heapMiB: number;
+  fds: number;
+  searchP99Ms: number;
+  writeP99Ms: number;
+  rate: number;
+  errors: number;
+}
+
+function mix(writeEvery: number): () => LoadRequest {
+  const sq = scifactQueries();
+  const bt = seededShuffle(bbcTitles()).slice(0, sq.length);
+  const queries = sq.flatMap((q, i) => [q, bt[i]!]);
+  const articles = seededShuffle(bbcArticles(), 3);
+  let n = 0;
+  let w = 0;
+  return () => {
+    n++;
+    if (n % writeEvery === 0) {
+      const a = articles[w % articles.length]!;
+      const id = `soak-${w++ % POOL}`;
+      return { method: 'POST', path: '/articles', kind: 'write', headers: { authorization: `Bearer ${API_KEY}` }, body: JSON.stringify({ ...a, id }) };
+    }
+    return { method: 'GET', path: `/search?q=${encodeURIComponent(queries[n % queries.length]!)}`, kind: 'search' };
+  };
+}
+
+/** `clients` clients sharing `rate` requests/s, Poisson-paced, each with at most one request out. */
+async function pacedLoop(opts: { url: string; rate: number; clients: number; seconds: number; next: () => LoadRequest; onSample: (s: Sample) => void }) {
+  const base = new URL(opts.url);
+  const start = performance.now();
+  const end = opts.seconds * 1000;
+  const client = async (seed: number) => {
+    const rand = mulberry32(seed);
+    let due = 0;
+    for (;;) {
+      due += (-Math.log(1 - rand()) / (opts.rate / opts.clients)) * 1000;
+      if (due >= end) return;
+      const wait = start + due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      // A client that fell behind (a long write) does not catch up past the end of the run.
+      if (performance.now() - start >= end) return;
+      // Latency from when it was sent: a client that fell behind waited for its own previous answer.
+      const at = performance.now() - start;
+      const r = opts.next();
+      const status = await send(base, r);
+      opts.onSample({ kind: r.kind, at, status, ms: performance.now() - start - at });
+    }
+  };
+  await Promise.all(Array.from({ length: opts.clients }, (_, i) => client(100 + i)));
+}
+
+export async function run(args: string[]): Promise<void> {
+  const minutes = Number(flag(args, 'minutes', '30'));
+  const clients = Number(flag(args, 'clients', '8'));
+  const writeEvery = Number(flag(args, 'write-every', '20'));
+  const sampleSeconds = Number(flag(args, 'sample-seconds', '30'));
+  const warmupMinutes = Number(flag(args, 'warmup-minutes', String(Math.min(2, minutes / 10))));
+  const result = newResult('soak', args);
+  const work = mkdtempSync(join(tmpdir(), 'quarry-bench-soak-'));
+  const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
+  try {
+    cpSync(ensureBbcIndex(), join(work, 'index'), { recursive: true });
+    const server = await startServe({
+      QUARRY_INDEX_DIR: join(work, 'index'),
+      QUARRY_SEEDS_DIR: join(work, 'none'),
+      QUARRY_API_KEY: API_KEY,
+      // One client address generates the whole load: the per-address search limit would measure itself.
+      QUARRY_SEARCH_RATE: '0',
+      QUARRY_QUERY_CACHE_SIZE: '0',
+    });
+    const next = mix(writeEvery);
+    const points: Point[] = [];
+    let rebuild: Record<string, unknown> = {};
+    let totals: ReturnType<typeof summarise>;
+    let saturation: ReturnType<typeof summarise>;
+    try {
+      // The write pool first (inserted once, replaced after), then warm the model and caches.
+      const pool = mix(1);
+      const base = new URL(server.url);
+      for (let i = 0; i < POOL; i++) {
+        const status = await send(base, pool());
+        if (status !== 201) throw new Error(`writing the article pool: POST /articles answered ${status}`);
+      }
+      await closedLoop({ url: server.url, connections: 2, seconds: 10, next });
+      log('saturation of the mix…');
+      saturation = summarise(await closedLoop({ url: server.url, connections: 16, seconds: 30, next }), 30);
+      const rate = round(saturation.throughput * 0.8, 1);
+      log(`saturating rate ${saturation.throughput} req/s (2xx); soak at ${rate} req/s for ${minutes} min with ${clients} clients`);
+
+      const all: Sample[] = [];
+      let window: Sample[] = [];
+      const t0 = performance.now();
+      const sampler = setInterval(() => {
+        void (async () => {
+          const w = window;
+          window = [];
+          const p = procStats(server.pid);
+          const heap = metricValue(await (await fetch(`${server.url}/metrics`)).text(), 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const ok = (kind: string) => w.filter((s) => s.kind === kind && s.status >= 200 && s.status < 300).map((s) => s.ms);
+          const point: Point = {
+            minute: round((performance.now() - t0) / 60_000, 2),
+            rssMiB: round(p.rssMiB, 1),
+            heapMiB: round(heap / 2 ** 20, 1),
+            fds: p.fds,
+            searchP99Ms: round(percentile(ok('search'), 99), 1),
+            writeP99Ms: round(percentile(ok('write'), 99), 1),
+            rate: round(w.length / sampleSeconds, 1),
+            errors: w.filter((s) => s.status < 200 || s.status >= 300).length,
+          };
+          points.push(point);
+          log(JSON.stringify(point));
+        })();
+      }, sampleSeconds * 1000);
+      const rebuildRun = (async () => {
+        await new Promise((r) => setTimeout(r, (minutes * 60_000) / 2));
+        const started = performance.now();
+        const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
+        log(`rebuild started: ${res.status}`);
+        let status: { state: string; report?: unknown } = { state: 'running' };
+        while (status.state === 'running') {
+          await new Promise((r) => setTimeout(r, 5000));
+          status = (await (await fetch(`${server.url}/admin/rebuild`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as typeof status;
+        }
+        rebuild = { startMinute: round((started - t0) / 60_000, 2), minutes: round((performance.now() - started) / 60_000, 2), ...status };
+        log(`rebuild ${status.state} after ${rebuild.minutes} min`);
+      })();
+      await pacedLoop({
+        url: server.url,
+        rate,
+        clients,
+        seconds: minutes * 60,
+        next,
+        onSample: (s) => {
+          all.push(s);
+          window.push(s);
+        },
+      });
+      clearInterval(sampler);
+      await rebuildRun;
+      totals = summarise(all, minutes * 60);
+      const errorsByStatus = Object.fromEntries(Object.entries(totals.byStatus).filter(([st]) => !st.startsWith('2')));
+      Object.assign(result, { errorsByStatus });
+    } finally {
+      await server.stop();
+    }
+
+    const measured = points.filter((p) => p.minute >= warmupMinutes);
+    // Three spans: the whole run after the warm-up, and the steady stretches before the rebuild began and after
+    // it ended. A leak shows as a slope inside each stretch; what a rebuild leaves behind shows as a step between.
+    const rStart = Number(rebuild.startMinute ?? Number.POSITIVE_INFINITY);
+    const rEnd = rStart + Number(rebuild.minutes ?? 0);
+    const spans: Record<string, Point[]> = {
+      whole: measured,
+      beforeRebuild: measured.filter((p) => p.minute < rStart),
+      afterRebuild: measured.filter((p) => p.minute > rEnd + sampleSeconds / 60),
+    };
+    const fitStretch = (ps: Point[], k: keyof typeof FLAT) => {
+      const xs = ps.map((p) => p.minute);
+      const ys = ps.map((p) => p[k]);
+      const slope = theilSenSlope(xs, ys);
+      const med = median(ys);
+      const change = slope * (xs.length > 1 ? xs.at(-1)! - xs[0]! : 0);
+      const limit = FLAT[k].relative !== undefined ? FLAT[k].relative * med : (FLAT[k].absolute ?? 0);
+      return {
+        samples: ps.length,
+        median: round(med, 1),
+        theilSenPerHour: round(slope * 60, 2),
+        olsPerHour: round(olsSlope(xs, ys) * 60, 2),
+        change: round(change, 2),
+        limit: round(limit, 2),
+        flat: Math.abs(change) <= limit,
+      };
+    };
+    const trend = Object.fromEntries(
+      (Object.keys(FLAT) as Array<keyof typeof FLAT>).map((k) => [k, Object.fromEntries(Object.entries(spans).map(([name, ps]) => [name, fitStretch(ps, k)]))]),
+    );
+    const errors = Object.entries(totals.byStatus)
+      .filter(([st]) => !st.startsWith('2'))
+      .reduce((n, [, c]) => n + c, 0);
+    Object.assign(result, {
+      minutes,
+      clients,
+      writeEvery,
+      sampleSeconds,
+      warmupMinutes,
+      saturation,
+      totals,
+      rebuild,
+      points,
+      trend,
+      errors,
+      flatDefinition: FLAT,
+    });
+    const file = writeResult(result);
+    type Fit = ReturnType<typeof fitStretch>;
+    const t = trend as Record<string, Record<string, Fit>>;
+    const every = Math.max(1, Math.round(300 / sampleSeconds));
+    const body = [
+      `Mix: 1 write in ${writeEvery} requests (a bbc-news article replacing one of ${POOL}), the rest hybrid searches (held-out queries, query cache off). Saturating rate of the mix: **${saturation.throughput} req/s** (closed loop, 16 clients, 30 s); soak at 80% = ${round(saturation.throughput * 0.8, 1)} req/s offered by ${clients} Poisson-paced clients for ${minutes} min; achieved ${totals.offered} req/s. Rebuild at minute ${rebuild.startMinute} took ${rebuild.minutes} min (${rebuild.state}).`,
+      '',
+      `**Errors: ${errors}** of ${totals.requests} requests (non-2xx or transport errors${errors ? `: ${JSON.stringify(result.errorsByStatus)}` : ''}). Latency over the whole run (2xx): p50 ${totals.p50} ms, p99 ${totals.p99} ms.`,
+      '',
+      `Slopes (Theil–Sen: the median of all pairwise slopes, robust to the rebuild's transient; least squares beside it) over the whole run after a ${warmupMinutes}-minute warm-up, and over the steady stretches before the rebuild began and after it ended. "Flat" = the fitted change over the stretch within the limit (RSS ±${(FLAT.rssMiB.relative ?? 0) * 100}% of its median, V8 heap ±${(FLAT.heapMiB.relative ?? 0) * 100}%, open fds ±${FLAT.fds.absolute}, search p99 ±${(FLAT.searchP99Ms.relative ?? 0) * 100}%); a leak shows as a slope inside a stretch, what the rebuild leaves behind as a step between them.`,
+      '',
+      markdownTable(
+        ['metric', 'stretch', 'samples', 'median', 'slope /h (Theil–Sen)', 'slope /h (OLS)', 'change over stretch', 'flat limit', 'flat?'],
+        Object.entries(t).flatMap(([k, byStretch]) =>
+          Object.entries(byStretch).map(([stretch, v]) => [
+            k,
+            stretch,
+            v.samples,
+            v.median,
+            v.theilSenPerHour,
+            v.olsPerHour,
+            v.change,
+            `±${v.limit}`,
+            v.flat ? 'yes' : '**no**',
+          ]),
+        ),
+      ),
+      '',
+      `Samples (every ${every * sampleSeconds} s shown; all in the raw file):`,
+      '',
+      markdownTable(
+        ['minute', 'RSS MiB', 'heap MiB', 'fds', 'search p99 ms', 'write p99 ms', 'req/s', 'errors'],
+        points.filter((_, i) => i % every === every - 1).map((p) => [p.minute, p.rssMiB, p.heapMiB, p.fds, p.searchP99Ms, p.writeP99Ms, p.rate, p.errors]),
+      ),
+      '',
+      `Raw: \`${file.slice(file.indexOf('bench/results'))}\``,
+    ].join('\n');
+    console.log(body);
+    if (!has(args, 'no-doc')) updateDoc('soak', result, body);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

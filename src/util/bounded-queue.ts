@@ -1,0 +1,120 @@
+import { QuarryError } from '../errors.ts';
+
+export interface QueueLimits {
+  /** Tasks that run at once. */
+  concurrency: number;
+  /** Tasks that may wait for a slot beyond those running; one more is refused at once. */
+  queueLimit: number;
+  /** The longest a task waits for a slot before it is refused (0: no deadline). */
+  queueTimeoutMs: number;
+  /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
+  retryAfterSeconds: number;
+}
+
+/** Why a task never ran. */
+export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted';
+
+interface Waiter {
+  start: () => void;
+}
+
+/**
+ * Bounded concurrency in front of a bounded FIFO queue with a deadline: the shape shared by search admission
+ * (server/overload.ts) and the write queue (core/write-queue.ts). Past the queue limit a task is refused at
+ * once, and one that waited past the deadline is refused then, both as `overloaded` with a Retry-After hint,
+ * so a client learns early that it should come back later instead of waiting behind work that cannot finish
+ * in time. A task's slot is held until the task settles, so the bound is on work actually running.
+ */
+export class BoundedQueue {
+  private running = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(
+    readonly name: string,
+    private readonly limits: QueueLimits,
+    private readonly onRefuse: (why: Refusal) => void = () => {},
+  ) {}
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Tasks waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /**
+   * Runs `task` once a slot is free. `bypassLimit` (checkpoints, shutdown) queues past the limit and the
+   * deadline: such a task is never refused. `signal` withdraws a task that is still waiting; its reason (a
+   * QuarryError) is what the caller gets. A task that already started is not interrupted.
+   */
+  async run<T>(task: () => Promise<T> | T, opts: { signal?: AbortSignal; bypassLimit?: boolean } = {}): Promise<T> {
+    await this.acquire(opts);
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Waits for a slot (see run); the caller must call release() exactly once after. */
+  acquire(opts: { signal?: AbortSignal; bypassLimit?: boolean } = {}): Promise<void> {
+    const { signal, bypassLimit = false } = opts;
+    if (signal?.aborted) return Promise.reject(this.refusal('aborted', signal));
+    if (this.running < this.limits.concurrency && this.waiters.length === 0) {
+      this.running++;
+      return Promise.resolve();
+    }
+    if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const leave = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        leave();
+        reject(this.refusal('aborted', signal));
+      };
+      const waiter: Waiter = {
+        start: () => {
+          leave();
+          this.running++;
+          resolve();
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (!bypassLimit && this.limits.queueTimeoutMs > 0) {
+        timer = setTimeout(() => {
+          leave();
+          reject(this.refusal('queue_timeout'));
+        }, this.limits.queueTimeoutMs);
+      }
+    });
+  }
+
+  release(): void {
+    this.running--;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.limits.concurrency && this.waiters.length > 0) this.waiters[0]!.start();
+  }
+
+  private refusal(why: Refusal, signal?: AbortSignal): unknown {
+    this.onRefuse(why);
+    if (why === 'aborted') return signal?.reason instanceof QuarryError ? signal.reason : new QuarryError('timeout', `${this.name}: the request was withdrawn`);
+    const { queueLimit, queueTimeoutMs, retryAfterSeconds } = this.limits;
+    const message =
+      why === 'queue_full'
+        ? `${this.name} queue is full (${queueLimit} waiting); retry shortly`
+        : `${this.name} waited ${queueTimeoutMs} ms without a free slot; retry shortly`;
+    return new QuarryError('overloaded', message, { details: { retryAfterSeconds, reason: why } });
+  }
+}

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { untilCommitted, withTimeout } from '../../src/core/time-limits.ts';
+import { QuarryError } from '../../src/errors.ts';
+import { TokenBucketStore } from '../../src/server/token-bucket.ts';
+import { BoundedQueue, type Refusal } from '../../src/util/bounded-queue.ts';
+
+function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+/** Lets queued promise callbacks run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('BoundedQueue', () => {
+  it('runs at most `concurrency` tasks at once, the rest in arrival order', async () => {
+    const q = new BoundedQueue('test', { concurrency: 2, queueLimit: 10, queueTimeoutMs: 0, retryAfterSeconds: 1 });
+    const gates = Array.from({ length: 5 }, () => deferred());
+    const started: number[] = [];
+    let running = 0;
+    let peak = 0;
+    const runs = gates.map((g, i) =>
+      q.run(async () => {
+        started.push(i);
+        peak = Math.max(peak, ++running);
+        await g.promise;
+        running--;
+        return i;
+      }),
+    );
+    await settle();
+    expect(started).toEqual([0, 1]);
+    expect(q.active).toBe(2);
+    expect(q.waiting).toBe(3);
+    gates[1]!.resolve();
+    await settle();
+    expect(started).toEqual([0, 1, 2]);
+    for (const g of gates) g.resolve();
+    expect(await Promise.all(runs)).toEqual([0, 1, 2, 3, 4]);
+    expect(peak).toBe(2);
+    expect(q.active + q.waiting).toBe(0);
+  });
+
+  it('refuses at once past the queue limit, as `overloaded` with a Retry-After hint, and counts why', async () => {
+    const reasons: Refusal[] = [];
+    const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 1, queueTimeoutMs: 0, retryAfterSeconds: 3 }, (why) => reasons.push(why));
+    const gate = deferred();
+    const first = q.run(() => gate.promise);
+    const second = q.run(() => 'second');
+    const third = q.run(() => 'third');
+    await expect(third).rejects.toMatchObject({ code: 'overloaded', details: { retryAfterSeconds: 3, reason: 'queue_full' } });
+    expect(reasons).toEqual(['queue_full']);
+    // bypassLimit (checkpoints, shutdown) is never refused.
+    const bypass = q.run(() => 'bypass', { bypassLimit: true });
+    gate.resolve();
+    await first;
+    expect(await second).toBe('second');
+    expect(await bypass).toBe('bypass');
+  });
+
+  it('refuses a task that waited past the deadline, and the queue keeps working after', async () => {
+    const reasons: Refusal[] = [];
+    const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 5, queueTimeoutMs: 20, retryAfterSeconds: 1 }, (why) => reasons.push(why));
+    const gate = deferred();
+    const first = q.run(() => gate.promise);
+    let ran = false;
+    const late = q.run(() => {
+      ran = true;
+    });
+    await expect(late).rejects.toMatchObject({ code: 'overloaded', details: { reason: 'queue_timeout' } });
+    expect(q.waiting).toBe(0);
+    gate.resolve();
+    await first;
+    expect(ran).toBe(false);
+    expect(reasons).toEqual(['queue_timeout']);
+    expect(await q.run(() => 'after')).toBe('after');
+  });
+
+  it('withdraws a waiting task when its signal aborts, with the signal reason, and never runs it', async () => {
+    const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 5, queueTimeoutMs: 0, retryAfterSeconds: 1 });
+    const gate = deferred();
+    const first = q.run(() => gate.promise);
+    const controller = new AbortController();
+    let ran = false;
+    const waiting = q.run(
+      () => {
+        ran = true;
+      },
+      { signal: controller.signal },
+    );
+    const reason = new QuarryError('timeout', 'gave up');
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(q.waiting).toBe(0);
+    gate.resolve();
+    await first;
+    await settle();
+    expect(ran).toBe(false);
+  });
+
+  it('frees the slot of a task that fails', async () => {
+    const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 1, queueTimeoutMs: 0, retryAfterSeconds: 1 });
+    await expect(q.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(q.active).toBe(0);
+    expect(await q.run(() => 'next')).toBe('next');
+  });
+});
+
+describe('time limits', () => {
+  it('withTimeout answers with the error once the time passes, and with the result before', async () => {
+    const never = new Promise<string>(() => {});
+    await expect(withTimeout(never, 10, () => new QuarryError('timeout', 'late'))).rejects.toMatchObject({ code: 'timeout' });
+    expect(await withTimeout(Promise.resolve('fast'), 10_000, () => new Error('no'))).toBe('fast');
+  });
+
+  it('untilCommitted gives up on work not yet committing, and waits for work that is', async () => {
+    const controller = new AbortController();
+    const work = deferred<string>();
+    const committed = false;
+    const answer = untilCommitted(work.promise, controller.signal, () => committed);
+    controller.abort(new QuarryError('timeout', 'too slow'));
+    await expect(answer).rejects.toMatchObject({ code: 'timeout' });
+    work.resolve('late');
+
+    const c2 = new AbortController();
+    const work2 = deferred<string>();
+    const answer2 = untilCommitted(work2.promise, c2.signal, () => true);
+    c2.abort(new QuarryError('timeout', 'too slow'));
+    work2.resolve('stored');
+    expect(await answer2).toBe('stored');
+  });
+});
+
+describe('TokenBucketStore (a token bucket per client)', () => {
+  const clock = () => {
+    let now = 1_000_000;
+    return { now: () => now, advance: (ms: number) => (now += ms) };
+  };
+
+  it('allows a burst, then one request per 1/rate seconds, and says when the next token comes', () => {
+    const c = clock();
+    const store = new TokenBucketStore(2, 5, c.now); // 2/s, burst 5
+    expect(store.windowMs).toBe(2500);
+    const hits = Array.from({ length: 5 }, () => store.increment('a').totalHits);
+    expect(hits).toEqual([1, 2, 3, 4, 5]);
+    const refused = store.increment('a');
+    expect(refused.totalHits).toBeGreaterThan(5);
+    expect(refused.resetTime!.getTime() - c.now()).toBe(500);
+    // A refused request costs nothing: after 500 ms exactly one token is back.
+    c.advance(500);
+    expect(store.increment('a').totalHits).toBe(5);
+    expect(store.increment('a').totalHits).toBeGreaterThan(5);
+    // Other clients have their own bucket.
+    expect(store.increment('b').totalHits).toBe(1);
+  });
+
+  it('refills the whole burst after burst/rate seconds and forgets idle clients', () => {
+    const c = clock();
+    const store = new TokenBucketStore(10, 3, c.now);
+    for (let i = 0; i < 3; i++) store.increment('a');
+    expect(store.increment('a').totalHits).toBe(4);
+    c.advance(300);
+    expect(store.increment('b').totalHits).toBe(1);
+    // 'a' was full again by then and is swept; it starts a fresh bucket.
+    expect(store.clients).toBe(1);
+    expect(store.increment('a').totalHits).toBe(1);
+  });
+
+  it('sustains exactly the rate over a long run of requests', () => {
+    const c = clock();
+    const store = new TokenBucketStore(5, 10, c.now);
+    let allowed = 0;
+    // One attempt every 10 ms from t = 0 to t = 20 s inclusive: the burst of 10, then one per 200 ms.
+    for (let i = 0; i <= 2000; i++) {
+      if (store.increment('a').totalHits <= 10) allowed++;
+      c.advance(10);
+    }
+    expect(allowed).toBe(5 * 20 + 10);
+  });
+});
