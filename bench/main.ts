@@ -18,6 +18,7 @@ const BENCHES: Record<string, string> = {
   'passage-worker': './passage-worker.ts',
   'graph-opt': './graph-opt.ts',
   startup: './startup.ts',
+  rebuild: './rebuild.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

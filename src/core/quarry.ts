@@ -119,18 +119,22 @@ export class Quarry {
 
   /**
    * Adds or replaces articles: chunked and embedded first, then stored in one atomic write. Resolves only once
-   * that write is durable, so an acknowledged write survives a crash.
+   * that write is durable, so an acknowledged write survives a crash. The embedding runs ahead in the write
+   * queue (this write is embedded while the one before it is stored); writes are stored, and acknowledged, in
+   * arrival order.
    */
   async upsertArticles(articles: Article[], origin: string | ((a: Article) => string)): Promise<WriteAck[]> {
     this.assertOpen();
     const duplicate = articles.find((a, i) => articles.findIndex((b) => b.id === a.id) !== i);
     if (duplicate) throw new QuarryError('invalid_request', `article id ${duplicate.id} appears twice in one batch`, { field: 'articles' });
     const sourced = articles.map((article) => ({ article, origin: typeof origin === 'string' ? origin : origin(article) }));
-    return this.queue.run(async () => {
-      const prepared = await prepareArticles(sourced, this.embedder, this.config);
-      const outcomes = await this.store.write(prepared.map((article) => ({ op: 'upsert', article })));
-      return outcomes.map((o) => ({ id: o.id, chunks: o.chunks, replaced: o.result === 'replaced' }));
-    });
+    return this.queue.runStaged(
+      () => prepareArticles(sourced, this.embedder, this.config),
+      async (prepared) => {
+        const outcomes = await this.store.write(prepared.map((article) => ({ op: 'upsert', article })));
+        return outcomes.map((o) => ({ id: o.id, chunks: o.chunks, replaced: o.result === 'replaced' }));
+      },
+    );
   }
 
   /** Deletes an article and all of its chunks; false when there is no such article. */

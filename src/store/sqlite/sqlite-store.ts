@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { QuarryError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
+import { yieldToEventLoop } from '../../util/event-loop.ts';
 import { Serial } from '../../util/serial.ts';
 import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, readManifest, writeManifest } from '../manifest.ts';
 import type {
@@ -10,6 +11,7 @@ import type {
   GenerationOrigin,
   IndexStore,
   IntegrityReport,
+  PreparedArticle,
   StoreReader,
   StoreStats,
   WriteOp,
@@ -34,6 +36,27 @@ export interface SqliteStoreOptions {
   checkpointEvery: number;
   compactDeletedRatio: number;
   logger?: Logger;
+}
+
+/** Chunks stored per step of a generation being built (see the builder's write). */
+const BUILD_WRITE_CHUNKS = 64;
+
+/** Consecutive runs of articles of about `chunks` chunks each (an article is never split). */
+function slicesByChunks(articles: PreparedArticle[], chunks: number): PreparedArticle[][] {
+  const out: PreparedArticle[][] = [];
+  let current: PreparedArticle[] = [];
+  let n = 0;
+  for (const a of articles) {
+    current.push(a);
+    n += a.chunks.length;
+    if (n >= chunks) {
+      out.push(current);
+      current = [];
+      n = 0;
+    }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 /** Even when writes trickle in below checkpointEvery, the replay work after a crash stays bounded. */
@@ -257,8 +280,16 @@ export class SqliteStore implements IndexStore {
       done = true;
     };
     return {
-      write: async (articles) => {
-        fresh.write(articles.map((article) => ({ op: 'upsert', article })));
+      write: async (articles, opts) => {
+        // In slices of about BUILD_WRITE_CHUNKS chunks, yielding between them: a background rebuild then holds
+        // the event loop (and the searches it serves) for one slice's SQLite rows and HNSW inserts at a time.
+        for (const slice of slicesByChunks(articles, BUILD_WRITE_CHUNKS)) {
+          fresh.write(
+            slice.map((article) => ({ op: 'upsert', article })),
+            opts?.profile,
+          );
+          await yieldToEventLoop();
+        }
       },
       delete: async (ids) => {
         fresh.write(ids.map((id) => ({ op: 'delete', id })));
