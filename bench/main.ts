@@ -23,6 +23,7 @@ const BENCHES: Record<string, string> = {
   overload: './overload.ts',
   snapshot: './snapshot.ts',
   soak: './soak.ts',
+  rebuild: './rebuild.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -5,9 +5,14 @@ import { withQueryCache } from './embed/query-cache.ts';
 import { createTokenCounter, createTransformersEmbedder } from './embed/transformers-embedder.ts';
 import { withWorkers } from './embed/worker-embedder.ts';
 import type { Logger } from './logger.ts';
+import type { StageProfile } from './util/stage-profile.ts';
 
-/** The real model, as configured. One per process. */
-export async function createEmbedder(config: Config): Promise<Embedder> {
+/**
+ * The real model, as configured. One per process. `passagesOnly`: an embedder for a build, which embeds no query
+ * (with the query worker off, no model session is loaded on this thread). `profile` collects where passage
+ * embedding time goes (benchmarks).
+ */
+export async function createEmbedder(config: Config, opts: { profile?: StageProfile; passagesOnly?: boolean } = {}): Promise<Embedder> {
   const options = {
     model: config.model,
     dtype: config.dtype,
@@ -21,9 +26,18 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     batchSize: config.embedBatchSize,
     graphOptimization: config.onnxGraphOptimization,
   };
-  // Queries and passages both in workers: this thread only counts tokens, so it loads no model session.
-  const main = config.queryWorker && config.passageWorker ? await createTokenCounter(options) : await createTransformersEmbedder(options);
-  const model = await withWorkers(main, options, { passages: config.passageWorker, queries: config.queryWorker, queryThreads: config.queryThreads });
+  // Queries and passages both in workers: this thread only tokenises, so it loads no model session. A build
+  // (`rebuild-index`) embeds no query: its query worker is off and it needs no session here either.
+  const tokenizerOnly = config.passageWorker && (config.queryWorker || opts.passagesOnly === true);
+  const main = tokenizerOnly ? await createTokenCounter(options) : await createTransformersEmbedder(options);
+  const model = await withWorkers(main, options, {
+    passages: config.passageWorker,
+    queries: config.queryWorker,
+    queryThreads: config.queryThreads,
+    passageSessions: config.passageSessions,
+    passageThreads: config.passageThreads,
+    profile: opts.profile,
+  });
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;
 }
 

@@ -37,10 +37,14 @@ export function configFrom(flags: CommonFlags, extra: Record<string, unknown> = 
 
 /**
  * Runs `fn` with the model loaded on this thread. A one-shot command embeds a query or a few passages: the worker
- * threads a server uses (each loads its own model session) would only add their start-up time.
+ * threads a server uses (each loads its own model session) would only add their start-up time. `build`: a long
+ * job that embeds passages only (`rebuild-index`), given the passage sessions in workers (unless
+ * QUARRY_PASSAGE_WORKER=0): this thread chunks and stores while they embed (docs/benchmarks.md, rebuild).
  */
-export async function withEmbedder<T>(config: Config, fn: (e: Embedder) => Promise<T>): Promise<T> {
-  const embedder = await createEmbedder({ ...config, queryWorker: false, passageWorker: false });
+export async function withEmbedder<T>(config: Config, fn: (e: Embedder) => Promise<T>, opts: { build?: boolean } = {}): Promise<T> {
+  const embedder = opts.build
+    ? await createEmbedder({ ...config, queryWorker: false }, { passagesOnly: true })
+    : await createEmbedder({ ...config, queryWorker: false, passageWorker: false });
   try {
     return await fn(embedder);
   } finally {

@@ -9,6 +9,10 @@ const bool = z
   .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** Passage sessions x threads: chosen by measurement on 2 cores (docs/benchmarks.md, rebuild). */
+const PASSAGE_SESSIONS = 1;
+const PASSAGE_THREADS = 2;
+
 /**
  * Every setting in one validated place. Sources, later wins: defaults < environment (QUARRY_*, PORT) <
  * CLI flags. An invalid value stops start-up with a message naming the setting.
@@ -43,6 +47,10 @@ export const ConfigSchema = z
     queryWorker: bool.default(true),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
     queryThreads: int(1, 64).default(2),
+    /** Passage sessions, one worker thread each, taking batches from one queue (writes and rebuilds). */
+    passageSessions: int(1, 16).default(PASSAGE_SESSIONS),
+    /** ONNX Runtime intra-op threads of each passage session. */
+    passageThreads: int(1, 64).default(PASSAGE_THREADS),
     /** Query embeddings kept in an LRU (repeated queries skip the model; docs/benchmarks.md); 0 turns it off. */
     queryCacheSize: int(0, 1_000_000).default(1000),
     hnswM: int(4, 128).default(16),

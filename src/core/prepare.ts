@@ -4,6 +4,7 @@ import { type Embedder, type EmbedProgress, lengthSortedBatches } from '../embed
 import type { Manifest } from '../store/manifest.ts';
 import type { PreparedArticle } from '../store/store.ts';
 import { yieldToEventLoop } from '../util/event-loop.ts';
+import type { StageProfile } from '../util/stage-profile.ts';
 
 export interface SourcedArticle {
   article: Article;
@@ -18,8 +19,9 @@ export interface ChunkerSettings {
 
 export const chunkerManifest = (s: ChunkerSettings): Manifest['chunker'] => ({ version: CHUNKER_VERSION, minWords: s.minWords, maxTokens: s.maxTokens });
 
-export function chunkWithModel(article: Article, embedder: Embedder, s: ChunkerSettings): Chunk[] {
-  return chunkArticle(article, { minWords: s.minWords, maxTokens: s.maxTokens, countTokens: (t) => embedder.countTokens(t) });
+/** Chunks an article with the model's token counts (`countTokens`: the embedder's, or a memo of its encodings). */
+export function chunkWithModel(article: Article, countTokens: (text: string) => number, s: ChunkerSettings): Chunk[] {
+  return chunkArticle(article, { minWords: s.minWords, maxTokens: s.maxTokens, countTokens });
 }
 
 /**
@@ -32,9 +34,84 @@ export function chunkWithModel(article: Article, embedder: Embedder, s: ChunkerS
  */
 export const WRITE_EMBED_SLICE = 4;
 
+/** Articles chunked and tokenised between two yields to the event loop (a server keeps answering meanwhile). */
+const CHUNK_SLICE = 16;
+
+/** Articles cut into chunks, with every chunk's text and (with a real model) its token ids, in order. */
+export interface ChunkedArticles {
+  chunked: Array<SourcedArticle & { chunks: Chunk[] }>;
+  texts: string[];
+  /** One per text; absent for an embedder that does not tokenise (test embedders). */
+  tokenIds?: number[][];
+}
+
 /**
- * Chunks and embeds a group of articles (slices sorted by length across all of them, which keeps padding
- * low). Runs before any transaction: the database is never held while the model works.
+ * Chunks articles and tokenises every chunk once: the chunker's token counts and the ids the model is fed come
+ * from the same encoding (a paragraph that fits the window is its own chunk, so its count is reused as is).
+ */
+export async function chunkArticles(articles: SourcedArticle[], embedder: Embedder, s: ChunkerSettings, profile?: StageProfile): Promise<ChunkedArticles> {
+  const encode = embedder.encodePassage?.bind(embedder);
+  const seen = new Map<string, number[]>();
+  const encodeOnce = (text: string): number[] => {
+    let ids = seen.get(text);
+    if (!ids) {
+      ids = encode!(text);
+      seen.set(text, ids);
+    }
+    return ids;
+  };
+  const countTokens = encode ? (t: string) => encodeOnce(t).length : (t: string) => embedder.countTokens(t);
+  const chunked: ChunkedArticles['chunked'] = [];
+  for (let i = 0; i < articles.length; i += CHUNK_SLICE) {
+    if (i > 0) await yieldToEventLoop();
+    const started = performance.now();
+    const cpu = profile ? process.cpuUsage() : undefined;
+    for (const { article, origin } of articles.slice(i, i + CHUNK_SLICE)) {
+      chunked.push({ article, origin, chunks: chunkWithModel(article, countTokens, s) });
+    }
+    if (profile) {
+      const used = process.cpuUsage(cpu);
+      profile.add('chunk+tokenise', performance.now() - started, (used.user + used.system) / 1000);
+    }
+  }
+  const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
+  // Texts the chunker never needed to count (short paragraphs) are encoded here, each once.
+  const tokenIds = encode ? (profile ? profile.time('chunk+tokenise', () => texts.map(encodeOnce)) : texts.map(encodeOnce)) : undefined;
+  return { chunked, texts, tokenIds };
+}
+
+/** Embeds chunked articles (slices sorted by length across all of them, which keeps padding low). */
+export async function embedChunked(c: ChunkedArticles, embedder: Embedder, onProgress?: (p: EmbedProgress) => void): Promise<PreparedArticle[]> {
+  const { chunked, texts, tokenIds } = c;
+  const attach = (vectors: Float32Array[]): PreparedArticle[] => {
+    let i = 0;
+    return chunked.map(({ article, origin, chunks }) => ({ article, origin, chunks: chunks.map((ch) => ({ ...ch, vector: vectors[i++]! })) }));
+  };
+  // Workers embed them: nothing here blocks the event loop, so one call with full, token-sorted batches.
+  if (embedder.passagesOffMainThread) return attach(await embedder.embedPassages(texts, onProgress, tokenIds));
+  const vectors = new Array<Float32Array>(texts.length);
+  let done = 0;
+  // On the main thread (QUARRY_PASSAGE_WORKER=0): slices cut by token count, not characters: at 4-8 texts a slice, character order leaves 12-20% of the
+  // tokens as padding on a build-sized group, token order about 1% (docs/benchmarks.md, padding).
+  const tokens = tokenIds?.map((t) => t.length) ?? texts.map((t) => embedder.countTokens(t));
+  for (const slice of lengthSortedBatches(texts, WRITE_EMBED_SLICE, tokens)) {
+    const out = await embedder.embedPassages(
+      slice.map((i) => texts[i]!),
+      undefined,
+      tokenIds && slice.map((i) => tokenIds[i]!),
+    );
+    slice.forEach((textIndex, j) => (vectors[textIndex] = out[j]!));
+    done += slice.length;
+    onProgress?.({ done, total: texts.length });
+    // Queued searches (their query embeddings) run here, before the next slice.
+    await yieldToEventLoop();
+  }
+  return attach(vectors);
+}
+
+/**
+ * Chunks and embeds a group of articles. Runs before any transaction: the database is never held while the
+ * model works.
  */
 export async function prepareArticles(
   articles: SourcedArticle[],
@@ -42,27 +119,5 @@ export async function prepareArticles(
   s: ChunkerSettings,
   onProgress?: (p: EmbedProgress) => void,
 ): Promise<PreparedArticle[]> {
-  const chunked = articles.map(({ article, origin }) => ({ article, origin, chunks: chunkWithModel(article, embedder, s) }));
-  const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
-  if (embedder.passagesOffMainThread) {
-    // A worker embeds them: nothing here blocks the event loop, so one call with full, token-sorted batches.
-    const vectors = await embedder.embedPassages(texts, onProgress);
-    let i = 0;
-    return chunked.map(({ article, origin, chunks }) => ({ article, origin, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
-  }
-  const vectors = new Array<Float32Array>(texts.length);
-  let done = 0;
-  // On the main thread (QUARRY_PASSAGE_WORKER=0): slices cut by token count, not characters: at 4-8 texts a slice, character order leaves 12-20% of the
-  // tokens as padding on a build-sized group, token order about 1% (docs/benchmarks.md, padding).
-  const tokens = texts.map((t) => embedder.countTokens(t));
-  for (const slice of lengthSortedBatches(texts, WRITE_EMBED_SLICE, tokens)) {
-    const out = await embedder.embedPassages(slice.map((i) => texts[i]!));
-    slice.forEach((textIndex, j) => (vectors[textIndex] = out[j]!));
-    done += slice.length;
-    onProgress?.({ done, total: texts.length });
-    // Queued searches (their query embeddings) run here, before the next slice.
-    await yieldToEventLoop();
-  }
-  let i = 0;
-  return chunked.map(({ article, origin, chunks }) => ({ article, origin, chunks: chunks.map((c) => ({ ...c, vector: vectors[i++]! })) }));
+  return embedChunked(await chunkArticles(articles, embedder, s), embedder, onProgress);
 }

@@ -155,7 +155,10 @@ export class Quarry {
    * The limits of one write: `writeTimeoutMs` from now, or shutdown. Aborting withdraws a write still
    * waiting for its turn, and one still embedding stores nothing; a write whose commit began is finished.
    */
-  private writeLimit(): { signal: AbortSignal; run<T>(task: (committing: () => void) => Promise<T>): Promise<T> } {
+  private writeLimit(): {
+    run<T>(commit: () => Promise<T>): Promise<T>;
+    runStaged<P, T>(prepare: () => Promise<P>, commit: (prepared: P) => Promise<T>): Promise<T>;
+  } {
     const ms = this.config.writeTimeoutMs;
     const timeout = new AbortController();
     const timer = setTimeout(() => {
@@ -166,30 +169,44 @@ export class Quarry {
       );
     }, ms);
     const signal = AbortSignal.any([timeout.signal, this.closingSignal.signal]);
+    let committed = false;
+    // Past this point the write is stored whatever happens to its caller: the limit no longer applies.
+    const committing = () => {
+      signal.throwIfAborted();
+      committed = true;
+    };
+    const limited = async <T>(queued: Promise<T>): Promise<T> => {
+      try {
+        return await untilCommitted(queued, signal, () => committed);
+      } catch (e) {
+        if (e === timeout.signal.reason) for (const l of this.refusalListeners) l('timeout');
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
     return {
-      signal,
-      run: async (task) => {
-        let committed = false;
-        try {
-          return await untilCommitted(
-            this.queue.run(
-              () =>
-                task(() => {
-                  signal.throwIfAborted();
-                  committed = true;
-                }),
-              { signal },
-            ),
-            signal,
-            () => committed,
-          );
-        } catch (e) {
-          if (e === timeout.signal.reason) for (const l of this.refusalListeners) l('timeout');
-          throw e;
-        } finally {
-          clearTimeout(timer);
-        }
-      },
+      run: (commit) =>
+        limited(
+          this.queue.run(
+            () => {
+              committing();
+              return commit();
+            },
+            { signal },
+          ),
+        ),
+      runStaged: (prepare, commit) =>
+        limited(
+          this.queue.runStaged(
+            prepare,
+            (prepared) => {
+              committing();
+              return commit(prepared);
+            },
+            { signal },
+          ),
+        ),
     };
   }
 
@@ -213,26 +230,29 @@ export class Quarry {
 
   /**
    * Adds or replaces articles: chunked and embedded first, then stored in one atomic write. Resolves only once
-   * that write is durable, so an acknowledged write survives a crash.
+   * that write is durable, so an acknowledged write survives a crash. The embedding runs ahead in the write
+   * queue (this write is embedded while the one before it is stored); writes are stored, and acknowledged, in
+   * arrival order.
    */
   async upsertArticles(articles: Article[], origin: string | ((a: Article) => string)): Promise<WriteAck[]> {
     this.assertOpen();
     const duplicate = articles.find((a, i) => articles.findIndex((b) => b.id === a.id) !== i);
     if (duplicate) throw new QuarryError('invalid_request', `article id ${duplicate.id} appears twice in one batch`, { field: 'articles' });
     const sourced = articles.map((article) => ({ article, origin: typeof origin === 'string' ? origin : origin(article) }));
-    return this.writeLimit().run(async (committing) => {
-      const prepared = await prepareArticles(sourced, this.embedder, this.config);
-      committing();
-      const outcomes = await this.store.write(prepared.map((article) => ({ op: 'upsert', article })));
-      return outcomes.map((o) => ({ id: o.id, chunks: o.chunks, replaced: o.result === 'replaced' }));
-    });
+    // Staged: this write's chunks are embedded while the write before it is stored.
+    return this.writeLimit().runStaged(
+      () => prepareArticles(sourced, this.embedder, this.config),
+      async (prepared) => {
+        const outcomes = await this.store.write(prepared.map((article) => ({ op: 'upsert', article })));
+        return outcomes.map((o) => ({ id: o.id, chunks: o.chunks, replaced: o.result === 'replaced' }));
+      },
+    );
   }
 
   /** Deletes an article and all of its chunks; false when there is no such article. */
   async deleteArticle(id: string): Promise<boolean> {
     this.assertOpen();
-    return this.writeLimit().run(async (committing) => {
-      committing();
+    return this.writeLimit().run(async () => {
       const [outcome] = await this.store.write([{ op: 'delete', id }]);
       return outcome!.result === 'deleted';
     });

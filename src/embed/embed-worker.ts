@@ -1,15 +1,28 @@
 /**
- * Runs in a worker thread: a model session of its own, embedding either passages (writes and rebuilds) or
- * queries (searches), one worker per role. onnxruntime-node runs inference synchronously on the thread
- * that calls it, so a model call on the main thread holds every search and every HTTP request for its
- * length, and nothing else (BM25, the next request) can use the other core meanwhile.
+ * Runs in a worker thread: a model session of its own, embedding either passages (writes and rebuilds: token
+ * ids the main thread made) or queries (searches: text), one worker per role. onnxruntime-node runs inference
+ * synchronously on the thread that calls it, so a model call on the main thread holds every search and every
+ * HTTP request for its length, and nothing else (BM25, the next request) can use the other core meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelInfo } from './embedder.ts';
 import { createTransformersEmbedder, type TransformersEmbedderOptions } from './transformers-embedder.ts';
 
-export type WorkerRequest = { id: number; kind: 'passages' | 'query'; texts: string[] } | { id: number; close: true };
-export type WorkerResponse = { id: number; vectors?: Float32Array[]; error?: string; ready?: true; info?: ModelInfo };
+export type WorkerRequest =
+  | { id: number; kind: 'tokens'; ids: Int32Array; lengths: Int32Array }
+  | { id: number; kind: 'query'; text: string }
+  | { id: number; close: true };
+export type WorkerResponse = {
+  id: number;
+  /** rows × dims, row-major (one row for a query). */
+  vectors?: Float32Array;
+  /** Time spent in the model and in pooling, in ms (the rebuild profile). */
+  modelMs?: number;
+  poolMs?: number;
+  error?: string;
+  ready?: true;
+  info?: ModelInfo;
+};
 
 const port = parentPort!;
 const embedder = await createTransformersEmbedder(workerData as TransformersEmbedderOptions).catch((e: Error) => {
@@ -26,12 +39,11 @@ if (embedder) {
       return;
     }
     try {
-      const vectors = msg.kind === 'query' ? [await embedder.embedQuery(msg.texts[0] ?? '')] : await embedder.embedPassages(msg.texts);
-      // Transferred, not copied: each vector owns its buffer (see transformers-embedder's slice()).
-      port.postMessage(
-        { id: msg.id, vectors } satisfies WorkerResponse,
-        vectors.map((v) => v.buffer as ArrayBuffer),
-      );
+      const ids = msg.kind === 'query' ? Int32Array.from(embedder.encodeQuery(msg.text)) : msg.ids;
+      const lengths = msg.kind === 'query' ? Int32Array.of(ids.length) : msg.lengths;
+      const { vectors, modelMs, poolMs } = await embedder.embedTokenBatch(ids, lengths);
+      // Transferred, not copied: the batch's vectors are one buffer of their own.
+      port.postMessage({ id: msg.id, vectors, modelMs, poolMs } satisfies WorkerResponse, [vectors.buffer as ArrayBuffer]);
     } catch (e) {
       port.postMessage({ id: msg.id, error: (e as Error).message } satisfies WorkerResponse);
     }

@@ -23,11 +23,16 @@ export interface EmbedProgress {
  */
 export interface Embedder {
   readonly info: ModelInfo;
-  /** Embeds many passages, batched by length; the result is in input order. */
-  embedPassages(texts: string[], onProgress?: (p: EmbedProgress) => void): Promise<Float32Array[]>;
+  /**
+   * Embeds many passages, batched by length; the result is in input order. `tokenIds` (from
+   * {@link Embedder.encodePassage}, one per text) spares tokenising the texts again.
+   */
+  embedPassages(texts: string[], onProgress?: (p: EmbedProgress) => void, tokenIds?: ReadonlyArray<readonly number[]>): Promise<Float32Array[]>;
   embedQuery(text: string): Promise<Float32Array>;
   /** Tokens the model sees for a passage, prefix and special tokens included (for the chunker). */
   countTokens(text: string): number;
+  /** The token ids the model sees for a passage (prefix and special tokens included); absent in test embedders. */
+  encodePassage?(text: string): number[];
   /** True when passages are embedded off the main thread (a worker), so a long call blocks no request. */
   readonly passagesOffMainThread?: boolean;
   close(): Promise<void>;

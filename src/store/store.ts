@@ -1,5 +1,6 @@
 import type { Article } from '../corpus/article.ts';
 import type { Chunk } from '../corpus/chunk.ts';
+import type { StageProfile } from '../util/stage-profile.ts';
 import type { Manifest } from './manifest.ts';
 
 /*
@@ -308,8 +309,11 @@ export interface BuildCounts {
 
 /** A generation being built. Nothing of it is visible to readers until `publish`. */
 export interface GenerationBuilder {
-  /** Stores prepared articles (bulk: durable only once published). */
-  write(articles: PreparedArticle[]): Promise<void>;
+  /**
+   * Stores prepared articles (bulk: durable only once published). Nobody reads a generation being built, so a
+   * backend may store them in several steps and yield between them. `profile` times the backend's stages.
+   */
+  write(articles: PreparedArticle[], opts?: { profile?: StageProfile }): Promise<void>;
   /**
    * Ids of articles written or deleted in the current generation since this builder began (to replay into
    * this one before publishing). Empty for a first build.

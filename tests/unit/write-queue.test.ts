@@ -98,4 +98,117 @@ describe('WriteQueue', () => {
     await drain;
     expect(done).toEqual([1, 2]);
   });
+
+  describe('staged writes (prepare, then commit)', () => {
+    it('prepares the next write while the previous one commits, and commits in arrival order', async () => {
+      const q = new WriteQueue(10);
+      const log: string[] = [];
+      const commitGates = { a: gate(), b: gate(), c: gate() };
+      const prepareGates = { a: gate(), b: gate(), c: gate() };
+      const write = (name: keyof typeof commitGates) =>
+        q.runStaged(
+          async () => {
+            log.push(`prepare ${name}`);
+            await prepareGates[name].promise;
+            log.push(`prepared ${name}`);
+            return name.toUpperCase();
+          },
+          async (prepared) => {
+            log.push(`commit ${name} (${prepared})`);
+            await commitGates[name].promise;
+            log.push(`committed ${name}`);
+            return prepared;
+          },
+        );
+      const results = Promise.all([write('a'), write('b'), write('c')]);
+      // Two writes prepare at once (a and b); c waits for a slot.
+      await pollUntil(() => log.includes('prepare b'), { what: 'b to start preparing' });
+      expect(log).not.toContain('prepare c');
+      // b finishes preparing first, but commits only after a.
+      prepareGates.b.open();
+      await pollUntil(() => log.includes('prepared b'), { what: 'b to be prepared' });
+      expect(log).not.toContain('commit b (B)');
+      prepareGates.a.open();
+      await pollUntil(() => log.includes('commit a (A)'), { what: 'a to commit' });
+      // a is committing: its slot went to c, which prepares while a commits.
+      await pollUntil(() => log.includes('prepare c'), { what: 'c to start preparing while a commits' });
+      expect(log).not.toContain('committed a');
+      prepareGates.c.open();
+      commitGates.c.open();
+      commitGates.b.open();
+      commitGates.a.open();
+      expect(await results).toEqual(['A', 'B', 'C']);
+      const commits = log.filter((l) => l.startsWith('commit'));
+      expect(commits).toEqual(['commit a (A)', 'committed a', 'commit b (B)', 'committed b', 'commit c (C)', 'committed c']);
+      expect(q.depth).toBe(0);
+    });
+
+    it('holds at most prepareAhead writes prepared but not committing', async () => {
+      const q = new WriteQueue(10, { prepareAhead: 1 });
+      const started: number[] = [];
+      const commitGate = gate();
+      const writes = [1, 2, 3].map((n) =>
+        q.runStaged(
+          async () => {
+            started.push(n);
+            return n;
+          },
+          async (p) => {
+            if (p === 1) await commitGate.promise;
+            return p;
+          },
+        ),
+      );
+      // 1 is committing (blocked), 2 is prepared and waits for it: 3 may not prepare yet.
+      await pollUntil(() => started.includes(2), { what: 'write 2 to prepare' });
+      await new Promise((r) => setImmediate(r));
+      expect(started).toEqual([1, 2]);
+      commitGate.open();
+      expect(await Promise.all(writes)).toEqual([1, 2, 3]);
+      expect(started).toEqual([1, 2, 3]);
+    });
+
+    it('a failed preparation fails its own write only, frees its slot, and counts against the limit until then', async () => {
+      const q = new WriteQueue(2, { prepareAhead: 1 });
+      const boom = gate();
+      const failing = q.runStaged(
+        async () => {
+          await boom.promise;
+          return 0;
+        },
+        () => 'never',
+      );
+      const next = q.runStaged(
+        async () => 1,
+        (p) => `next ${p}`,
+      );
+      expect(q.depth).toBe(2);
+      await expect(q.runStaged(async () => 2, String)).rejects.toMatchObject({ code: 'overloaded' });
+      boom.fail(new Error('embedding failed'));
+      await expect(failing).rejects.toThrow('embedding failed');
+      expect(await next).toBe('next 1');
+      expect(q.depth).toBe(0);
+    });
+
+    it('a plain task queued between staged writes commits in its arrival place', async () => {
+      const q = new WriteQueue(10);
+      const order: string[] = [];
+      const slow = gate();
+      const a = q.runStaged(
+        async () => {
+          await slow.promise;
+          return 'a';
+        },
+        (p) => void order.push(p),
+      );
+      const del = q.run(() => void order.push('delete'));
+      const b = q.runStaged(
+        async () => 'b',
+        (p) => void order.push(p),
+      );
+      slow.open();
+      await Promise.all([a, del, b]);
+      expect(order).toEqual(['a', 'delete', 'b']);
+    });
+  });
 });

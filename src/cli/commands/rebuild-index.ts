@@ -14,21 +14,25 @@ export function registerRebuildIndex(program: Command): void {
         import('../progress.ts'),
       ]);
       const config = configFrom({ ...cmd.optsWithGlobals(), ...flags });
-      await withEmbedder(config, async (embedder) => {
-        const started = performance.now();
-        const bar = buildProgressBar();
-        const { report, errors } = await rebuildIndex({
-          config,
-          embedder,
-          from: flags.fromStore ? { store: true } : { folder: config.seedsDir },
-          onProgress: bar.update,
-        }).finally(bar.stop);
-        for (const e of errors) process.stderr.write(`skipped ${e.message}\n`);
-        const seconds = (performance.now() - started) / 1000;
-        process.stdout.write(
-          `indexed ${report.articles} articles, ${report.chunks} chunks in ${seconds.toFixed(1)} s (${report.chunksPerSecond.toFixed(1)} chunks/s embedding+storing; ${errors.length} file${errors.length === 1 ? '' : 's'} skipped) -> ${config.indexDir}\n`,
-        );
-        if (errors.length > 0) process.exitCode = 1;
-      });
+      await withEmbedder(
+        config,
+        async (embedder) => {
+          const started = performance.now();
+          const bar = buildProgressBar();
+          const { report, errors } = await rebuildIndex({
+            config,
+            embedder,
+            from: flags.fromStore ? { store: true } : { folder: config.seedsDir },
+            onProgress: bar.update,
+          }).finally(bar.stop);
+          for (const e of errors) process.stderr.write(`skipped ${e.message}\n`);
+          const seconds = (performance.now() - started) / 1000;
+          process.stdout.write(
+            `indexed ${report.articles} articles, ${report.chunks} chunks in ${seconds.toFixed(1)} s (${report.chunksPerSecond.toFixed(1)} chunks/s embedding+storing; ${errors.length} file${errors.length === 1 ? '' : 's'} skipped) -> ${config.indexDir}\n`,
+          );
+          if (errors.length > 0) process.exitCode = 1;
+        },
+        { build: true },
+      );
     });
 }

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { yieldToEventLoop } from '../../util/event-loop.ts';
+import { type StageProfile, timed } from '../../util/stage-profile.ts';
 import type { Manifest } from '../manifest.ts';
 import type { WriteOp, WriteOutcome } from '../store.ts';
 import { ArticleDatabase, DATABASE_FILE, type WriteResult } from './database.ts';
@@ -96,35 +97,39 @@ export class Generation {
    * in between, so no reader sees the database and the graph disagree). A crash between the two is repaired
    * on the next open by replaying the change log.
    */
-  write(ops: WriteOp[]): WriteOutcome[] {
-    const outcomes = this.writeArticles(ops);
-    this.groupDuplicatesNow(this.written);
+  write(ops: WriteOp[], profile?: StageProfile): WriteOutcome[] {
+    const outcomes = this.writeArticles(ops, profile);
+    timed(profile, 'duplicates', () => this.groupDuplicatesNow(this.written));
     return outcomes;
   }
 
   /** Article rows inserted by the last writeArticles call (to group with their duplicates). */
   private written: number[] = [];
 
-  private writeArticles(ops: WriteOp[]): WriteOutcome[] {
+  private writeArticles(ops: WriteOp[], profile?: StageProfile): WriteOutcome[] {
     this.written = [];
     const vectorsByRowid = new Map<number, Float32Array>();
-    const results = this.db.transaction(() =>
-      ops.map((op): WriteResult | null => {
-        if (op.op === 'delete') return this.db.deleteArticle(op.id);
-        const { article, chunks, origin } = op.article;
-        const r = this.db.upsertArticle(article, chunks, origin);
-        r.added.forEach((rowid, i) => vectorsByRowid.set(rowid, chunks[i]!.vector));
-        return r;
+    const results = timed(profile, 'sqlite+fts5', () =>
+      this.db.transaction(() =>
+        ops.map((op): WriteResult | null => {
+          if (op.op === 'delete') return this.db.deleteArticle(op.id);
+          const { article, chunks, origin } = op.article;
+          const r = this.db.upsertArticle(article, chunks, origin);
+          r.added.forEach((rowid, i) => vectorsByRowid.set(rowid, chunks[i]!.vector));
+          return r;
+        }),
+      ),
+    );
+    return timed(profile, 'hnsw', () =>
+      results.map((r, i) => {
+        if (!r) {
+          const op = ops[i]!;
+          return { id: op.op === 'delete' ? op.id : op.article.article.id, result: 'absent', chunks: 0 };
+        }
+        this.applyToGraph(r, vectorsByRowid);
+        return { id: r.articleId, result: r.kind === 'insert' ? 'inserted' : r.kind === 'replace' ? 'replaced' : 'deleted', chunks: r.added.length };
       }),
     );
-    return results.map((r, i) => {
-      if (!r) {
-        const op = ops[i]!;
-        return { id: op.op === 'delete' ? op.id : op.article.article.id, result: 'absent', chunks: 0 };
-      }
-      this.applyToGraph(r, vectorsByRowid);
-      return { id: r.articleId, result: r.kind === 'insert' ? 'inserted' : r.kind === 'replace' ? 'replaced' : 'deleted', chunks: r.added.length };
-    });
   }
 
   private applyToGraph(result: WriteResult, vectorsByRowid: Map<number, Float32Array>): void {
