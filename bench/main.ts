@@ -24,6 +24,7 @@ const BENCHES: Record<string, string> = {
   snapshot: './snapshot.ts',
   soak: './soak.ts',
   rebuild: './rebuild.ts',
+  'serve-memory': './serve-memory.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -73,7 +73,10 @@ export async function run(args: string[]): Promise<void> {
   const seconds = Number(flag(args, 'seconds', '10'));
   const mode = flag(args, 'mode', undefined) as 'hybrid' | 'semantic' | 'lexical' | undefined;
   EXTRA = mode ? `mode=${mode}` : '';
-  const indexDir = join(CACHE_DIR, `search-index-${target}`);
+  // One index per dtype (QUARRY_DTYPE): an index records the model it was built with, and a search with another
+  // model is refused, so q8 and q4 are compared on twin indexes built from the same cached vectors.
+  const dtype = loadConfig({ env: process.env, cwd: ROOT }).dtype;
+  const indexDir = join(CACHE_DIR, `search-index-${target}-${dtype}`);
   // No query cache in the service under test: every request pays its embedding (the LRU is measured apart).
   const config = loadConfig({ env: process.env, cwd: ROOT, overrides: { indexDir, logLevel: 'silent', queryCacheSize: 0 } });
   const result = newResult('search', args);
