@@ -8,7 +8,7 @@
  * the same machine load. An old checkout runs `tsx src/cli/main.ts`; this one `node bin/quarry.js` (compiled dist/).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag, ROOT } from './lib/args.ts';
@@ -66,8 +66,28 @@ export async function run(args: string[]): Promise<void> {
   mkdirSync(seeds);
   execFileSync('cp', ['-r', join(ROOT, 'seeds/.'), seeds]);
   execFileSync(process.execPath, [join(ROOT, 'scripts/dataset-to-articles.mjs'), 'bbc-news', seeds, '--limit', String(articles)]);
+  // A baseline from before articles had tags refuses the field: it gets the same articles without it.
+  const untagged = join(work, 'seeds-untagged');
+  if (baseline) {
+    execFileSync('cp', ['-r', seeds, untagged]);
+    for (const f of readdirSync(untagged).filter((n) => n.endsWith('.jsonl'))) {
+      const lines = readFileSync(join(untagged, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+      const stripped = lines.map((l) => {
+        const { tags: _tags, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return JSON.stringify(rest);
+      });
+      writeFileSync(join(untagged, f), `${stripped.join('\n')}\n`);
+    }
+  }
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_')));
-  const envOf = (side: Side) => ({ ...base, QUARRY_INDEX_DIR: join(work, `index-${sides.indexOf(side)}`), QUARRY_SEEDS_DIR: seeds, QUARRY_LOG_LEVEL: 'warn' });
+  const envOf = (side: Side) => ({
+    ...base,
+    QUARRY_INDEX_DIR: join(work, `index-${sides.indexOf(side)}`),
+    QUARRY_SEEDS_DIR: side.dir === ROOT ? seeds : untagged,
+    QUARRY_LOG_LEVEL: 'warn',
+  });
   const result = newResult('startup', args);
   try {
     for (const side of sides) timeCommand(side, ['rebuild-index'], envOf(side)); // each side builds its own index
