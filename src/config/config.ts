@@ -9,9 +9,13 @@ const bool = z
   .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** Passage sessions x threads: chosen by measurement on 2 cores (docs/benchmarks.md, rebuild). */
-const PASSAGE_SESSIONS = 1;
-const PASSAGE_THREADS = 2;
+/**
+ * Passage sessions x threads, chosen by measurement on 2 cores (docs/benchmarks.md, rebuild): two sessions of one
+ * thread each rebuilt bbc-news at 1.3-1.5x one session of two threads (ONNX Runtime's intra-op threads wait for
+ * each other on these small matrices; two sessions keep both cores on the model), for ~600 MiB more peak RSS.
+ */
+const PASSAGE_SESSIONS = 2;
+const PASSAGE_THREADS = 1;
 
 /**
  * Every setting in one validated place. Sources, later wins: defaults < environment (QUARRY_*, PORT) <
