@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- embed [--short 256] [--long 64] [--rounds 3] [--batches 8,32,64] [--threads 1,2] [--no-variants]
+ * `npm run bench -- embed [--short 256] [--long 64] [--rounds 3] [--batches 8,32,64] [--threads 1,2] [--sessions 1] [--no-variants]
  *   [--variants-only] [--variants 'opt basic|no spinning'] [--block NAME: the docs block to write]`
  *
  * Quarry's embed stage (createEmbedder -> embedPassages: tokenise, run, pool, normalise, copy) against a
@@ -75,8 +75,21 @@ export async function run(args: string[]): Promise<void> {
     interOpNumThreads: 1,
     graphOptimizationLevel: base.onnxGraphOptimization,
   });
+  // Like for like: Quarry's passage embedding in one session of `threads` threads (the bare session's layout),
+  // unless --sessions asks for its pool split (N sessions of threads/N each; bench rebuild compares layouts).
+  const sessions = Number(flag(args, 'sessions', '1'));
   const quarryConfig = (threads: number, b: number) =>
-    loadConfig({ env: process.env, cwd: ROOT, overrides: { threads, embedBatchSize: b, logLevel: 'silent' } });
+    loadConfig({
+      env: process.env,
+      cwd: ROOT,
+      overrides: {
+        threads,
+        passageSessions: sessions,
+        passageThreads: Math.max(1, Math.floor(threads / sessions)),
+        embedBatchSize: b,
+        logLevel: 'silent',
+      },
+    });
 
   // A first embedder sets Transformers.js' model path for the tokenizer; it also gives the input names.
   const probe = await createEmbedder(quarryConfig(threadCounts[0]!, batchSizes[0]!));

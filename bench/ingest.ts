@@ -1,9 +1,10 @@
 /**
- * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--idle-requests 300]` (or `npm run bench -- ingest …`)
+ * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--idle-requests 300]` (or `npm run bench -- ingest …`)
  *
  * Ingest through the live API, as a client would: a `quarry serve` child process on a temporary index
  * (seeds only, default settings, synchronous=FULL), bbc-news (../shared/data, read at run time) posted
- * in batches to POST /articles, one request at a time. Meanwhile a second loop sends sequential
+ * in batches to POST /articles by `clients` clients, each one request at a time (with two, the server embeds
+ * one request while it stores the one before: the staged write queue). Rate limits off. Meanwhile a second loop sends sequential
  * GET /search requests (hybrid, k=10) over a fixed list of queries; after the ingest the same loop runs on
  * the idle server for comparison. Reports articles/s, chunks/s, per-batch latency, and search latency
  * p50/p99 during ingest vs idle. Results: bench/results/ingest-<timestamp>.json and a table on stdout.
@@ -53,7 +54,16 @@ interface ServeChild {
 function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
   // QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1); the bench's own win.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PORT'));
-  Object.assign(env, { QUARRY_INDEX_DIR: indexDir, QUARRY_SEEDS_DIR: seedsDir, QUARRY_API_KEY: API_KEY, PORT: '0', QUARRY_LOG_LEVEL: 'warn' });
+  Object.assign(env, {
+    QUARRY_INDEX_DIR: indexDir,
+    QUARRY_SEEDS_DIR: seedsDir,
+    QUARRY_API_KEY: API_KEY,
+    PORT: '0',
+    QUARRY_LOG_LEVEL: 'warn',
+    // One client address sends thousands of requests: the per-address limits are not under test.
+    QUARRY_SEARCH_RATE: '0',
+    QUARRY_WRITE_RATE: '0',
+  });
   const child = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -100,6 +110,7 @@ const summary = (xs: number[]) => ({
 export async function run(args: string[]): Promise<void> {
   const limit = Number(flag(args, 'limit', '0')) || Infinity;
   const batchSize = Number(flag(args, 'batch', '32'));
+  const clients = Number(flag(args, 'clients', '2'));
   const idleRequests = Number(flag(args, 'idle-requests', '300'));
   const docs = readDocs('bbc-news').slice(0, limit);
   // bbc-news ids look like "business/001": a slash is a path character, refused by the API.
@@ -116,25 +127,35 @@ export async function run(args: string[]): Promise<void> {
 
     let ingesting = true;
     const during = searchLoop(server.url, { until: () => !ingesting });
+    // Handled now so a failing search loop cannot end the process before the server is stopped.
+    during.catch(() => {});
     const batchMs: number[] = [];
     let chunks = 0;
     const t0 = performance.now();
-    for (let i = 0; i < articles.length; i += batchSize) {
-      const batch = articles.slice(i, i + batchSize);
-      const t = performance.now();
-      const res = await fetch(`${server.url}/articles`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ articles: batch }),
-      });
-      if (res.status !== 201) throw new Error(`POST /articles answered ${res.status}: ${await res.text()}`);
-      const ack = (await res.json()) as { articles: Array<{ chunks: number }> };
-      chunks += ack.articles.reduce((n, a) => n + a.chunks, 0);
-      batchMs.push(performance.now() - t);
-      if ((i / batchSize) % 10 === 0) process.stderr.write(`\r${Math.min(i + batchSize, articles.length)}/${articles.length} articles, ${chunks} chunks`);
+    let next = 0;
+    const client = async () => {
+      for (let i = next; i < articles.length; i = next) {
+        next += batchSize;
+        const batch = articles.slice(i, i + batchSize);
+        const t = performance.now();
+        const res = await fetch(`${server.url}/articles`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ articles: batch }),
+        });
+        if (res.status !== 201) throw new Error(`POST /articles answered ${res.status}: ${await res.text()}`);
+        const ack = (await res.json()) as { articles: Array<{ chunks: number }> };
+        chunks += ack.articles.reduce((n, a) => n + a.chunks, 0);
+        batchMs.push(performance.now() - t);
+        if ((i / batchSize) % 10 === 0) process.stderr.write(`\r${Math.min(i + batchSize, articles.length)}/${articles.length} articles, ${chunks} chunks`);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: clients }, client));
+    } finally {
+      ingesting = false;
     }
     const ingestSeconds = (performance.now() - t0) / 1000;
-    ingesting = false;
     const duringSamples = await during;
     process.stderr.write('\n');
     const idleSamples = await searchLoop(server.url, { count: idleRequests });
@@ -144,7 +165,7 @@ export async function run(args: string[]): Promise<void> {
       settings: {
         articles: articles.length,
         batchSize,
-        clients: 1,
+        clients,
         idleRequests,
         queries: QUERIES.length,
         server: 'quarry serve child process, default settings (synchronous=FULL, checkpointEvery 2000)',
@@ -168,7 +189,7 @@ export async function run(args: string[]): Promise<void> {
       searchDuringIngestMs: ReturnType<typeof summary>;
       searchIdleMs: ReturnType<typeof summary>;
     };
-    console.log(`\nIngest of ${articles.length} bbc-news articles (${chunks} chunks) through POST /articles in batches of ${batchSize}, one client:`);
+    console.log(`\nIngest of ${articles.length} bbc-news articles (${chunks} chunks) through POST /articles in batches of ${batchSize}, ${clients} client(s):`);
     console.log(
       markdownTable(
         ['seconds', 'articles/s', 'chunks/s', 'batch p50 ms', 'batch p99 ms'],

@@ -57,7 +57,7 @@ async function measure(dtype: string, searches: string[], batches: number, round
       const res = await fetch(`${server.url}/articles`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
-        body: JSON.stringify(batch),
+        body: JSON.stringify({ articles: batch }),
       });
       await expectOk(res, 'POST /articles');
     }
