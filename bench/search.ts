@@ -78,7 +78,21 @@ export async function run(args: string[]): Promise<void> {
   const dtype = loadConfig({ env: process.env, cwd: ROOT }).dtype;
   const indexDir = join(CACHE_DIR, `search-index-${target}-${dtype}`);
   // No query cache in the service under test: every request pays its embedding (the LRU is measured apart).
-  const config = loadConfig({ env: process.env, cwd: ROOT, overrides: { indexDir, logLevel: 'silent', queryCacheSize: 0 } });
+  // No rate limit and no admission bound either (one client address; overload has its own bench): the figures
+  // stay comparable with the runs before search admission existed.
+  const config = loadConfig({
+    env: process.env,
+    cwd: ROOT,
+    overrides: {
+      indexDir,
+      logLevel: 'silent',
+      queryCacheSize: 0,
+      searchRate: 0,
+      searchConcurrency: 64,
+      searchQueueLimit: 100_000,
+      searchQueueTimeoutMs: 0,
+    },
+  });
   const result = newResult('search', args);
   if (has(args, 'rebuild') && existsSync(indexDir)) rmSync(indexDir, { recursive: true, force: true });
   if (!currentGenerationDir(indexDir)) {
