@@ -159,6 +159,28 @@ export async function run(args: string[]): Promise<void> {
     const duringSamples = await during;
     process.stderr.write('\n');
     const idleSamples = await searchLoop(server.url, { count: idleRequests });
+
+    // A background rebuild of everything just ingested (POST /admin/rebuild, as after a model change), with the
+    // same search loop running until it has swapped in its generation.
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    const started = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth });
+    if (started.status >= 300) throw new Error(`POST /admin/rebuild answered ${started.status}: ${await started.text()}`);
+    let rebuilding = true;
+    const duringRebuild = searchLoop(server.url, { until: () => !rebuilding });
+    duringRebuild.catch(() => {});
+    let rebuild: { state: string; chunksDone: number; startedAt: string; finishedAt: string | null } = await started.json();
+    const rebuildT0 = performance.now();
+    try {
+      while (rebuild.state === 'running') {
+        await new Promise((r) => setTimeout(r, 250));
+        rebuild = await (await fetch(`${server.url}/admin/rebuild`, { headers: auth })).json();
+      }
+    } finally {
+      rebuilding = false;
+    }
+    const rebuildSeconds = (performance.now() - rebuildT0) / 1000;
+    if (rebuild.state !== 'succeeded') throw new Error(`the rebuild ended ${rebuild.state}`);
+    const rebuildSamples = await duringRebuild;
     const stats = (await (await fetch(`${server.url}/stats`)).json()) as { articles: number; chunks: number; disk: { totalBytes: number } };
 
     Object.assign(result, {
@@ -180,6 +202,8 @@ export async function run(args: string[]): Promise<void> {
       },
       searchDuringIngestMs: summary(duringSamples.map((s) => s.ms)),
       searchIdleMs: summary(idleSamples.map((s) => s.ms)),
+      rebuild: { seconds: round(rebuildSeconds, 1), chunks: rebuild.chunksDone, chunksPerSecond: round(rebuild.chunksDone / rebuildSeconds, 1) },
+      searchDuringRebuildMs: summary(rebuildSamples.map((s) => s.ms)),
       indexAfter: { articles: stats.articles, chunks: stats.chunks, diskMiB: round(stats.disk.totalBytes / 2 ** 20, 1) },
     });
     const file = writeResult(result);
@@ -188,6 +212,8 @@ export async function run(args: string[]): Promise<void> {
       ingest: { seconds: number; articlesPerSecond: number; chunksPerSecond: number; batchLatencyMs: ReturnType<typeof summary> };
       searchDuringIngestMs: ReturnType<typeof summary>;
       searchIdleMs: ReturnType<typeof summary>;
+      searchDuringRebuildMs: ReturnType<typeof summary>;
+      rebuild: { seconds: number; chunks: number; chunksPerSecond: number };
     };
     console.log(`\nIngest of ${articles.length} bbc-news articles (${chunks} chunks) through POST /articles in batches of ${batchSize}, ${clients} client(s):`);
     console.log(
@@ -215,6 +241,11 @@ export async function run(args: string[]): Promise<void> {
             ...[r.searchDuringIngestMs.p50, r.searchDuringIngestMs.p90, r.searchDuringIngestMs.p99, r.searchDuringIngestMs.max].map((x) => fmt(x)),
           ],
           ['idle (after ingest)', r.searchIdleMs.n, ...[r.searchIdleMs.p50, r.searchIdleMs.p90, r.searchIdleMs.p99, r.searchIdleMs.max].map((x) => fmt(x))],
+          [
+            `a background rebuild runs (${r.rebuild.chunks} chunks in ${r.rebuild.seconds} s = ${r.rebuild.chunksPerSecond}/s)`,
+            r.searchDuringRebuildMs.n,
+            ...[r.searchDuringRebuildMs.p50, r.searchDuringRebuildMs.p90, r.searchDuringRebuildMs.p99, r.searchDuringRebuildMs.max].map((x) => fmt(x)),
+          ],
         ],
       ),
     );
