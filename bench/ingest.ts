@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--idle-requests 300]` (or `npm run bench -- ingest …`)
+ * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--search-interval-ms 0] [--idle-requests 300]` (or `npm run bench -- ingest …`)
  *
  * Ingest through the live API, as a client would: a `quarry serve` child process on a temporary index
  * (seeds only, default settings, synchronous=FULL), bbc-news (../shared/data, read at run time) posted
@@ -84,15 +84,19 @@ interface Sample {
 }
 
 /** Sequential searches until `until()` says stop (or `count` requests); returns each latency. */
-async function searchLoop(url: string, opts: { until?: () => boolean; count?: number }): Promise<Sample[]> {
+async function searchLoop(url: string, opts: { until?: () => boolean; count?: number; intervalMs?: number }): Promise<Sample[]> {
   const samples: Sample[] = [];
   for (let i = 0; opts.count === undefined ? !opts.until!() : i < opts.count; i++) {
     const q = QUERIES[i % QUERIES.length]!;
     const t = performance.now();
+    // Paced: the next search starts intervalMs after this one started (or at once if this one took longer).
+    const due = t + (opts.intervalMs ?? 0);
     const res = await fetch(`${url}/search?q=${encodeURIComponent(q)}&k=10`);
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`GET /search answered ${res.status}`);
     samples.push({ at: t, ms: performance.now() - t });
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   return samples;
 }
@@ -111,6 +115,8 @@ export async function run(args: string[]): Promise<void> {
   const limit = Number(flag(args, 'limit', '0')) || Infinity;
   const batchSize = Number(flag(args, 'batch', '32'));
   const clients = Number(flag(args, 'clients', '2'));
+  // 0: searches back to back (the loop takes as much CPU as it can); N: one search every N ms.
+  const searchIntervalMs = Number(flag(args, 'search-interval-ms', '0'));
   const idleRequests = Number(flag(args, 'idle-requests', '300'));
   const docs = readDocs('bbc-news').slice(0, limit);
   // bbc-news ids look like "business/001": a slash is a path character, refused by the API.
@@ -126,7 +132,7 @@ export async function run(args: string[]): Promise<void> {
     await searchLoop(server.url, { count: QUERIES.length });
 
     let ingesting = true;
-    const during = searchLoop(server.url, { until: () => !ingesting });
+    const during = searchLoop(server.url, { until: () => !ingesting, intervalMs: searchIntervalMs });
     // Handled now so a failing search loop cannot end the process before the server is stopped.
     during.catch(() => {});
     const batchMs: number[] = [];
@@ -166,7 +172,7 @@ export async function run(args: string[]): Promise<void> {
     const started = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth });
     if (started.status >= 300) throw new Error(`POST /admin/rebuild answered ${started.status}: ${await started.text()}`);
     let rebuilding = true;
-    const duringRebuild = searchLoop(server.url, { until: () => !rebuilding });
+    const duringRebuild = searchLoop(server.url, { until: () => !rebuilding, intervalMs: searchIntervalMs });
     duringRebuild.catch(() => {});
     let rebuild: { state: string; chunksDone: number; startedAt: string; finishedAt: string | null } = await started.json();
     const rebuildT0 = performance.now();
@@ -188,6 +194,7 @@ export async function run(args: string[]): Promise<void> {
         articles: articles.length,
         batchSize,
         clients,
+        searchIntervalMs,
         idleRequests,
         queries: QUERIES.length,
         server: 'quarry serve child process, default settings (synchronous=FULL, checkpointEvery 2000)',
