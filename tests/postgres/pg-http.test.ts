@@ -10,6 +10,8 @@ import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../hel
 import { FIXTURES_DIR, SEEDS_DIR, type Service, startHashedService, testConfig } from '../helpers/service.ts';
 
 const unavailable = await postgresSkipReason('pg-http.test.ts');
+const API_KEY = 'pg-http-test-key-0123456789abcdef';
+const auth = { authorization: `Bearer ${API_KEY}` };
 
 const news = readFileSync(join(FIXTURES_DIR, 'news.jsonl'), 'utf8')
   .split('\n')
@@ -31,8 +33,8 @@ describe.skipIf(unavailable !== null)('HTTP API on the PostgreSQL backend (test 
     pgs = await startTestPostgres();
     const databaseUrl = await pgs.newDatabase();
     // Two services, one database: A builds the index from the seeds folder, B finds it there.
-    a = await startHashedService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, databaseUrl, searchRate: 0, writeRate: 0 }) });
-    b = await startHashedService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, databaseUrl, searchRate: 0, writeRate: 0 }) });
+    a = await startHashedService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, databaseUrl, searchRate: 0, writeRate: 0, apiKey: API_KEY }) });
+    b = await startHashedService({ seedsDir: SEEDS_DIR, config: testConfig({ seedsDir: SEEDS_DIR, databaseUrl, searchRate: 0, writeRate: 0, apiKey: API_KEY }) });
   });
   afterAll(async () => {
     await a?.dispose();
@@ -57,13 +59,13 @@ describe.skipIf(unavailable !== null)('HTTP API on the PostgreSQL backend (test 
   it('an article written through A is found by a search on B; deleted through B, it is gone from A', async () => {
     const write = await fetch(`${a.url}/articles`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ articles: news }),
     });
     expect(write.status, JSON.stringify(await write.clone().json())).toBe(201);
     const target = news[0]!;
     const found = await json(await search(b, target.title, { mode: 'hybrid', explain: true }));
-    expect(found.results[0].id).toBe(target.id);
+    expect(found.results[0].article.id).toBe(target.id);
     expect(found.explain.retrieval.dense).toBe('hnsw');
     expect((await fetch(`${b.url}/articles/${target.id}`)).status).toBe(200);
 
@@ -71,13 +73,13 @@ describe.skipIf(unavailable !== null)('HTTP API on the PostgreSQL backend (test 
     const src = target.source!;
     const filtered = await json(await search(b, 'industrial cooperation', { source: [src], explain: true }));
     expect(filtered.results.length).toBeGreaterThan(0);
-    expect(filtered.results.every((r: { source: string }) => r.source.toLowerCase() === src.toLowerCase())).toBe(true);
+    expect(filtered.results.every((r: { article: { source: string } }) => r.article.source.toLowerCase() === src.toLowerCase())).toBe(true);
     expect(filtered.explain.retrieval.filtered).toBe(true);
 
-    expect((await fetch(`${b.url}/articles/${target.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${b.url}/articles/${target.id}`, { method: 'DELETE', headers: auth })).status).toBe(204);
     expect((await fetch(`${a.url}/articles/${target.id}`)).status).toBe(404);
     const after = await json(await search(a, target.title, { mode: 'hybrid' }));
-    expect(after.results.map((r: { id: string }) => r.id)).not.toContain(target.id);
+    expect(after.results.map((r: { article: { id: string } }) => r.article.id)).not.toContain(target.id);
   });
 
   it('highlights and evidence come back from the tsvector index', async () => {
@@ -99,7 +101,7 @@ describe.skipIf(unavailable !== null)('HTTP API on the PostgreSQL backend (test 
     expect((await json(ready)).checks.database).not.toBe('ok');
     const health = await json(await fetch(`${a.url}/health`));
     expect(health.status).toBe('unavailable');
-    const write = await fetch(`${a.url}/articles`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(news[1]) });
+    const write = await fetch(`${a.url}/articles`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(news[1]) });
     expect(write.status).toBe(503);
     expect(write.headers.get('retry-after')).toMatch(/^\d+$/);
 

@@ -308,6 +308,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     const paragraphs = [
       'The central bank raised its rate to 4.5 percent on Thursday, the third rise this year, citing persistent inflation.',
       'Officials said 12 of 15 board members voted for the move, which markets had widely expected after the data.',
+      'Analysts now expect the bank to pause at its next meeting in June, although two members argued for a further rise.',
     ];
     const v = paragraphs.map(() => randomVector(rand));
     const base: Article = { id: 'orig', title: 'Bank raises rate', date: '2024-02-01', source: 'Reuters', url: null, tags: [], paragraphs };
