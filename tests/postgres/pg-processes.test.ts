@@ -94,6 +94,7 @@ describe.skipIf(unavailable !== null)('Quarry processes sharing one PostgreSQL d
         answered++;
       }
     }
+    await pollUntil(() => done, { what: 'the rebuild process to exit' });
     expect(await exited, rebuildOut).toBe(0);
     console.info(`[pg-processes.test.ts] ${answered} searches answered during the rebuild`);
     const after = await pollUntil(

@@ -197,6 +197,15 @@ export class PgStore implements IndexStore {
     return new QuarryError('index_missing', `there is no index in the database ${redactUrl(this.opts.url)}: build one with \`quarry rebuild-index\``);
   }
 
+  /**
+   * The current generation, read again when the cached one is older than REFRESH_MS: another process may
+   * have switched generations (a rebuild), and look-ups and stats must follow it as searches do.
+   */
+  private async fresh(): Promise<Current> {
+    if (!this.closed && Date.now() - this.refreshedAt >= REFRESH_MS) await guarded(() => this.refresh());
+    return this.usable();
+  }
+
   private usable(): Current {
     if (this.closed) throw new QuarryError('unavailable', 'the index is closed');
     if (!this.current) throw this.missing();
@@ -285,7 +294,7 @@ export class PgStore implements IndexStore {
   }
 
   async getArticle(id: string): Promise<ArticleRecord | null> {
-    const cur = this.usable();
+    const cur = await this.fresh();
     return guarded(async () => {
       const { rows } = await this.pool.query(
         `SELECT id, title, date, source, url, tags, paragraphs, origin, content_hash, updated_at FROM ${tablesOf(cur.id).articles} WHERE id = $1`,
@@ -296,7 +305,7 @@ export class PgStore implements IndexStore {
   }
 
   async listArticles(): Promise<ArticleSummary[]> {
-    const cur = this.usable();
+    const cur = await this.fresh();
     return guarded(async () => {
       const { rows } = await this.pool.query<{ id: string; origin: string; content_hash: string }>(
         `SELECT id, origin, content_hash FROM ${tablesOf(cur.id).articles} ORDER BY key`,
@@ -324,6 +333,7 @@ export class PgStore implements IndexStore {
   }
 
   async folderFiles(): Promise<Map<string, string>> {
+    if (!this.closed && Date.now() - this.refreshedAt >= REFRESH_MS) await guarded(() => this.refresh());
     if (!this.current) throw this.missing();
     const t = tablesOf(this.current.id);
     return guarded(async () => {
@@ -334,12 +344,12 @@ export class PgStore implements IndexStore {
 
   async setFolderFiles(files: ReadonlyMap<string, string>): Promise<void> {
     this.assertWriter();
-    const t = tablesOf(this.usable().id);
+    const t = tablesOf((await this.fresh()).id);
     return this.writes.run(() => guarded(() => transaction(this.pool, (c) => replaceFolderFiles(c, t, files))));
   }
 
   async stats(): Promise<StoreStats> {
-    const cur = this.usable();
+    const cur = await this.fresh();
     const t = tablesOf(cur.id);
     return guarded(async () => {
       const { rows } = await this.pool.query<{ server: string; pgvector: string | null; total: string; hnsw: string; articles: string; chunks: string }>(
@@ -375,7 +385,7 @@ export class PgStore implements IndexStore {
   }
 
   async checkIntegrity(): Promise<IntegrityReport> {
-    const cur = this.usable();
+    const cur = await this.fresh();
     const t = tablesOf(cur.id);
     return guarded(async () => {
       const one = async (sql: string) => Number((await this.pool.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
