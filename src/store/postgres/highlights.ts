@@ -1,6 +1,33 @@
 import type { TextRange } from '../store.ts';
 
-/** One row of PostgreSQL's ts_debug(): a token of the text in order, and the lexemes it indexes as. */
+/** The default text search parser's token types (ts_token_type('default')), by id. */
+export const TOKEN_ALIASES: Record<number, string> = {
+  1: 'asciiword',
+  2: 'word',
+  3: 'numword',
+  4: 'email',
+  5: 'url',
+  6: 'host',
+  7: 'sfloat',
+  8: 'version',
+  9: 'hword_numpart',
+  10: 'hword_part',
+  11: 'hword_asciipart',
+  12: 'blank',
+  13: 'tag',
+  14: 'protocol',
+  15: 'numhword',
+  16: 'asciihword',
+  17: 'hword',
+  18: 'url_path',
+  19: 'file',
+  20: 'float',
+  21: 'int',
+  22: 'uint',
+  23: 'entity',
+};
+
+/** One token of the text in order (from ts_parse), and the lexemes it indexes as. */
 export interface DebugToken {
   alias: string;
   token: string;

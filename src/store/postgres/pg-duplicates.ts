@@ -34,7 +34,10 @@ export async function findDuplicates(client: ClientBase, t: GenerationTables, ke
   const mine = await load(client, t, key);
   if (!mine || mine.vectors.length === 0) return [...found];
   const k = NEAR_DUPLICATE.neighbours + mine.vectors.length;
-  await client.query("SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'off', true)", [String(Math.max(k, LOOKUP_EF))]);
+  await client.query(
+    "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'off', true), set_config('enable_seqscan', 'off', true)",
+    [String(Math.max(k, LOOKUP_EF))],
+  );
   const near = await client.query<{ article_key: string }>(
     `SELECT DISTINCT n.article_key FROM ${t.chunks} o
      CROSS JOIN LATERAL (SELECT c.article_key, c.embedding <=> o.embedding AS d FROM ${t.chunks} c ORDER BY c.embedding <=> o.embedding LIMIT $2) n
