@@ -21,6 +21,7 @@ const BENCHES: Record<string, string> = {
   duplicates: './duplicates.ts',
   filters: './filters.ts',
   postgres: './postgres.ts',
+  'postgres-scifact': './postgres-scifact.ts',
   overload: './overload.ts',
   snapshot: './snapshot.ts',
   soak: './soak.ts',
