@@ -62,6 +62,12 @@ describe.skipIf(unavailable !== null)('HTTP API on the PostgreSQL backend (test 
     expect(body.articles).toBeGreaterThan(0);
   });
 
+  it('a snapshot is refused on this backend, pointing to the database tools', async () => {
+    const res = await fetch(`${a.url}/admin/snapshot`, { method: 'POST', headers: auth });
+    expect(res.status).toBe(409);
+    expect((await json(res)).error.message).toMatch(/pg_dump/);
+  });
+
   it('an article written through A is found by a search on B; deleted through B, it is gone from A', async () => {
     const write = await fetch(`${a.url}/articles`, {
       method: 'POST',
