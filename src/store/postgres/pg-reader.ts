@@ -1,5 +1,6 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { fromSql } from 'pgvector';
+import { QuarryError } from '../../errors.ts';
 import type { Manifest } from '../manifest.ts';
 import type {
   ArticleMeta,
@@ -86,7 +87,19 @@ async function withSettings<T>(pool: Pool, settings: Record<string, string>, fn:
  */
 export function pgReader(o: PgReaderOptions): StoreReader {
   const t: GenerationTables = tablesOf(o.generation);
-  const q: Query = (sql, params) => o.pool.query(sql, params);
+  const q: Query = async (sql, params) => {
+    try {
+      return await o.pool.query(sql, params);
+    } catch (e) {
+      // 42P01 undefined_table: this generation's tables were dropped (a reader held across two rebuilds).
+      if ((e as { code?: string }).code === '42P01') {
+        throw new QuarryError('unavailable', `the index generation ${o.generation} was replaced while this search ran; retry`, {
+          details: { retryAfterSeconds: 1 },
+        });
+      }
+      throw e;
+    }
+  };
   const ours = (scope: FilterScope | undefined): PgScope | null => {
     if (!scope) return null;
     if (!(scope instanceof PgScope) || scope.generation !== o.generation) throw new Error('a filter scope from another reader');
