@@ -20,6 +20,8 @@ const BENCHES: Record<string, string> = {
   startup: './startup.ts',
   duplicates: './duplicates.ts',
   filters: './filters.ts',
+  postgres: './postgres.ts',
+  'postgres-scifact': './postgres-scifact.ts',
   overload: './overload.ts',
   snapshot: './snapshot.ts',
   soak: './soak.ts',

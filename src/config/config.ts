@@ -26,6 +26,19 @@ export const ConfigSchema = z
     port: int(0, 65535).default(3000),
     host: z.string().min(1).default('127.0.0.1'),
     indexDir: z.string().min(1).default('index'),
+    /**
+     * postgres://… : store the index in PostgreSQL + pgvector instead of SQLite files in indexDir, shared by
+     * any number of Quarry processes (no lock file). Unset: the embedded SQLite backend.
+     */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+    /** postgres://… of a streaming replica that searches read from (writes still go to databaseUrl). */
+    databaseReadUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     seedsDir: z.string().min(1).default('seeds'),
     modelsDir: z.string().min(1).default('models'),
     model: z.string().min(1).default('onnx-community/all-MiniLM-L6-v2-ONNX'),
@@ -233,5 +246,24 @@ function dropUndefined(o: Record<string, unknown>): Record<string, unknown> {
 /** The effective configuration with secrets masked, for `quarry config` and logs. */
 export function maskedConfig(c: Config): Record<string, unknown> {
   const mask = (s: string | undefined) => (s === undefined ? undefined : `${'*'.repeat(8)} (${s.length} chars)`);
-  return { ...c, apiKey: mask(c.apiKey), readKey: mask(c.readKey) };
+  return {
+    ...c,
+    apiKey: mask(c.apiKey),
+    readKey: mask(c.readKey),
+    databaseUrl: maskUrlPassword(c.databaseUrl),
+    databaseReadUrl: maskUrlPassword(c.databaseReadUrl),
+    backend: c.databaseUrl ? 'postgres' : 'sqlite',
+  };
+}
+
+/** A database URL with its password replaced by asterisks (never printed, never logged). */
+export function maskUrlPassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '********';
+    return u.toString();
+  } catch {
+    return '******** (unparseable URL)';
+  }
 }

@@ -9,7 +9,7 @@ import type { RebuildStatus } from '../core/rebuild.ts';
  */
 export const IndexStatsSchema: z.ZodType<IndexStats> = z
   .object({
-    backend: z.literal('sqlite').describe('the storage backend in use'),
+    backend: z.enum(['sqlite', 'postgres']).describe('the storage backend in use'),
     articles: z.number().int(),
     chunks: z.number().int(),
     deleted: z.number().int().describe('points marked deleted in the HNSW graph, waiting for compaction'),
@@ -27,6 +27,11 @@ export const IndexStatsSchema: z.ZodType<IndexStats> = z
     writeQueue: z.number().int().describe('writes waiting in the write queue'),
     rebuild: z.enum(['idle', 'running', 'succeeded', 'failed']),
     dir: z.string(),
+    database: z
+      .object({ server: z.string(), pgvector: z.string(), generation: z.number().int(), readReplica: z.string().nullable() })
+      .strict()
+      .optional()
+      .describe('PostgreSQL backend: server and pgvector versions, generation in use, read replica (no password)'),
   })
   .strict();
 

@@ -1,6 +1,8 @@
 import type { Config } from '../config/config.ts';
+import { QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { IndexIdentity } from './manifest.ts';
+import { PgStore } from './postgres/pg-store.ts';
 import { restoreSnapshot } from './sqlite/snapshot.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { IndexStore, RestoreReport } from './store.ts';
@@ -12,8 +14,21 @@ export interface OpenStoreOptions {
   logger?: Logger;
 }
 
-/** The configured backend's store (the embedded SQLite one: `config.indexDir`). */
+/**
+ * The configured backend's store: PostgreSQL + pgvector when `databaseUrl` is set (QUARRY_DATABASE_URL), else
+ * the embedded SQLite one in `config.indexDir`.
+ */
 export function openStore(config: Config, opts: OpenStoreOptions): Promise<IndexStore> {
+  if (config.databaseUrl) {
+    return PgStore.open({
+      url: config.databaseUrl,
+      readUrl: config.databaseReadUrl,
+      identity: opts.identity,
+      access: opts.access,
+      hnsw: { M: config.hnswM, efConstruction: config.hnswEfConstruction, efSearch: config.efSearch },
+      logger: opts.logger,
+    });
+  }
   return SqliteStore.open({
     root: config.indexDir,
     identity: opts.identity,
@@ -30,6 +45,13 @@ export function openStore(config: Config, opts: OpenStoreOptions): Promise<Index
  * `allowIncompatible`, a snapshot made with another model or chunker is installed and reported as such (the
  * caller rebuilds it); without, it is refused before anything is touched.
  */
-export function restoreStore(config: Config, opts: { from: string; identity: IndexIdentity; allowIncompatible: boolean }): Promise<RestoreReport> {
+export async function restoreStore(config: Config, opts: { from: string; identity: IndexIdentity; allowIncompatible: boolean }): Promise<RestoreReport> {
+  if (config.databaseUrl) {
+    throw new QuarryError(
+      'conflict',
+      'QUARRY_DATABASE_URL is set: this index lives in PostgreSQL, restored with the database tools (pg_restore, or a base backup plus WAL), not `quarry restore`; see docs/deployment.md',
+      { field: 'databaseUrl' },
+    );
+  }
   return restoreSnapshot({ root: config.indexDir, ...opts });
 }

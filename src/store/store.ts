@@ -6,7 +6,8 @@ import type { Manifest } from './manifest.ts';
 /*
  * The storage boundary. Everything above it (search, fusion, grouping, evidence, the write queue, rebuilds)
  * is shared by every backend; a backend stores articles with their chunk vectors and answers candidate and
- * look-up queries. Implementations: the embedded SQLite + FTS5 + hnswlib backend (store/sqlite/).
+ * look-up queries. Implementations: the embedded SQLite + FTS5 + hnswlib backend (store/sqlite/), and the
+ * PostgreSQL + pgvector one shared by any number of processes (store/postgres/).
  *
  * The contract:
  * - A write (`IndexStore.write`) is atomic: all of its operations become visible together or not at all.
@@ -155,7 +156,7 @@ export interface FilterScope {
 
 /** How the dense candidates were found: the plain graph, the graph with a filter, or every matching vector. */
 export type DensePath = 'hnsw' | 'hnsw-filtered' | 'exact-scan';
-/** How the lexical candidates were found. */
+/** How the lexical candidates were found (PostgreSQL's tsvector search reports these names too). */
 export type LexicalPath = 'fts5' | 'fts5-filtered';
 
 export interface CandidateList<P extends string> {
@@ -228,7 +229,7 @@ export interface StoreReader {
 }
 
 export interface StoreStats {
-  backend: 'sqlite';
+  backend: 'sqlite' | 'postgres';
   articles: number;
   chunks: number;
   /** Vectors still in the ANN index but deleted (waiting for compaction). */
@@ -237,8 +238,10 @@ export interface StoreStats {
   disk: { sqliteBytes: number; hnswBytes: number; totalBytes: number };
   lastCheckpoint: string | null;
   changesSinceCheckpoint: number;
-  /** The generation's directory. */
+  /** The generation's directory (PostgreSQL: the database URL without its password, and the generation). */
   dir: string;
+  /** PostgreSQL only: the server and pgvector versions, the generation in use and the read replica, if any. */
+  database?: { server: string; pgvector: string; generation: number; readReplica: string | null };
 }
 
 export interface IntegrityReport {

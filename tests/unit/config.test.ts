@@ -95,6 +95,19 @@ describe('loadConfig', () => {
     expect(JSON.stringify(masked)).not.toContain(READ_SECRET);
     expect(masked.apiKey).toBe(`******** (${SECRET.length} chars)`);
   });
+
+  it('masks the database passwords and names the backend', () => {
+    const env = {
+      QUARRY_DATABASE_URL: 'postgres://quarry:s3cret-pw@db.example:5432/quarry',
+      QUARRY_DATABASE_READ_URL: 'postgresql://ro:other-pw@replica:5432/quarry',
+    };
+    const masked = maskedConfig(loadConfig({ env }));
+    expect(JSON.stringify(masked)).not.toMatch(/s3cret-pw|other-pw/);
+    expect(masked.databaseUrl).toBe('postgres://quarry:********@db.example:5432/quarry');
+    expect(masked.backend).toBe('postgres');
+    expect(maskedConfig(loadConfig({ env: {} })).backend).toBe('sqlite');
+    expect(() => loadConfig({ env: { QUARRY_DATABASE_URL: 'mysql://x' } })).toThrow(/QUARRY_DATABASE_URL.*postgres:\/\//);
+  });
 });
 
 describe('quarry config (CLI, child process)', () => {
