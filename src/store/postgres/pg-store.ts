@@ -3,6 +3,7 @@ import { maskUrlPassword } from '../../config/config.ts';
 import { QuarryError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
 import { Serial } from '../../util/serial.ts';
+import { slicesByChunks } from '../build-slices.ts';
 import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, ManifestSchema } from '../manifest.ts';
 import type {
   ArticleRecord,
@@ -60,23 +61,6 @@ interface Current {
 }
 
 const redactUrl = (url: string): string => maskUrlPassword(url) ?? '';
-
-const chunkSlices = (articles: PreparedArticle[], chunks: number): PreparedArticle[][] => {
-  const out: PreparedArticle[][] = [];
-  let cur: PreparedArticle[] = [];
-  let n = 0;
-  for (const a of articles) {
-    cur.push(a);
-    n += a.chunks.length;
-    if (n >= chunks) {
-      out.push(cur);
-      cur = [];
-      n = 0;
-    }
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
-};
 
 /** Runs `fn` in a transaction on one connection of `pool`; a connection that failed mid-way is not reused. */
 async function transaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -549,7 +533,7 @@ class PgGenerationBuilder implements GenerationBuilder {
   }
 
   async write(articles: PreparedArticle[]): Promise<void> {
-    for (const slice of chunkSlices(articles, BUILD_WRITE_CHUNKS)) await this.apply(slice.map((article) => ({ op: 'upsert', article })));
+    for (const slice of slicesByChunks(articles, BUILD_WRITE_CHUNKS)) await this.apply(slice.map((article) => ({ op: 'upsert', article })));
   }
 
   async delete(ids: string[]): Promise<void> {

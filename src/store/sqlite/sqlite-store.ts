@@ -3,6 +3,7 @@ import { QuarryError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
 import { yieldToEventLoop } from '../../util/event-loop.ts';
 import { Serial } from '../../util/serial.ts';
+import { slicesByChunks } from '../build-slices.ts';
 import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, readManifest, writeManifest } from '../manifest.ts';
 import type {
   ArticleRecord,
@@ -12,7 +13,6 @@ import type {
   GenerationOrigin,
   IndexStore,
   IntegrityReport,
-  PreparedArticle,
   SnapshotReport,
   StoreReader,
   StoreStats,
@@ -49,24 +49,6 @@ export interface SqliteStoreOptions {
 
 /** Chunks stored per step of a generation being built (see the builder's write). */
 const BUILD_WRITE_CHUNKS = 64;
-
-/** Consecutive runs of articles of about `chunks` chunks each (an article is never split). */
-function slicesByChunks(articles: PreparedArticle[], chunks: number): PreparedArticle[][] {
-  const out: PreparedArticle[][] = [];
-  let current: PreparedArticle[] = [];
-  let n = 0;
-  for (const a of articles) {
-    current.push(a);
-    n += a.chunks.length;
-    if (n >= chunks) {
-      out.push(current);
-      current = [];
-      n = 0;
-    }
-  }
-  if (current.length > 0) out.push(current);
-  return out;
-}
 
 /** Even when writes trickle in below checkpointEvery, the replay work after a crash stays bounded. */
 const CHECKPOINT_INTERVAL_MS = 30_000;
