@@ -88,7 +88,12 @@ export function createApp(deps: AppDeps): Express {
   quarry.onRefused((why) => refused('write', why));
   quarry.onSearchTimeout(() => refused('search', 'timeout'));
   const admission = searchAdmission(
-    { concurrency: config.searchConcurrency, queueLimit: config.searchQueueLimit, queueTimeoutMs: config.searchQueueTimeoutMs },
+    {
+      concurrency: config.searchConcurrency,
+      queueLimit: config.searchQueueLimit,
+      queueTimeoutMs: config.searchQueueTimeoutMs,
+      targetWaitMs: config.searchQueueTargetMs,
+    },
     { registry: metrics.registry, onRefuse: (why) => refused('search', why) },
   );
   app.use('/search', auth.read, ...limits.search, admission);
