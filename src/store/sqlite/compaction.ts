@@ -14,7 +14,7 @@ const FILE_PREFIX = 'compacting-';
  * better-sqlite3 and hnswlib-node are N-API addons that keep per-thread state, so they load in a worker). It
  * reads every stored vector in ONE read transaction of its own connection (WAL: the writer goes on meanwhile)
  * together with the newest change seq S that transaction sees, inserts them into a new graph, writes it and
- * fsyncs it. The SQL mirrors database.ts (lastSeq, iterateVectors); it lives here because it runs elsewhere.
+ * fsyncs it, at nice 10 (a background job). The SQL mirrors database.ts (lastSeq, iterateVectors); it lives here because it runs elsewhere.
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -22,6 +22,8 @@ const fs = require('node:fs');
 const Database = require(workerData.sqlite);
 const { HierarchicalNSW } = require(workerData.hnswlib);
 try {
+  // Background work: on Linux this lowers only this thread, so searches and writes get the cores first.
+  try { require('node:os').setPriority(0, 10); } catch {}
   const t0 = Date.now();
   const db = new Database(workerData.database, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 10000');
