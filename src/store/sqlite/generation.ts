@@ -201,7 +201,10 @@ export class Generation {
     const replayed = replayChanges(this.db, graph.vectors);
     // Published before the swap: if the file cannot be renamed, the live graph and its checkpoint stay as they were.
     publishCheckpoint(this.dir, graph.file, graph.seq, graph.points);
+    const old = this.vectorIndex;
     this.vectorIndex = graph.vectors;
+    // Nothing holds the old graph across an await (searches call it synchronously; checkpoints run in the queue).
+    old.release();
     this.lastCheckpointSeq = graph.seq;
     this.lastCheckpointAt = new Date().toISOString();
     return { replayed };
@@ -226,14 +229,19 @@ export class Generation {
       if (released) return;
       released = true;
       this.readers--;
-      if (this.retired && this.readers === 0) this.db.close();
+      if (this.retired && this.readers === 0) this.close();
     };
   }
 
   /** Closes the generation now, or when its last reader is released. */
   retire(): void {
     this.retired = true;
-    if (this.readers === 0) this.db.close();
+    if (this.readers === 0) this.close();
+  }
+
+  private close(): void {
+    this.db.close();
+    this.vectorIndex.release();
   }
 }
 

@@ -71,6 +71,15 @@ export class VectorIndex {
     return new VectorIndex(hnsw, dims, params, seq);
   }
 
+  /**
+   * Frees the graph's memory now (hnswlib-node's initIndex deletes the native index it replaces) instead of when
+   * V8 collects this object: V8 does not see the native memory, so with a small JS heap a replaced graph (a
+   * compaction's, a retired generation's) could stay resident for a long time. The caller must not use it after.
+   */
+  release(): void {
+    this.hnsw.initIndex({ maxElements: 1, m: this.params.M, efConstruction: this.params.efConstruction, randomSeed: 100 });
+  }
+
   /** Points in the graph, marked-deleted ones included. */
   get points(): number {
     return this.hnsw.getCurrentCount();
