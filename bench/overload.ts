@@ -137,7 +137,7 @@ export async function run(args: string[]): Promise<void> {
       }
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       refused = Object.fromEntries(
-        ['queue_full', 'queue_timeout', 'timeout'].map((reason) => [
+        ['queue_full', 'queue_timeout', 'loop_lag', 'timeout'].map((reason) => [
           reason,
           metricValue(metrics, 'quarry_overload_refused_total', `queue="search",reason="${reason}"`),
         ]),

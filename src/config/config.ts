@@ -133,6 +133,13 @@ export const ConfigSchema = z
      * are answered 503 + Retry-After at once. Chosen in docs/benchmarks.md (overload).
      */
     searchQueueTargetMs: int(0, 600_000).default(10),
+    /**
+     * Front-door shedding (0 = off): while the event loop has been more than this many ms behind for 100 ms (a
+     * standing backlog, not a GC or a commit), new searches are answered 503 + Retry-After at once, before they cost
+     * anything but parsing (util/loop-lag-shedder.ts). Requests wait unseen in the socket while the loop is behind, so
+     * once the main thread is the bottleneck the queue bound alone cannot bound their latency.
+     */
+    searchLoopLagTargetMs: int(0, 600_000).default(0),
     /** A search not answered by then is answered 503 `timeout` (its queue wait included). */
     searchTimeoutMs: int(100, 600_000).default(10_000),
     /**

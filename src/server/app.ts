@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps): Express {
       queueTimeoutMs: config.searchQueueTimeoutMs,
       targetWaitMs: config.searchQueueTargetMs,
     },
-    { registry: metrics.registry, onRefuse: (why) => refused('search', why) },
+    { registry: metrics.registry, onRefuse: (why) => refused('search', why), loopLagTargetMs: config.searchLoopLagTargetMs },
   );
   app.use('/search', auth.read, ...limits.search, admission);
   app.use(searchRoutes(quarry, jsonBody(config.bodyLimit)));

@@ -23,7 +23,7 @@ export interface QueueLimits {
 }
 
 /** Why a task never ran. */
-export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted';
+export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted' | 'loop_lag';
 
 interface Waiter {
   start: () => void;
