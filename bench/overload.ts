@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- overload [--seconds 20] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--no-doc]`
+ * `npm run bench -- overload [--seconds 20] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--queue-target MS]
+ *   [--generator-nice 10] [--server-nice 0] [--no-doc]`
  *
  * Search admission under overload: a `quarry serve` child on the bbc-news index (real model, query cache off,
  * rate limits off), held-out queries (SciFact test queries and bbc-news titles, alternating, each request a
@@ -8,9 +9,14 @@
  * settings under test: throughput, p50/p99 of the admitted requests, share refused; and 2× with the
  * protection off (an unbounded queue) for contrast. `--sweep` first measures throughput and latency by
  * QUARRY_SEARCH_CONCURRENCY with an unbounded queue (closed loop, 16 clients), to choose it.
+ *
+ * Priorities: the load generator (this process) and the server share the 2 cores. By default the generator's
+ * thread runs at nice 10 while it generates load, standing in for a client on another machine: the server gets
+ * the cores first, and what the generator loses shows as its lateness (charged to latency, and reported).
+ * `--generator-nice 0` measures the two competing as equals; `--server-nice` lowers the server instead.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.ts';
 import { flag, has } from './lib/args.ts';
@@ -33,6 +39,8 @@ const UNBOUNDED = {
   QUARRY_SEARCH_CONCURRENCY: '64',
   QUARRY_SEARCH_QUEUE_LIMIT: '100000',
   QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
+  QUARRY_SEARCH_QUEUE_TARGET_MS: '0',
+  QUARRY_SEARCH_LOOP_LAG_TARGET_MS: '0',
   QUARRY_SEARCH_TIMEOUT_MS: '600000',
 };
 
@@ -46,6 +54,24 @@ export async function run(args: string[]): Promise<void> {
   const c = flag(args, 'concurrency', undefined);
   const q = flag(args, 'queue', undefined);
   const qt = flag(args, 'queue-timeout', undefined);
+  const qtarget = flag(args, 'queue-target', undefined);
+  if (qtarget) underTest.QUARRY_SEARCH_QUEUE_TARGET_MS = qtarget;
+  const generatorNice = Number(flag(args, 'generator-nice', '10'));
+  const serverNice = Number(flag(args, 'server-nice', '0'));
+  /** Runs load generation with this thread at the generator's priority, then restores it (lowering needs no privilege; restoring does: root here). */
+  const generating = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const before = getPriority(0);
+    setPriority(0, generatorNice);
+    try {
+      return await fn();
+    } finally {
+      try {
+        setPriority(0, before);
+      } catch {
+        log(`could not restore this process's priority to ${before}: later servers inherit nice ${generatorNice}`);
+      }
+    }
+  };
   if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
   if (q) underTest.QUARRY_SEARCH_QUEUE_LIMIT = q;
   if (qt) underTest.QUARRY_SEARCH_QUEUE_TIMEOUT_MS = qt;
@@ -61,7 +87,7 @@ export async function run(args: string[]): Promise<void> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
   const serve = async (env: Record<string, string>) => {
-    const s = await startServe({ ...baseEnv, ...env }, { nice: 10 });
+    const s = await startServe({ ...baseEnv, ...env }, serverNice ? { nice: serverNice } : {});
     await closedLoop({ url: s.url, connections: 2, seconds: 3, next }); // warm-up: model, JIT, page cache
     return s;
   };
@@ -72,7 +98,7 @@ export async function run(args: string[]): Promise<void> {
       for (const conc of [1, 2, 3, 4, 6, 8]) {
         const s = await serve({ ...UNBOUNDED, QUARRY_SEARCH_CONCURRENCY: String(conc) });
         try {
-          const r = summarise(await closedLoop({ url: s.url, connections: 16, seconds, next }), seconds);
+          const r = summarise(await generating(() => closedLoop({ url: s.url, connections: 16, seconds, next })), seconds);
           sweep.push({ concurrency: conc, ...r });
           log(`sweep concurrency ${conc}: ${r.throughput} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
         } finally {
@@ -89,7 +115,7 @@ export async function run(args: string[]): Promise<void> {
     const cap = await serve({ ...UNBOUNDED, QUARRY_SEARCH_CONCURRENCY: concurrency });
     let saturation: LoadSummary;
     try {
-      saturation = summarise(await closedLoop({ url: cap.url, connections: 16, seconds, next }), seconds);
+      saturation = summarise(await generating(() => closedLoop({ url: cap.url, connections: 16, seconds, next })), seconds);
       log(`saturation (16 clients, closed loop, queue unbounded, concurrency ${concurrency}): ${saturation.throughput} req/s, p99 ${saturation.p99} ms`);
     } finally {
       await cap.stop();
@@ -100,11 +126,11 @@ export async function run(args: string[]): Promise<void> {
     const open: Array<{ multiple: number; rate: number } & LoadSummary> = [];
     let refused: Record<string, number | null>;
     try {
-      unloaded = summarise(await closedLoop({ url: s.url, connections: 1, seconds, next }), seconds);
+      unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next })), seconds);
       log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
       for (const multiple of [1, 2, 4]) {
         const rate = round(saturation.throughput * multiple, 1);
-        const r = summarise(await openLoop({ url: s.url, rate, seconds, next, seed: multiple }), seconds);
+        const r = summarise(await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: multiple })), seconds);
         open.push({ multiple, rate, ...r });
         log(
           `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms, ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms`,
@@ -112,7 +138,7 @@ export async function run(args: string[]): Promise<void> {
       }
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       refused = Object.fromEntries(
-        ['queue_full', 'queue_timeout', 'timeout'].map((reason) => [
+        ['queue_full', 'queue_timeout', 'loop_lag', 'timeout'].map((reason) => [
           reason,
           metricValue(metrics, 'quarry_overload_refused_total', `queue="search",reason="${reason}"`),
         ]),
@@ -126,14 +152,25 @@ export async function run(args: string[]): Promise<void> {
     if (off)
       try {
         const rate = round(saturation.throughput * 2, 1);
-        unprotected = { rate, ...summarise(await openLoop({ url: off.url, rate, seconds, next, seed: 2 }), seconds) };
+        unprotected = { rate, ...summarise(await generating(() => openLoop({ url: off.url, rate, seconds, next, seed: 2 })), seconds) };
         log(`no protection, 2× (${rate}/s): ${unprotected.throughput} req/s 2xx, p50 ${unprotected.p50} ms, p99 ${unprotected.p99} ms`);
       } finally {
         await off.stop();
       }
 
     const settings = { ...underTest, ...extra };
-    Object.assign(result, { seconds, index: 'bbc-news (2,225 articles) with the real model', settings, unloaded, saturation, open, refused, unprotected });
+    const priorities = { generatorNice, serverNice };
+    Object.assign(result, {
+      priorities,
+      seconds,
+      index: 'bbc-news (2,225 articles) with the real model',
+      settings,
+      unloaded,
+      saturation,
+      open,
+      refused,
+      unprotected,
+    });
     const file = writeResult(result);
     const p99Ratio = round(open.find((o) => o.multiple === 2)!.p99 / unloaded.p99, 2);
     const rows = [
@@ -155,7 +192,11 @@ export async function run(args: string[]): Promise<void> {
           (result.sweep as Array<{ concurrency: number } & LoadSummary>).map((r) => [r.concurrency, r.throughput, r.p50, r.p99]),
         )}`
       : '';
-    const body = `Settings under test: ${
+    const priorityNote =
+      generatorNice > serverNice
+        ? `Load generator at nice ${generatorNice}, server at nice ${serverNice}: the generator stands in for a client on another machine (the server gets the 2 cores first; the generator's lateness, charged to latency, p99 ${open.map((o) => `${o.lateP99} ms at ${o.multiple}×`).join(', ')}).`
+        : `Load generator at nice ${generatorNice}, server at nice ${serverNice}: the two compete for the same 2 cores.`;
+    const body = `${priorityNote} Settings under test: ${
       Object.keys(settings).length
         ? Object.entries(settings)
             .map(([k, v]) => `${k}=${v}`)

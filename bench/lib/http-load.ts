@@ -145,7 +145,9 @@ export interface LoadSummary {
 export function summarise(samples: Sample[], plannedSeconds: number): LoadSummary {
   const ok = samples.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms);
   // Answers still arriving after the planned time count: a backlog drained late is not throughput in time.
-  const seconds = Math.max(plannedSeconds, ...samples.map((s) => (s.at + s.ms) / 1000));
+  // A loop, not Math.max(...spread): a 30-min soak has ~140k samples, past V8's argument limit (the first soak
+  // at 80% of a faster write path died here after its run, before writing its results).
+  const seconds = samples.reduce((m, s) => Math.max(m, (s.at + s.ms) / 1000), plannedSeconds);
   const late = samples.filter((s) => s.late !== undefined).map((s) => s.late!);
   const byStatus: Record<string, number> = {};
   for (const s of samples) byStatus[s.status] = (byStatus[s.status] ?? 0) + 1;
@@ -158,7 +160,7 @@ export function summarise(samples: Sample[], plannedSeconds: number): LoadSummar
     throughput: round(ok.length / seconds, 1),
     p50: round(percentile(ok, 50), 1),
     p99: round(percentile(ok, 99), 1),
-    max: round(ok.length ? Math.max(...ok) : Number.NaN, 1),
+    max: round(ok.length ? ok.reduce((m, x) => Math.max(m, x), Number.NEGATIVE_INFINITY) : Number.NaN, 1),
     share503: round(count((st) => st === 503) / n, 4),
     share429: round(count((st) => st === 429) / n, 4),
     shareOther: round(count((st) => st !== 503 && st !== 429 && (st < 200 || st >= 300)) / n, 4),

@@ -106,6 +106,11 @@ export const ConfigSchema = z
      */
     writeTimeoutMs: int(1000, 3_600_000).default(120_000),
     /**
+     * The write queue's CoDel target, the same shape as searches' (0 = off): once the queue has not emptied for
+     * QUARRY_WRITE_QUEUE_TIMEOUT_MS, a write that would wait longer than this for its turn is refused at once.
+     */
+    writeQueueTargetMs: int(0, 3_600_000).default(5_000),
+    /**
      * Searches that run at once; more wait in the search queue. 2: on 2 cores the query embedding (worker)
      * of one overlaps the BM25 and grouping (main thread) of the other; 1 gave 0.68× the throughput, 3-8 no
      * more than 2 (bench overload --sweep).
@@ -122,6 +127,19 @@ export const ConfigSchema = z
      * rebuild's slice) without refusing searches at 80% load, which 25-50 ms did in the soak bench.
      */
     searchQueueTimeoutMs: int(0, 600_000).default(250),
+    /**
+     * CoDel-style target for the search queue's wait (0 = off): once the queue has not emptied for
+     * QUARRY_SEARCH_QUEUE_TIMEOUT_MS (a standing queue, not a burst), searches that would wait longer than this
+     * are answered 503 + Retry-After at once. Chosen in docs/benchmarks.md (overload).
+     */
+    searchQueueTargetMs: int(0, 600_000).default(10),
+    /**
+     * Front-door shedding (0 = off): while the event loop has been more than this many ms behind for 100 ms (a
+     * standing backlog, not a GC or a commit), new searches are answered 503 + Retry-After at once, before they cost
+     * anything but parsing (util/loop-lag-shedder.ts). Requests wait unseen in the socket while the loop is behind, so
+     * once the main thread is the bottleneck the queue bound alone cannot bound their latency.
+     */
+    searchLoopLagTargetMs: int(0, 600_000).default(0),
     /** A search not answered by then is answered 503 `timeout` (its queue wait included). */
     searchTimeoutMs: int(100, 600_000).default(10_000),
     /**

@@ -83,11 +83,17 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
       const started = performance.now();
       const cpu = profile ? process.cpuUsage() : undefined;
       let groupDone = 0;
-      const prepared = embedChunked(chunked, embedder, (p) => {
-        embedded += p.done - groupDone;
-        groupDone = p.done;
-        req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: embedded });
-      }).then((p) => {
+      // Background: live writes during a rebuild are embedded before the groups queued here (worker-embedder.ts).
+      const prepared = embedChunked(
+        chunked,
+        embedder,
+        (p) => {
+          embedded += p.done - groupDone;
+          groupDone = p.done;
+          req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: embedded });
+        },
+        { background: true },
+      ).then((p) => {
         if (profile) {
           const used = process.cpuUsage(cpu);
           profile.add('embed', performance.now() - started, (used.user + used.system) / 1000);

@@ -1,6 +1,6 @@
 import type { Article } from '../corpus/article.ts';
 import { CHUNKER_VERSION, type Chunk, chunkArticle } from '../corpus/chunk.ts';
-import { type Embedder, type EmbedProgress, lengthSortedBatches } from '../embed/embedder.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches, type PassageOptions } from '../embed/embedder.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { PreparedArticle } from '../store/store.ts';
 import { yieldToEventLoop } from '../util/event-loop.ts';
@@ -81,14 +81,19 @@ export async function chunkArticles(articles: SourcedArticle[], embedder: Embedd
 }
 
 /** Embeds chunked articles (slices sorted by length across all of them, which keeps padding low). */
-export async function embedChunked(c: ChunkedArticles, embedder: Embedder, onProgress?: (p: EmbedProgress) => void): Promise<PreparedArticle[]> {
+export async function embedChunked(
+  c: ChunkedArticles,
+  embedder: Embedder,
+  onProgress?: (p: EmbedProgress) => void,
+  passage?: PassageOptions,
+): Promise<PreparedArticle[]> {
   const { chunked, texts, tokenIds } = c;
   const attach = (vectors: Float32Array[]): PreparedArticle[] => {
     let i = 0;
     return chunked.map(({ article, origin, chunks }) => ({ article, origin, chunks: chunks.map((ch) => ({ ...ch, vector: vectors[i++]! })) }));
   };
   // Workers embed them: nothing here blocks the event loop, so one call with full, token-sorted batches.
-  if (embedder.passagesOffMainThread) return attach(await embedder.embedPassages(texts, onProgress, tokenIds));
+  if (embedder.passagesOffMainThread) return attach(await embedder.embedPassages(texts, onProgress, tokenIds, passage));
   const vectors = new Array<Float32Array>(texts.length);
   let done = 0;
   // On the main thread (QUARRY_PASSAGE_WORKER=0): slices cut by token count, not characters: at 4-8 texts a slice, character order leaves 12-20% of the

@@ -81,6 +81,7 @@ export class Quarry {
     this.store = deps.store;
     this.queue = new WriteQueue(deps.config.writeQueueLimit, {
       queueTimeoutMs: deps.config.writeQueueTimeoutMs,
+      targetWaitMs: deps.config.writeQueueTargetMs,
       onRefuse: (why) => {
         for (const l of this.refusalListeners) l(why);
       },

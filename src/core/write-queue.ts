@@ -6,6 +6,8 @@ const PREPARE_AHEAD = 2;
 export interface WriteQueueOptions {
   /** The longest a write waits for its turn to commit before it is refused (0: no deadline). */
   queueTimeoutMs?: number;
+  /** CoDel target for a standing queue (util/bounded-queue.ts); 0: off. */
+  targetWaitMs?: number;
   onRefuse?: (why: Refusal) => void;
   /** Writes prepared or preparing but not yet committing, at most. */
   prepareAhead?: number;
@@ -35,7 +37,13 @@ export class WriteQueue {
   constructor(limit: number, opts: WriteQueueOptions = {}) {
     this.commits = new BoundedQueue(
       'the write',
-      { concurrency: 1, queueLimit: Math.max(0, limit - 1), queueTimeoutMs: opts.queueTimeoutMs ?? 0, retryAfterSeconds: 2 },
+      {
+        concurrency: 1,
+        queueLimit: Math.max(0, limit - 1),
+        queueTimeoutMs: opts.queueTimeoutMs ?? 0,
+        targetWaitMs: opts.targetWaitMs ?? 0,
+        retryAfterSeconds: 2,
+      },
       opts.onRefuse,
     );
     this.prepareAhead = opts.prepareAhead ?? PREPARE_AHEAD;

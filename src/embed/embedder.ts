@@ -12,6 +12,15 @@ export interface ModelInfo {
   files: Record<string, string>;
 }
 
+/** How a passage call is scheduled against others on the passage sessions. */
+export interface PassageOptions {
+  /**
+   * Bulk work (a rebuild's groups): its batches wait while batches of other calls (live writes) are queued, so
+   * a write is embedded after at most the batches already running, not behind the thousands a rebuild queues.
+   */
+  background?: boolean;
+}
+
 export interface EmbedProgress {
   done: number;
   total: number;
@@ -27,7 +36,12 @@ export interface Embedder {
    * Embeds many passages, batched by length; the result is in input order. `tokenIds` (from
    * {@link Embedder.encodePassage}, one per text) spares tokenising the texts again.
    */
-  embedPassages(texts: string[], onProgress?: (p: EmbedProgress) => void, tokenIds?: ReadonlyArray<readonly number[]>): Promise<Float32Array[]>;
+  embedPassages(
+    texts: string[],
+    onProgress?: (p: EmbedProgress) => void,
+    tokenIds?: ReadonlyArray<readonly number[]>,
+    opts?: PassageOptions,
+  ): Promise<Float32Array[]>;
   embedQuery(text: string): Promise<Float32Array>;
   /** Tokens the model sees for a passage, prefix and special tokens included (for the chunker). */
   countTokens(text: string): number;

@@ -20,7 +20,7 @@ export function withQueryCache(inner: Embedder, maxEntries: number): Embedder & 
     get misses() {
       return misses;
     },
-    embedPassages: (texts, onProgress) => inner.embedPassages(texts, onProgress),
+    embedPassages: (texts, onProgress, tokenIds, opts) => inner.embedPassages(texts, onProgress, tokenIds, opts),
     countTokens: (text) => inner.countTokens(text),
     close: () => inner.close(),
     async embedQuery(text: string): Promise<Float32Array> {

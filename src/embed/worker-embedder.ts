@@ -2,11 +2,11 @@ import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
 import type { StageProfile } from '../util/stage-profile.ts';
 import type { WorkerRequest, WorkerResponse } from './embed-worker.ts';
-import { type Embedder, type EmbedProgress, lengthSortedBatches, type ModelInfo } from './embedder.ts';
+import { type Embedder, type EmbedProgress, lengthSortedBatches, type ModelInfo, type PassageOptions } from './embedder.ts';
 import { concatIds, type TokenCounter, type TransformersEmbedderOptions } from './transformers-embedder.ts';
 
-type Job = { kind: 'tokens'; ids: Int32Array; lengths: Int32Array } | { kind: 'query'; text: string };
-type JobResult = {
+export type Job = { kind: 'tokens'; ids: Int32Array; lengths: Int32Array } | { kind: 'query'; text: string };
+export type JobResult = {
   vectors: Float32Array;
   modelMs: number;
   poolMs: number;
@@ -14,7 +14,7 @@ type JobResult = {
   roundTripMs?: number;
 };
 
-interface ModelWorker {
+export interface ModelWorker {
   /** The model as the worker loaded it (dims probed, file checksums). */
   info: ModelInfo;
   /** True once the worker has exited or crashed: it takes no more jobs. */
@@ -76,30 +76,33 @@ async function startModelWorker(opts: TransformersEmbedderOptions, role: string)
 }
 
 /**
- * Passage sessions, each in its own worker, fed from one queue in arrival order: a worker takes the next batch as
+ * Passage sessions, each in its own worker, fed from two queues in arrival order: a worker takes the next batch as
  * soon as it is free, so with two sessions of one thread each the batches of one call alternate between them, and
- * a later call's batches start as soon as a session has nothing older to do.
+ * a later call's batches start as soon as a session has nothing older to do. Background batches (a rebuild) are
+ * taken only when no other batch waits: a live write during a rebuild waits for the batches running, not for the
+ * rebuild's queued groups (in the soak, writes behind them took up to 30 s and timed out).
  */
-class SessionPool {
+export class SessionPool {
   private readonly idle: ModelWorker[];
-  private readonly queue: Array<{ job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }> = [];
+  private readonly urgent: Array<{ job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }> = [];
+  private readonly background: Array<{ job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }> = [];
 
   constructor(readonly workers: ModelWorker[]) {
     this.idle = [...workers];
   }
 
-  run(job: Job): Promise<JobResult> {
+  run(job: Job, background = false): Promise<JobResult> {
     if (this.workers.every((w) => w.dead)) return Promise.reject(new QuarryError('model_unavailable', 'every passage worker has exited'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
+      (background ? this.background : this.urgent).push({ job, resolve, reject });
       this.pump();
     });
   }
 
   private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
+    while (this.idle.length > 0 && this.urgent.length + this.background.length > 0) {
       const worker = this.idle.shift()!;
-      const { job, resolve, reject } = this.queue.shift()!;
+      const { job, resolve, reject } = (this.urgent.length > 0 ? this.urgent : this.background).shift()!;
       const sent = performance.now();
       worker.run(job).then(
         (r) => {
@@ -112,7 +115,7 @@ class SessionPool {
           // the batches still queued fail too instead of waiting for ever.
           reject(e);
           if (!worker.dead) this.idle.push(worker);
-          else if (this.workers.every((w) => w.dead)) for (const q of this.queue.splice(0)) q.reject(e);
+          else if (this.workers.every((w) => w.dead)) for (const q of [...this.urgent.splice(0), ...this.background.splice(0)]) q.reject(e);
           this.pump();
         },
       );
@@ -165,6 +168,7 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     texts: string[],
     onProgress?: (p: EmbedProgress) => void,
     tokenIds?: ReadonlyArray<readonly number[]>,
+    passage: PassageOptions = {},
   ): Promise<Float32Array[]> => {
     const ids = tokenIds ?? texts.map(encode);
     // Sorted by token count across the whole call before it is cut into batches: mixed lengths are padded
@@ -179,7 +183,7 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
         ids.map((x) => x.length),
       ).map(async (batch) => {
         const { flat, lengths } = concatIds(batch.map((j) => ids[j]!));
-        const r = await pool!.run({ kind: 'tokens', ids: flat, lengths });
+        const r = await pool!.run({ kind: 'tokens', ids: flat, lengths }, passage.background);
         if (profile) {
           profile.add('model', r.modelMs);
           profile.add('pool', r.poolMs);
@@ -200,8 +204,8 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     passagesOffMainThread: pool !== null,
     countTokens: (text) => main.countTokens(text),
     encodePassage: main.encodePassage ? (text) => main.encodePassage!(text) : undefined,
-    embedPassages: (texts, onProgress, tokenIds) =>
-      pool ? embedPassagesInWorkers(texts, onProgress, tokenIds) : embedder!.embedPassages(texts, onProgress, tokenIds),
+    embedPassages: (texts, onProgress, tokenIds, passage) =>
+      pool ? embedPassagesInWorkers(texts, onProgress, tokenIds, passage) : embedder!.embedPassages(texts, onProgress, tokenIds, passage),
     embedQuery: async (text) => {
       if (queryWorker) return (await queryWorker.run({ kind: 'query', text })).vectors;
       if (embedder) return embedder.embedQuery(text);

@@ -88,8 +88,13 @@ export function createApp(deps: AppDeps): Express {
   quarry.onRefused((why) => refused('write', why));
   quarry.onSearchTimeout(() => refused('search', 'timeout'));
   const admission = searchAdmission(
-    { concurrency: config.searchConcurrency, queueLimit: config.searchQueueLimit, queueTimeoutMs: config.searchQueueTimeoutMs },
-    { registry: metrics.registry, onRefuse: (why) => refused('search', why) },
+    {
+      concurrency: config.searchConcurrency,
+      queueLimit: config.searchQueueLimit,
+      queueTimeoutMs: config.searchQueueTimeoutMs,
+      targetWaitMs: config.searchQueueTargetMs,
+    },
+    { registry: metrics.registry, onRefuse: (why) => refused('search', why), loopLagTargetMs: config.searchLoopLagTargetMs },
   );
   app.use('/search', auth.read, ...limits.search, admission);
   app.use(searchRoutes(quarry, jsonBody(config.bodyLimit)));

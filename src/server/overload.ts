@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { QuarryError } from '../errors.ts';
 import { BoundedQueue, type QueueLimits, type Refusal } from '../util/bounded-queue.ts';
+import { LoopLagShedder } from '../util/loop-lag-shedder.ts';
 
 export type RefusedQueue = 'search' | 'write';
 export type RefusedReason = Exclude<Refusal, 'aborted'> | 'timeout';
@@ -15,6 +16,7 @@ export function overloadCounter(registry: Registry): (queue: RefusedQueue, why: 
     registers: [registry],
   });
   for (const queue of ['search', 'write']) for (const reason of ['queue_full', 'queue_timeout', 'timeout']) refused.inc({ queue, reason }, 0);
+  refused.inc({ queue: 'search', reason: 'loop_lag' }, 0);
   return (queue, why) => {
     // A client that went away is not a refusal.
     if (why !== 'aborted') refused.inc({ queue, reason: why });
@@ -30,9 +32,12 @@ export function overloadCounter(registry: Registry): (queue: RefusedQueue, why: 
  */
 export function searchAdmission(
   limits: Omit<QueueLimits, 'retryAfterSeconds'>,
-  opts: { registry?: Registry; onRefuse?: (why: Refusal) => void } = {},
+  opts: { registry?: Registry; onRefuse?: (why: Refusal) => void; loopLagTargetMs?: number } = {},
 ): RequestHandler & { readonly queue: BoundedQueue } {
   const queue = new BoundedQueue('the search', { ...limits, retryAfterSeconds: 1 }, opts.onRefuse);
+  const lagTarget = opts.loopLagTargetMs ?? 0;
+  const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget) : null;
+  const lagMonitor = shedder ? LoopLagShedder.monitor(shedder) : null;
   if (opts.registry) {
     new Gauge({
       name: 'quarry_search_in_flight',
@@ -53,6 +58,16 @@ export function searchAdmission(
   }
 
   const admit: RequestHandler = (req, res, next) => {
+    lagMonitor?.touch();
+    if (shedder?.shed) {
+      opts.onRefuse?.('loop_lag');
+      next(
+        new QuarryError('overloaded', `the server is running behind (event loop lag over ${lagTarget} ms); retry shortly`, {
+          details: { retryAfterSeconds: 1, reason: 'loop_lag' },
+        }),
+      );
+      return;
+    }
     // The end of a request: its response closes, or its connection does. A response queued behind a pipelined
     // one on a connection that dies never emits 'close' (the fuzz test found that leak), so both are watched.
     const onEnd = (fn: () => void) => {

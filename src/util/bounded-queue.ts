@@ -5,17 +5,33 @@ export interface QueueLimits {
   concurrency: number;
   /** Tasks that may wait for a slot beyond those running; one more is refused at once. */
   queueLimit: number;
-  /** The longest a task waits for a slot before it is refused (0: no deadline). */
+  /**
+   * The longest a task waits for a slot before it is refused (0: no deadline). With `targetWaitMs` this is
+   * CoDel's interval: the wait allowed while the queue keeps emptying (a burst), see below.
+   */
   queueTimeoutMs: number;
+  /**
+   * CoDel-style admission (0 or absent: off). Once the queue has not been empty for `queueTimeoutMs` (a standing
+   * queue, not a burst), the wait allowed drops to this target: a new task is refused at once while the task at
+   * the head has already waited longer, and a waiting task past it is refused instead of started. Under sustained
+   * overload admitted tasks then wait about the target, not the whole queue (Nichols & Jacobson's CoDel, as
+   * Facebook applies it to RPC queues).
+   */
+  targetWaitMs?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
 
 /** Why a task never ran. */
-export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted';
+export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted' | 'loop_lag';
 
 interface Waiter {
   start: () => void;
+  /** Refuses it (queue_timeout) without starting it. */
+  expire: () => void;
+  since: number;
+  /** Never refused (checkpoints, shutdown). */
+  bypass: boolean;
 }
 
 /**
@@ -28,12 +44,26 @@ interface Waiter {
 export class BoundedQueue {
   private running = 0;
   private readonly waiters: Waiter[] = [];
+  /** The last time no task was waiting (CoDel: a queue that keeps emptying is a burst, not a standing queue). */
+  private lastEmptyAt: number;
 
   constructor(
     readonly name: string,
     private readonly limits: QueueLimits,
     private readonly onRefuse: (why: Refusal) => void = () => {},
-  ) {}
+    /** Milliseconds, monotonic; tests pass their own. */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastEmptyAt = now();
+  }
+
+  /** True when a standing queue is over its target: the head has waited past targetWaitMs and the queue has not emptied for an interval. */
+  private overTarget(now: number): boolean {
+    const target = this.limits.targetWaitMs ?? 0;
+    const head = this.waiters[0];
+    if (target <= 0 || !head) return false;
+    return now - this.lastEmptyAt >= this.limits.queueTimeoutMs && now - head.since > target;
+  }
 
   /** Tasks running now. */
   get active(): number {
@@ -68,11 +98,15 @@ export class BoundedQueue {
       return Promise.resolve();
     }
     if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
+    const now = this.now();
+    if (!bypassLimit && this.overTarget(now)) return Promise.reject(this.refusal('queue_timeout'));
+    if (this.waiters.length === 0) this.lastEmptyAt = now;
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const leave = () => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
+        if (this.waiters.length === 0) this.lastEmptyAt = this.now();
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
@@ -81,10 +115,16 @@ export class BoundedQueue {
         reject(this.refusal('aborted', signal));
       };
       const waiter: Waiter = {
+        since: now,
+        bypass: bypassLimit,
         start: () => {
           leave();
           this.running++;
           resolve();
+        },
+        expire: () => {
+          leave();
+          reject(this.refusal('queue_timeout'));
         },
       };
       this.waiters.push(waiter);
@@ -104,7 +144,12 @@ export class BoundedQueue {
   }
 
   private pump(): void {
-    while (this.running < this.limits.concurrency && this.waiters.length > 0) this.waiters[0]!.start();
+    while (this.running < this.limits.concurrency && this.waiters.length > 0) {
+      // A standing queue past its target sheds from the head (those that waited longest) instead of starting them.
+      const head = this.waiters[0]!;
+      if (!head.bypass && this.overTarget(this.now())) head.expire();
+      else head.start();
+    }
   }
 
   private refusal(why: Refusal, signal?: AbortSignal): unknown {
@@ -114,7 +159,9 @@ export class BoundedQueue {
     const message =
       why === 'queue_full'
         ? `${this.name} queue is full (${queueLimit} waiting); retry shortly`
-        : `${this.name} waited ${queueTimeoutMs} ms without a free slot; retry shortly`;
+        : this.limits.targetWaitMs
+          ? `${this.name} queue is running late (waits past ${this.limits.targetWaitMs} ms, or ${queueTimeoutMs} ms in a burst); retry shortly`
+          : `${this.name} waited ${queueTimeoutMs} ms without a free slot; retry shortly`;
     return new QuarryError('overloaded', message, { details: { retryAfterSeconds, reason: why } });
   }
 }

@@ -102,6 +102,49 @@ describe('BoundedQueue', () => {
     expect(ran).toBe(false);
   });
 
+  it('CoDel target: a burst may wait the interval, a standing queue past the target sheds at once and from the head', async () => {
+    // A clock the test moves: no timing. The interval (queueTimeoutMs) is a minute so its real timer never fires.
+    let t = 0;
+    const limits = { concurrency: 1, queueLimit: 10, queueTimeoutMs: 60_000, retryAfterSeconds: 1 };
+    const run = async (targetWaitMs: number) => {
+      const reasons: Refusal[] = [];
+      const q = new BoundedQueue(
+        'test',
+        { ...limits, targetWaitMs },
+        (why) => reasons.push(why),
+        () => t,
+      );
+      t = 0;
+      const gate = deferred();
+      const first = q.run(() => gate.promise);
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => 'ran',
+          (e: QuarryError) => String(e.details?.reason),
+        );
+      const a = outcome(q.run(() => 'a'));
+      t = 30_000; // A has waited 30 s, past the 1 s target, but the queue has stood for less than the interval: a burst.
+      const b = outcome(q.run(() => 'b'));
+      const checkpoint = outcome(q.run(() => 'checkpoint', { bypassLimit: true }));
+      t = 61_000; // The queue has not emptied for a whole interval and its head waited past the target.
+      const c = outcome(q.run(() => 'c'));
+      await settle();
+      gate.resolve();
+      await first;
+      const results = { a: await a, b: await b, c: await c, checkpoint: await checkpoint };
+      // Emptied: a new task is admitted again.
+      const d = await outcome(q.run(() => 'd'));
+      return { results, d, reasons };
+    };
+    const codel = await run(1_000);
+    expect(codel.results).toEqual({ a: 'queue_timeout', b: 'queue_timeout', c: 'queue_timeout', checkpoint: 'ran' });
+    expect(codel.d).toBe('ran');
+    expect(codel.reasons).toEqual(['queue_timeout', 'queue_timeout', 'queue_timeout']);
+    // Off (0): the same sequence admits and runs everything (the interval alone is the deadline).
+    const off = await run(0);
+    expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
+  });
+
   it('frees the slot of a task that fails', async () => {
     const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 1, queueTimeoutMs: 0, retryAfterSeconds: 1 });
     await expect(q.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');

@@ -4,10 +4,11 @@ import { yieldToEventLoop } from '../../util/event-loop.ts';
 import { type StageProfile, timed } from '../../util/stage-profile.ts';
 import type { Manifest } from '../manifest.ts';
 import type { WriteOp, WriteOutcome } from '../store.ts';
+import { type CompactedGraph, removeUnfinishedCompactions } from './compaction.ts';
 import { ArticleDatabase, DATABASE_FILE, type WriteResult } from './database.ts';
 import { findDuplicates } from './find-duplicates.ts';
 import { MetadataIndex } from './metadata-index.ts';
-import { checkpointBytes, VectorIndex } from './vector-index.ts';
+import { checkpointBytes, publishCheckpoint, VectorIndex } from './vector-index.ts';
 
 const YIELD_EVERY = 512;
 /** lastCheckpointSeq when the graph in memory is not the one on disk whatever its seq. */
@@ -51,6 +52,7 @@ export class Generation {
     const db = new ArticleDatabase(join(dir, DATABASE_FILE), { readonly: opts.readonly });
     const params = { ...manifest.hnsw, efSearch: opts.efSearch };
     try {
+      if (!opts.readonly) removeUnfinishedCompactions(dir);
       let vectors = await VectorIndex.loadCheckpoint(dir, manifest.model.dims, params);
       // The seq the file on disk holds, not the replayed one: changes replayed after a crash must reach the
       // next checkpoint, or every later start would replay them again (and the log could never be pruned).
@@ -188,11 +190,24 @@ export class Generation {
     if (pruneLog) this.db.pruneChanges(this.vectorIndex.seq);
   }
 
-  /** Replaces the graph with one built from SQLite's vectors, dropping marked-deleted points. */
-  async compact(): Promise<void> {
-    this.vectorIndex = await rebuildVectors(this.db, this.manifest.model.dims, this.vectorIndex.params);
-    // Same seq, different graph: the next checkpoint must write it even though no change came in.
-    this.lastCheckpointSeq = NO_CHECKPOINT;
+  /**
+   * Swaps in a graph compacted beside this one (compaction.ts): built from the vectors stored as of change S,
+   * it is brought up to date here by replaying the changes logged after S (a delete is applied, an add of a
+   * chunk deleted since is skipped), then its file — the graph as of S — becomes the checkpoint, so nothing is
+   * written while writes wait: a crash from here on reopens from it plus the log after S. The caller runs this
+   * inside the mutation queue and has kept the log after S from being pruned.
+   */
+  installCompacted(graph: CompactedGraph): { replayed: number } {
+    const replayed = replayChanges(this.db, graph.vectors);
+    // Published before the swap: if the file cannot be renamed, the live graph and its checkpoint stay as they were.
+    publishCheckpoint(this.dir, graph.file, graph.seq, graph.points);
+    const old = this.vectorIndex;
+    this.vectorIndex = graph.vectors;
+    // Nothing holds the old graph across an await (searches call it synchronously; checkpoints run in the queue).
+    old.release();
+    this.lastCheckpointSeq = graph.seq;
+    this.lastCheckpointAt = new Date().toISOString();
+    return { replayed };
   }
 
   /** Ends a build: the database durable, the change log (only the build's own inserts) pruned, the graph saved. */
@@ -214,20 +229,26 @@ export class Generation {
       if (released) return;
       released = true;
       this.readers--;
-      if (this.retired && this.readers === 0) this.db.close();
+      if (this.retired && this.readers === 0) this.close();
     };
   }
 
   /** Closes the generation now, or when its last reader is released. */
   retire(): void {
     this.retired = true;
-    if (this.readers === 0) this.db.close();
+    if (this.readers === 0) this.close();
+  }
+
+  private close(): void {
+    this.db.close();
+    this.vectorIndex.release();
   }
 }
 
 /** Applies the changes logged after the checkpoint (idempotent: adds of deleted chunks are skipped). */
-function replayChanges(db: ArticleDatabase, vectors: VectorIndex): void {
-  for (const change of db.changesAfter(vectors.seq)) {
+function replayChanges(db: ArticleDatabase, vectors: VectorIndex): number {
+  const changes = db.changesAfter(vectors.seq);
+  for (const change of changes) {
     if (change.op === 'delete') vectors.remove(change.chunkRowid);
     else {
       const v = db.vectorOf(change.chunkRowid);
@@ -236,6 +257,7 @@ function replayChanges(db: ArticleDatabase, vectors: VectorIndex): void {
     vectors.seq = change.seq;
   }
   vectors.seq = Math.max(vectors.seq, db.lastSeq());
+  return changes.length;
 }
 
 async function rebuildVectors(db: ArticleDatabase, dims: number, params: VectorIndex['params']): Promise<VectorIndex> {

@@ -6,7 +6,8 @@ const MIN_POINTS_TO_COMPACT = 1000;
 /**
  * When the HNSW graph needs work after a write. Deleted points stay in an hnswlib graph (marked, still
  * visited by searches) until it is rebuilt, so past `compactDeletedRatio` of them the graph is rebuilt from
- * SQLite's vectors; and every `checkpointEvery` chunk changes it is saved, which bounds the replay after a crash.
+ * SQLite's vectors (beside the live one: compaction.ts); and every `checkpointEvery` chunk changes it is saved,
+ * which bounds the replay after a crash.
  */
 export class MaintenancePolicy {
   constructor(
@@ -14,10 +15,12 @@ export class MaintenancePolicy {
     private readonly compactDeletedRatio: number,
   ) {}
 
-  due(gen: Generation): 'compact' | 'checkpoint' | null {
+  compactionDue(gen: Generation): boolean {
     const points = gen.vectors.points;
-    if (points >= MIN_POINTS_TO_COMPACT && gen.deletedPoints / points > this.compactDeletedRatio) return 'compact';
-    if (gen.changesSinceCheckpoint >= this.checkpointEvery) return 'checkpoint';
-    return null;
+    return points >= MIN_POINTS_TO_COMPACT && gen.deletedPoints / points > this.compactDeletedRatio;
+  }
+
+  checkpointDue(gen: Generation): boolean {
+    return gen.changesSinceCheckpoint >= this.checkpointEvery;
   }
 }

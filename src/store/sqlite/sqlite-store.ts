@@ -19,6 +19,7 @@ import type {
   WriteOp,
   WriteOutcome,
 } from '../store.ts';
+import { Compaction } from './compaction.ts';
 import { ArticleDatabase, DATABASE_FILE } from './database.ts';
 import { denseCandidates } from './dense-search.ts';
 import { Generation } from './generation.ts';
@@ -45,6 +46,11 @@ export interface SqliteStoreOptions {
   /** A filtered HNSW search raises ef by 1/selectivity^this (default: dense-search.ts). */
   filteredEfExponent?: number;
   logger?: Logger;
+  /**
+   * Called when a compaction's graph is built (as of change `seq`), before its swap, which waits for it: tests
+   * hold it there to land writes, searches and checkpoints while a compaction is in flight.
+   */
+  onCompactionBuilt?: (seq: number) => Promise<void> | void;
 }
 
 /** Chunks stored per step of a generation being built (see the builder's write). */
@@ -52,6 +58,9 @@ const BUILD_WRITE_CHUNKS = 64;
 
 /** Even when writes trickle in below checkpointEvery, the replay work after a crash stays bounded. */
 const CHECKPOINT_INTERVAL_MS = 30_000;
+
+/** After a compaction failed, the next one is not tried before this (a broken disk must not spin a core). */
+const COMPACTION_RETRY_MS = 60_000;
 
 /**
  * The embedded backend: SQLite (articles, chunks with their vectors, FTS5, a change log) is the truth, and an
@@ -70,8 +79,13 @@ export class SqliteStore implements IndexStore {
   private building = 0;
   /** Snapshots being written: while any is, the change log is kept (the copy replays it after its checkpoint). */
   private snapshotting = 0;
+  /** The compaction being built beside the live graph (one at a time): the change log is kept meanwhile. */
+  private compaction: { job: Compaction; gen: Generation; done: Promise<void> } | null = null;
+  private compactionRetryAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** close() began: no new compaction starts (the one running is being stopped). */
+  private closing = false;
 
   private constructor(
     private readonly opts: SqliteStoreOptions,
@@ -190,17 +204,60 @@ export class SqliteStore implements IndexStore {
 
   /** The change log may be pruned up to a new checkpoint only when no rebuild or snapshot still needs it. */
   private get mayPruneLog(): boolean {
-    return this.building === 0 && this.snapshotting === 0;
+    return this.building === 0 && this.snapshotting === 0 && this.compaction === null;
   }
 
-  /** After a write: compaction or a checkpoint when one is due (inside the mutation queue). */
+  /**
+   * After a write (inside the mutation queue): a checkpoint when one is due, and a compaction started when one
+   * is due — started, not awaited: it is built beside the live graph while writes go on (startCompaction).
+   */
   private async maintain(gen: Generation): Promise<void> {
-    const due = this.maintenance.due(gen);
-    if (due === 'compact') {
-      this.log.info({ deleted: gen.deletedPoints, points: gen.vectors.points }, 'compacting the HNSW graph from SQLite');
-      await gen.compact();
-    }
-    if (due !== null) await gen.checkpoint(this.mayPruneLog);
+    if (this.compaction === null && !this.closing && Date.now() >= this.compactionRetryAt && this.maintenance.compactionDue(gen)) this.startCompaction(gen);
+    if (this.maintenance.checkpointDue(gen)) await gen.checkpoint(this.mayPruneLog);
+  }
+
+  /**
+   * Compacts the graph without holding writes for the build: a worker thread builds a new graph from one read
+   * snapshot of SQLite at change S (the log after S is kept: mayPruneLog), then the swap — replay of the changes
+   * after S, the graph file published as the checkpoint at S — runs in the mutation queue. A generation swap,
+   * close or a failure discards it; the live graph is untouched until the swap.
+   */
+  private startCompaction(gen: Generation): void {
+    const started = performance.now();
+    this.log.info({ deleted: gen.deletedPoints, points: gen.vectors.points }, 'compacting the HNSW graph beside the live one');
+    const job = new Compaction(gen.dir, gen.manifest.model.dims, gen.vectors.params);
+    const entry = { job, gen, done: Promise.resolve() };
+    this.compaction = entry;
+    entry.done = (async () => {
+      try {
+        const graph = await job.built;
+        await this.opts.onCompactionBuilt?.(graph.seq);
+        await this.mutations.run(() => {
+          if (job.cancelled || this.closed || this.gen !== gen) return;
+          const { replayed } = gen.installCompacted(graph);
+          this.log.info(
+            { points: graph.vectors.points, deleted: gen.deletedPoints, replayed, buildMs: graph.buildMs, ms: Math.round(performance.now() - started) },
+            'compacted HNSW graph swapped in',
+          );
+        });
+      } catch (e) {
+        if (!job.cancelled) {
+          this.compactionRetryAt = Date.now() + COMPACTION_RETRY_MS;
+          this.log.error({ err: e }, 'compacting the HNSW graph failed; the live graph stays in use');
+        }
+      } finally {
+        job.removeFile();
+        if (this.compaction === entry) this.compaction = null;
+      }
+    })();
+  }
+
+  /** Stops a compaction being built and waits until it has let go (call outside the mutation queue). */
+  private async stopCompaction(): Promise<void> {
+    const c = this.compaction;
+    if (!c) return;
+    await c.job.cancel();
+    await c.done;
   }
 
   /** Saves the HNSW graph if it changed since the last checkpoint (never during a mutation). */
@@ -359,6 +416,8 @@ export class SqliteStore implements IndexStore {
             const finalDir = publishGeneration(this.opts.root, dir);
             const opened = await Generation.open(finalDir, readManifest(finalDir), { readonly: false, efSearch: hnsw.efSearch });
             const old = this.gen;
+            // A compaction of the old generation is moot: its result would never be installed (gen changed).
+            if (this.compaction) await this.compaction.job.cancel();
             this.gen = opened;
             this.currentManifest = opened.manifest;
             this.why = null;
@@ -380,6 +439,9 @@ export class SqliteStore implements IndexStore {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
+    this.closing = true;
+    // Before the queue: the compaction's swap step waits in that queue, and must find it cancelled, not closed.
+    await this.stopCompaction();
     // Through the queue: a write that is running finishes first, and nothing mutates the graph while hnswlib
     // writes it on its worker thread.
     await this.mutations.run(async () => {

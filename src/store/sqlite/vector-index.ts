@@ -60,6 +60,26 @@ export class VectorIndex {
     }
   }
 
+  /**
+   * Loads a graph file written elsewhere (a compaction's worker) that holds the changes up to `seq`. readIndex
+   * runs on hnswlib-node's own worker thread, so the event loop keeps serving meanwhile.
+   */
+  static async loadFile(path: string, dims: number, params: HnswParams, seq: number): Promise<VectorIndex> {
+    const hnsw = new HierarchicalNSW('cosine', dims);
+    await hnsw.readIndex(path);
+    hnsw.setEf(params.efSearch);
+    return new VectorIndex(hnsw, dims, params, seq);
+  }
+
+  /**
+   * Frees the graph's memory now (hnswlib-node's initIndex deletes the native index it replaces) instead of when
+   * V8 collects this object: V8 does not see the native memory, so with a small JS heap a replaced graph (a
+   * compaction's, a retired generation's) could stay resident for a long time. The caller must not use it after.
+   */
+  release(): void {
+    this.hnsw.initIndex({ maxElements: 1, m: this.params.M, efConstruction: this.params.efConstruction, randomSeed: 100 });
+  }
+
   /** Points in the graph, marked-deleted ones included. */
   get points(): number {
     return this.hnsw.getCurrentCount();
@@ -121,20 +141,29 @@ export class VectorIndex {
    * until this resolves (hnswlib-node writes on a worker thread).
    */
   async saveCheckpoint(dir: string): Promise<Checkpoint> {
-    const file = `hnsw-${this.seq}-${Date.now()}.bin`;
-    const tmp = join(dir, `${file}.tmp`);
+    const tmp = join(dir, `hnsw-${this.seq}-${Date.now()}.bin.tmp`);
     await this.hnsw.writeIndex(tmp);
     fsyncFile(tmp);
-    renameSync(tmp, join(dir, file));
-    fsyncDir(dir);
-    const cp: Checkpoint = { file, seq: this.seq, points: this.hnsw.getCurrentCount(), written: new Date().toISOString() };
-    writeFileAtomic(join(dir, CHECKPOINT_FILE), `${JSON.stringify(cp)}\n`);
-    for (const old of readdirSync(dir)) {
-      // Older graphs, and temporary files left by a process killed mid-checkpoint (graph or checkpoint.json).
-      if ((/^hnsw-.*\.bin(\.tmp)?$/.test(old) && old !== file) || old.startsWith(`${CHECKPOINT_FILE}.tmp-`)) rmSync(join(dir, old), { force: true });
-    }
-    return cp;
+    return publishCheckpoint(dir, tmp, this.seq, this.hnsw.getCurrentCount());
   }
+}
+
+/**
+ * Makes a written, fsynced graph file (holding the changes up to `seq`, `points` points) the checkpoint of
+ * `dir`: renamed to its final name, then checkpoint.json (atomically) names it, then older graphs go. A crash
+ * at any point leaves the previous checkpoint or this one, each whole.
+ */
+export function publishCheckpoint(dir: string, written: string, seq: number, points: number): Checkpoint {
+  const file = `hnsw-${seq}-${Date.now()}.bin`;
+  renameSync(written, join(dir, file));
+  fsyncDir(dir);
+  const cp: Checkpoint = { file, seq, points, written: new Date().toISOString() };
+  writeFileAtomic(join(dir, CHECKPOINT_FILE), `${JSON.stringify(cp)}\n`);
+  for (const old of readdirSync(dir)) {
+    // Older graphs, and temporary files left by a process killed mid-checkpoint (graph or checkpoint.json).
+    if ((/^hnsw-.*\.bin(\.tmp)?$/.test(old) && old !== file) || old.startsWith(`${CHECKPOINT_FILE}.tmp-`)) rmSync(join(dir, old), { force: true });
+  }
+  return cp;
 }
 
 /** On-disk size of the checkpoint files in `dir`. */
