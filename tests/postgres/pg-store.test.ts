@@ -2,6 +2,7 @@
 // vectors written for the test: the IndexStore contract of src/store/store.ts — atomic writes, filters inside
 // retrieval, lexical and vector candidates, highlights, duplicate groups, generations, the model fingerprint,
 // and two stores (as two processes would) on one database.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Article } from '../../src/corpus/article.ts';
 import { QuarryError } from '../../src/errors.ts';
@@ -237,7 +238,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     expect(plain.chunks[0]!.score).toBeCloseTo(exact[0]!, 5);
   });
 
-  it('lexical candidates: weighted ts_rank_cd over an OR of the terms, filters inside, stemmed matches and exact highlights', async () => {
+  it('lexical candidates: weighted BM25 over an OR of the terms, filters inside, stemmed matches and exact highlights', async () => {
     const { store } = await emptyStore();
     const rand = rng(3);
     const items: TestArticle[] = [
@@ -300,6 +301,69 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     expect(hl.get(m1Chunk)!.map((r) => text.slice(r.start, r.end))).toEqual(['markets', 'known']);
     const matched = await reader.matchedTerms(['market', 'rally', 'wheat'], [m1Chunk]);
     expect(matched.get(m1Chunk)).toEqual(['market', 'rally']);
+  });
+
+  it('lexical candidates with statistics: a rare term outweighs common ones; only chunks holding a rare term or two common ones are scored, the plain OR filling up', async () => {
+    const { store, url } = await emptyStore();
+    const rand = rng(5);
+    const zebras: TestArticle[] = [
+      ['z1', 'A zebra walked into the market.'],
+      ['z2', 'Zebra zebra zebra herds.'],
+      ['z3', 'The zebra and the climate market.'],
+    ].map(([id, text]) => ({
+      article: { id: id!, title: 'Animals', date: null, source: 'AP', url: null, tags: [], paragraphs: [text!] },
+      vectors: [randomVector(rand)],
+    }));
+    // 400 articles × 3 paragraphs, each of two of ten words: "market" and "climate" are in hundreds of chunks.
+    await store.write(upsertOps([...collection(1, 400), ...zebras]));
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE tablename LIKE 'quarry_g%_chunks'");
+      await admin.query(`ANALYZE ${rows[0]!.t}`);
+    } finally {
+      await admin.end();
+    }
+    const reader = store.reader();
+    const textsOf = async (chunkIds: number[]) => {
+      const texts = await reader.chunkTexts(chunkIds);
+      return chunkIds.map((c) => texts.get(c)!.text);
+    };
+    const w = { titleWeight: 0.75, textWeight: 1 };
+
+    const three = await reader.lexicalCandidates({ terms: ['market', 'climate', 'zebra'], limit: 10, ...w });
+    expect(three.chunks).toHaveLength(10);
+    const ids = await idsOfChunks(
+      reader,
+      three.chunks.map((c) => c.chunkId),
+    );
+    expect(ids[0]).toBe('z3');
+    expect(new Set(ids.slice(0, 3))).toEqual(new Set(['z1', 'z2', 'z3']));
+    // Bounded: every candidate holds the rare term or both common ones.
+    for (const text of await textsOf(three.chunks.map((c) => c.chunkId)))
+      expect(/zebra/i.test(text) || (/market/.test(text) && /climate/.test(text))).toBe(true);
+    for (let i = 1; i < three.chunks.length; i++) expect(three.chunks[i]!.score).toBeLessThanOrEqual(three.chunks[i - 1]!.score);
+
+    // Three chunks hold the rare term: the OR of all terms fills up to the limit, rare-term chunks first.
+    const two = await reader.lexicalCandidates({ terms: ['zebra', 'market'], limit: 10, ...w });
+    expect(two.chunks).toHaveLength(10);
+    const texts = await textsOf(two.chunks.map((c) => c.chunkId));
+    expect(texts.slice(0, 3).every((t) => /zebra/i.test(t))).toBe(true);
+    expect(texts.slice(3).every((t) => /market/.test(t) && !/zebra/i.test(t))).toBe(true);
+
+    // One common word alone: its chunks, up to the limit.
+    const one = await reader.lexicalCandidates({ terms: ['climate'], limit: 10, ...w });
+    expect(one.chunks).toHaveLength(10);
+    expect((await textsOf(one.chunks.map((c) => c.chunkId))).every((t) => /climate/.test(t))).toBe(true);
+
+    // A filter applies to the candidates and to the fill-up alike.
+    const scope = await reader.scope({ sources: ['AP'] });
+    const filtered = await reader.lexicalCandidates({ terms: ['zebra', 'market'], limit: 10, ...w, scope });
+    const keys = await reader.articlesOfChunks(filtered.chunks.map((c) => c.chunkId));
+    const metas = await reader.articleMetas([...new Set(keys.values())]);
+    expect(filtered.chunks.length).toBeGreaterThan(3);
+    expect([...metas.values()].every((m) => m.source === 'AP')).toBe(true);
+    reader.release();
   });
 
   it('groups exact and near duplicates at write time; a delete leaves the rest grouped', async () => {

@@ -553,6 +553,9 @@ class PgGenerationBuilder implements GenerationBuilder {
   }
 
   async publish(opts: { folderFiles: ReadonlyMap<string, string>; buildSeconds: number }): Promise<BuildCounts> {
+    // Planner statistics before the generation serves: the lexical search takes its document frequencies from
+    // them (pg-lexical.ts), and autovacuum would gather them only a while after the switch.
+    await guarded(() => this.pool.query(`ANALYZE ${this.t.chunks}, ${this.t.articles}`));
     const counts = await guarded(() =>
       transaction(this.pool, async (c) => {
         const state = await c.query<{ id: number | null }>('SELECT current_generation AS id FROM quarry_state FOR UPDATE');
