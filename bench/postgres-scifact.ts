@@ -5,7 +5,7 @@
  * into a PostgreSQL database — the same articles, chunks and vectors, and the same manifest (model, chunker,
  * corpus fingerprint) — without re-embedding (SciFact takes ~20 min to embed on this machine). `npm run eval`
  * with QUARRY_DATABASE_URL then reuses it, so the two backends are compared on identical vectors and only
- * their retrieval differs (BM25 vs ts_rank_cd; hnswlib vs pgvector HNSW). The SQLite folder is copied first:
+ * their retrieval differs (FTS5 BM25 vs BM25 in SQL; hnswlib vs pgvector HNSW). The SQLite folder is copied first:
  * opening it could bring its schema up to date, and it may belong to someone else.
  */
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';

@@ -7,7 +7,10 @@
  * 0.5% of the chunks). No model: articles are written as prepared (chunked, embedded) batches through
  * IndexStore.write — the store's share of an ingest — and queries use their cached vectors, so the figures
  * are the backends', not the embedding's.
- * - ingest chunks/s: SQLite (one writer, its only mode); PostgreSQL with one writer, and with two writers
+ * - ingest chunks/s through real Quarry processes: `quarry serve` children (model loaded, rate limits off),
+ *   one for SQLite, one and then two on one PostgreSQL database, fed `--http-articles` articles (default 1000)
+ *   by one HTTP client per process; the figure includes chunking and embedding, as in production.
+ * - ingest chunks/s of the stores alone: SQLite (one writer, its only mode); PostgreSQL with one writer, and with two writers
  *   (two stores, each its own connection pool, as two Quarry processes would be; both in this one Node
  *   process, so the JavaScript side is shared) over the same first fifth of the chunks, then the rest.
  * - search p50/p99 (in-process runSearch, semantic and hybrid, queries interleaved between the backends).
@@ -35,6 +38,7 @@ import { flag, ROOT } from './lib/args.ts';
 import { bbcTitles, scifactQueries } from './lib/corpus.ts';
 import { similarity, type VectorSet, vectorSet } from './lib/dataset.ts';
 import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
+import { type ServeChild, startServe } from './lib/serve-child.ts';
 import { percentile, round } from './lib/stats.ts';
 import { cachedParagraphs, loadCache } from './lib/vector-cache.ts';
 
@@ -101,6 +105,83 @@ async function ingest(stores: IndexStore[], items: PreparedArticle[], batch: num
   return { seconds: round(seconds, 2), chunksPerSecond: round(chunks / seconds, 1), chunks };
 }
 
+const API_KEY = 'bench-postgres-key';
+
+/**
+ * The whole write path of real Quarry processes: `quarry serve` children (the model loaded, rate limits off),
+ * each with one client POSTing batches of `batch` articles; the servers chunk, embed and store them. Client w
+ * sends batches w, w + P, … to server w, all at once.
+ */
+async function ingestHttp(
+  servers: ServeChild[],
+  items: PreparedArticle[],
+  batch: number,
+): Promise<{ seconds: number; chunksPerSecond: number; chunks: number; articles: number; batchP50Ms: number; batchP99Ms: number }> {
+  const bodies = batches(
+    items.map(({ article }) => ({ id: article.id, title: article.title, date: article.date, source: article.source, text: article.paragraphs.join('\n\n') })),
+    batch,
+  );
+  let chunks = 0;
+  const batchMs: number[] = [];
+  const t = performance.now();
+  await Promise.all(
+    servers.map(async (server, w) => {
+      for (let i = w; i < bodies.length; i += servers.length) {
+        const b = performance.now();
+        const res = await fetch(`${server.url}/articles`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ articles: bodies[i] }),
+        });
+        if (res.status !== 201) throw new Error(`POST /articles answered ${res.status}: ${await res.text()}`);
+        const ack = (await res.json()) as { articles: Array<{ chunks: number }> };
+        chunks += ack.articles.reduce((n, a) => n + a.chunks, 0);
+        batchMs.push(performance.now() - b);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t) / 1000;
+  return {
+    seconds: round(seconds, 2),
+    chunksPerSecond: round(chunks / seconds, 1),
+    chunks,
+    articles: items.length,
+    batchP50Ms: round(percentile(batchMs, 50), 1),
+    batchP99Ms: round(percentile(batchMs, 99), 1),
+  };
+}
+
+/** `processes` Quarry servers on one index (started one after the other: the first creates it), then the ingest. */
+async function serveIngest(
+  env: Record<string, string>,
+  processes: number,
+  items: PreparedArticle[],
+  batch: number,
+): Promise<Awaited<ReturnType<typeof ingestHttp>> & { processes: number }> {
+  const seeds = mkdtempSync(join(tmpdir(), 'quarry-bench-pg-seeds-'));
+  const servers: ServeChild[] = [];
+  try {
+    for (let i = 0; i < processes; i++) {
+      servers.push(
+        await startServe({
+          ...env,
+          QUARRY_SEEDS_DIR: seeds,
+          QUARRY_API_KEY: API_KEY,
+          // One client address sends every request: the per-address limits are not under test.
+          QUARRY_SEARCH_RATE: '0',
+          QUARRY_WRITE_RATE: '0',
+        }),
+      );
+    }
+    // Warm-up outside the timing: each server's first embedding (model sessions, JIT).
+    await ingestHttp(servers, items.slice(0, servers.length), 1);
+    return { processes, ...(await ingestHttp(servers, items.slice(servers.length), batch)) };
+  } finally {
+    for (const s of servers) await s.stop();
+    rmSync(seeds, { recursive: true, force: true });
+  }
+}
+
 async function freshDatabase(adminUrl: string, name: string): Promise<string> {
   const c = new pg.Client({ connectionString: adminUrl });
   await c.connect();
@@ -130,6 +211,7 @@ export async function run(args: string[]): Promise<void> {
   const n = Number(flag(args, 'chunks', '100000'));
   const queryCount = Number(flag(args, 'queries', '200'));
   const batch = Number(flag(args, 'batch', '8'));
+  const httpArticles = Number(flag(args, 'http-articles', '1000'));
   const result = newResult('postgres', args);
   const cluster = await startPrimary({ log: (l) => console.error(`postgres: ${l}`) });
   const cache = loadCache();
@@ -140,6 +222,17 @@ export async function run(args: string[]): Promise<void> {
   // two go on to the end; SQLite writes the same fifth, then the rest.
   const half = Math.floor(items.length / 5);
   console.error(`${items.length} articles, ${n} chunks (${set.real} real vectors, ${set.synthetic} perturbed copies)`);
+
+  // --- ingest through real Quarry processes (model included): SQLite's one process, PostgreSQL's one and two
+  const httpItems = items.slice(0, httpArticles);
+  const httpSqliteDir = mkdtempSync(join(tmpdir(), 'quarry-bench-pg-http-'));
+  const viaServe = {
+    sqlite: await serveIngest({ QUARRY_INDEX_DIR: httpSqliteDir }, 1, httpItems, batch),
+    postgresOne: await serveIngest({ QUARRY_DATABASE_URL: await freshDatabase(cluster.url, 'quarry_bench_http_one') }, 1, httpItems, batch),
+    postgresTwo: await serveIngest({ QUARRY_DATABASE_URL: await freshDatabase(cluster.url, 'quarry_bench_http_two') }, 2, httpItems, batch),
+  };
+  rmSync(httpSqliteDir, { recursive: true, force: true });
+  console.error('through quarry serve', viaServe);
 
   // --- ingest
   const sqliteRoot = mkdtempSync(join(tmpdir(), 'quarry-bench-pg-sqlite-'));
@@ -181,6 +274,7 @@ export async function run(args: string[]): Promise<void> {
     sqlite: { firstHalf: sqliteFirst, secondHalf: sqliteSecond },
     postgresOneWriter: { firstHalf: pgOne },
     postgresTwoWriters: { firstHalf: pgTwoFirst, secondHalf: pgTwoSecond },
+    viaServe,
   };
 
   // --- searches
@@ -299,7 +393,20 @@ export async function run(args: string[]): Promise<void> {
     { unfilteredAt10: number | null; filteredAt10: number; filteredMs: { p50: number; p99: number }; paths: Record<string, number> }
   >;
   const mb = (x: number) => round(x / 1024 / 1024, 1);
+  const vs = viaServe;
   const rows: Row[] = [
+    [
+      `ingest chunks/s through quarry serve, 1 process (${vs.sqlite.chunks} chunks, embedding included)`,
+      vs.sqlite.chunksPerSecond,
+      vs.postgresOne.chunksPerSecond,
+      round(vs.postgresOne.chunksPerSecond / vs.sqlite.chunksPerSecond, 2),
+    ],
+    [
+      'ingest chunks/s through quarry serve, 2 processes on one database',
+      '—',
+      vs.postgresTwo.chunksPerSecond,
+      `${round(vs.postgresTwo.chunksPerSecond / vs.postgresOne.chunksPerSecond, 2)} of 1 process`,
+    ],
     [
       'ingest chunks/s, 1 writer (first 20%)',
       ing.sqlite!.firstHalf!.chunksPerSecond,

@@ -2,9 +2,11 @@
 // vectors written for the test: the IndexStore contract of src/store/store.ts — atomic writes, filters inside
 // retrieval, lexical and vector candidates, highlights, duplicate groups, generations, the model fingerprint,
 // and two stores (as two processes would) on one database.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Article } from '../../src/corpus/article.ts';
 import { QuarryError } from '../../src/errors.ts';
+import { createGenerationTables } from '../../src/store/postgres/generation-schema.ts';
 import { PgStore } from '../../src/store/postgres/pg-store.ts';
 import type { SearchFilter, StoreReader, WriteOp } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -237,7 +239,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     expect(plain.chunks[0]!.score).toBeCloseTo(exact[0]!, 5);
   });
 
-  it('lexical candidates: weighted ts_rank_cd over an OR of the terms, filters inside, stemmed matches and exact highlights', async () => {
+  it('lexical candidates: weighted BM25 over an OR of the terms, filters inside, stemmed matches and exact highlights', async () => {
     const { store } = await emptyStore();
     const rand = rng(3);
     const items: TestArticle[] = [
@@ -300,6 +302,70 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     expect(hl.get(m1Chunk)!.map((r) => text.slice(r.start, r.end))).toEqual(['markets', 'known']);
     const matched = await reader.matchedTerms(['market', 'rally', 'wheat'], [m1Chunk]);
     expect(matched.get(m1Chunk)).toEqual(['market', 'rally']);
+  });
+
+  it('lexical candidates with statistics: a rare term outweighs common ones; only chunks holding a rare term or two common ones are scored, the plain OR filling up', async () => {
+    const { store, url } = await emptyStore();
+    const rand = rng(5);
+    const zebras: TestArticle[] = [
+      ['z1', 'A zebra walked into the market.'],
+      ['z2', 'Zebra zebra zebra herds.'],
+      ['z3', 'The zebra and the election park.'],
+    ].map(([id, text]) => ({
+      article: { id: id!, title: 'Animals', date: null, source: 'AP', url: null, tags: [], paragraphs: [text!] },
+      vectors: [randomVector(rand)],
+    }));
+    // 400 articles × 3 paragraphs, each of two of ten words: "election", "park" and "market" are in hundreds of
+    // chunks, "election" and "park" together in 80.
+    await store.write(upsertOps([...collection(1, 400), ...zebras]));
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE tablename LIKE 'quarry_g%_chunks'");
+      await admin.query(`ANALYZE ${rows[0]!.t}`);
+    } finally {
+      await admin.end();
+    }
+    const reader = store.reader();
+    const textsOf = async (chunkIds: number[]) => {
+      const texts = await reader.chunkTexts(chunkIds);
+      return chunkIds.map((c) => texts.get(c)!.text);
+    };
+    const w = { titleWeight: 0.75, textWeight: 1 };
+
+    const three = await reader.lexicalCandidates({ terms: ['election', 'park', 'zebra'], limit: 10, ...w });
+    expect(three.chunks).toHaveLength(10);
+    const ids = await idsOfChunks(
+      reader,
+      three.chunks.map((c) => c.chunkId),
+    );
+    expect(ids[0]).toBe('z3');
+    expect(new Set(ids.slice(0, 3))).toEqual(new Set(['z1', 'z2', 'z3']));
+    // Bounded: every candidate holds the rare term or both common ones.
+    for (const text of await textsOf(three.chunks.map((c) => c.chunkId)))
+      expect(/zebra/i.test(text) || (/election/.test(text) && /park/.test(text)) ? 'bounded' : text).toBe('bounded');
+    for (let i = 1; i < three.chunks.length; i++) expect(three.chunks[i]!.score).toBeLessThanOrEqual(three.chunks[i - 1]!.score);
+
+    // Three chunks hold the rare term: the OR of all terms fills up to the limit, rare-term chunks first.
+    const two = await reader.lexicalCandidates({ terms: ['zebra', 'market'], limit: 10, ...w });
+    expect(two.chunks).toHaveLength(10);
+    const texts = await textsOf(two.chunks.map((c) => c.chunkId));
+    expect(texts.slice(0, 3).every((t) => /zebra/i.test(t))).toBe(true);
+    expect(texts.slice(3).every((t) => /market/.test(t) && !/zebra/i.test(t))).toBe(true);
+
+    // One common word alone: its chunks, up to the limit.
+    const one = await reader.lexicalCandidates({ terms: ['climate'], limit: 10, ...w });
+    expect(one.chunks).toHaveLength(10);
+    expect((await textsOf(one.chunks.map((c) => c.chunkId))).every((t) => /climate/.test(t))).toBe(true);
+
+    // A filter applies to the candidates and to the fill-up alike.
+    const scope = await reader.scope({ sources: ['AP'] });
+    const filtered = await reader.lexicalCandidates({ terms: ['zebra', 'market'], limit: 10, ...w, scope });
+    const keys = await reader.articlesOfChunks(filtered.chunks.map((c) => c.chunkId));
+    const metas = await reader.articleMetas([...new Set(keys.values())]);
+    expect(filtered.chunks.length).toBeGreaterThan(3);
+    expect([...metas.values()].every((m) => m.source === 'AP')).toBe(true);
+    reader.release();
   });
 
   it('groups exact and near duplicates at write time; a delete leaves the rest grouped', async () => {
@@ -376,6 +442,65 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     const found = await pinned.vectorCandidates({ vector: data[3]!.vectors[0]!, limit: 3 });
     expect(found.chunks[0]!.score).toBeCloseTo(1, 4);
     expect(await store.folderFiles()).toEqual(new Map([['a1', 'h']]));
+  });
+
+  it("a crashed rebuild's tables are dropped when a writer starts; a live rebuild elsewhere keeps its own and publishes", async () => {
+    const { store, url } = await emptyStore();
+    await store.write(upsertOps(collection(10, 3)));
+    // A live build in another store (another process), holding its build lock.
+    const live = await store.beginGeneration({ source: { kind: 'store' } });
+    // What a build killed mid-way leaves behind: a 'building' generation and its tables, and no process.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const tables = async () =>
+      (await admin.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE tablename LIKE 'quarry_g%' ORDER BY 1")).rows.map((r) => r.t);
+    try {
+      const { rows } = await admin.query<{ id: number }>(
+        "INSERT INTO quarry_generations (state, manifest) SELECT 'building', manifest FROM quarry_generations WHERE state = 'current' RETURNING id",
+      );
+      const dead = rows[0]!.id;
+      await createGenerationTables(admin, dead, DIMS, { M: 16, efConstruction: 64 });
+      await admin.query('INSERT INTO quarry_changes (generation, article_id) VALUES ($1, $2)', [dead, 'x']);
+      expect(await tables()).toContain(`quarry_g${dead}_chunks`);
+
+      await open(url); // a writer starting
+      expect((await tables()).filter((t) => t.startsWith(`quarry_g${dead}_`))).toEqual([]);
+      expect((await admin.query('SELECT 1 FROM quarry_generations WHERE id = $1', [dead])).rowCount).toBe(0);
+      expect((await admin.query('SELECT 1 FROM quarry_changes WHERE generation = $1', [dead])).rowCount).toBe(0);
+      // The live build was left alone: it goes on writing and publishes.
+      await live.write(
+        upsertOps(collection(10, 3))
+          .map((op) => (op.op === 'upsert' ? op.article : null))
+          .filter((a) => a !== null),
+      );
+      expect(await live.publish({ folderFiles: new Map(), buildSeconds: 1 })).toEqual({ articles: 3, chunks: 9 });
+      expect(store.reader().counts()).toEqual({ articles: 3, chunks: 9 });
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('the change log is pruned when a writer starts, down to what a build in progress still has to replay', async () => {
+    const { store, url } = await emptyStore();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const logged = async () => (await admin.query<{ id: string }>('SELECT article_id AS id FROM quarry_changes ORDER BY seq')).rows.map((r) => r.id);
+    try {
+      await store.write(upsertOps(collection(11, 3)));
+      const builder = await store.beginGeneration({ source: { kind: 'store' } });
+      await store.write([{ op: 'delete', id: 'a1' }]);
+      expect(await logged()).toEqual(['a0', 'a1', 'a2', 'a1']);
+      await open(url); // a writer starting prunes what the build does not need
+      expect(await logged()).toEqual(['a1']);
+      expect(await builder.changedSince()).toEqual(['a1']);
+      await builder.discard();
+      await open(url); // nothing is being built: all of it goes
+      expect(await logged()).toEqual([]);
+      await store.write([{ op: 'delete', id: 'a2' }]);
+      expect(await logged()).toEqual(['a2']);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('two stores on one database (two processes): a write on A is found on B, a delete on B is gone from A', async () => {

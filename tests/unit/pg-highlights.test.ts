@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type DebugToken, highlightRanges } from '../../src/store/postgres/highlights.ts';
-import { rankWeights, tsQueryText } from '../../src/store/postgres/pg-reader.ts';
+import { boundedQuery, rankWeights } from '../../src/store/postgres/pg-lexical.ts';
+import { tsQueryText } from '../../src/store/postgres/pg-reader.ts';
 
 // Tokens as PostgreSQL's default parser emits them for the text (ts_parse), lexemes as the english
 // configuration stems them; the compound "well-known" is followed by its parts.
@@ -38,7 +39,15 @@ describe('PostgreSQL highlights and query text', () => {
   it('builds a tsquery OR of letters and digits only, and rank weights within (0, 1]', () => {
     expect(tsQueryText(['market', "o'neil", 'a&b|c', '!!', 'market'])).toBe('market | oneil | abc');
     expect(tsQueryText(['<->', '&'])).toBeNull();
-    expect(rankWeights(0.75, 1)).toEqual([0, 0, 1, 0.75]);
-    expect(rankWeights(2, 1)).toEqual([0, 0, 0.5, 1]);
+    expect(rankWeights(0.75, 1)).toEqual({ weights: [0, 0, 1, 0.75], scale: 1 });
+    expect(rankWeights(2, 1)).toEqual({ weights: [0, 0, 0.5, 1], scale: 2 });
+  });
+
+  it('bounds the lexical candidates: rare lexemes and pairs of common ones; all when none is common; nothing for one common word', () => {
+    const lex = (lexeme: string, df: number | null) => ({ lexeme, df });
+    // df null: the statistics do not list it (rarer than every listed lexeme); over the limit: common.
+    expect(boundedQuery([lex('zebra', null), lex('market', 500), lex('climat', 300), lex('herd', 5)], 100)).toBe('zebra | herd | (market & climat)');
+    expect(boundedQuery([lex('zebra', null), lex('herd', 50)], 100)).toBe('zebra | herd');
+    expect(boundedQuery([lex('market', 500)], 100)).toBe('');
   });
 });

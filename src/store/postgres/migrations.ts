@@ -42,7 +42,14 @@ const MIGRATIONS: string[] = [
   CREATE INDEX quarry_changes_by_generation ON quarry_changes (generation, seq);
   CREATE SEQUENCE quarry_duplicate_groups;
   `,
+  // 2: where each build started reading the change log, so rows no build needs any more can be pruned.
+  `
+  ALTER TABLE quarry_generations ADD COLUMN from_seq bigint;
+  `,
 ];
+
+/** pg_advisory_xact_lock key ("quarry-c") taken by a build starting and by pruning the change log, so neither misses the other. */
+export const CHANGES_LOCK = 0x71756172_72792d63n;
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 

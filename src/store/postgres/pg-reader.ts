@@ -18,6 +18,7 @@ import type {
 import { type GenerationTables, TS_CONFIG, tablesOf } from './generation-schema.ts';
 import { type DebugToken, highlightRanges, TOKEN_ALIASES } from './highlights.ts';
 import { guarded } from './pg-errors.ts';
+import { bm25Candidates } from './pg-lexical.ts';
 import { filterCondition, PgScope } from './pg-scope.ts';
 import { vectorToSql } from './pg-writes.ts';
 
@@ -34,24 +35,19 @@ export interface PgReaderOptions {
   maxScanTuples: number;
 }
 
+/** Terms with letters and digits only, each once: safe in a tsquery whatever the user typed. */
+export function safeTerms(terms: readonly string[]): string[] {
+  return [...new Set(terms.map((t) => t.replace(/[^\p{L}\p{N}]+/gu, '')).filter((t) => t.length > 0))];
+}
+
 /** Terms as a tsquery OR of lexemes, safe whatever the user typed (terms keep letters and digits only). */
 export function tsQueryText(terms: readonly string[]): string | null {
-  const safe = [...new Set(terms.map((t) => t.replace(/[^\p{L}\p{N}]+/gu, '')).filter((t) => t.length > 0))];
+  const safe = safeTerms(terms);
   return safe.length > 0 ? safe.join(' | ') : null;
 }
 
-/** ts_rank_cd's weights {D, C, B, A} (each at most 1: PostgreSQL refuses more; only their ratio matters). */
-export function rankWeights(titleWeight: number, textWeight: number): number[] {
-  const top = Math.max(titleWeight, textWeight, 1e-9);
-  const scale = top > 1 ? 1 / top : 1;
-  return [0, 0, textWeight * scale, titleWeight * scale];
-}
-
-/**
- * ts_rank_cd normalisation: 1 divides by 1 + log(document length), a length normalisation in the spirit of
- * BM25's (without it long chunks win on raw term counts).
- */
-const RANK_NORMALISATION = 1;
+/** Chunks of the plain OR of the terms scored at most when the bounded lexical candidates are too few (pg-lexical.ts). */
+const LEXICAL_FALLBACK_ROWS = 1000;
 
 const num = (v: string | number): number => Number(v);
 
@@ -134,15 +130,17 @@ export function pgReader(o: PgReaderOptions): StoreReader {
       guarded(async () => {
         const scope = ours(lq.scope);
         const path = scope ? 'fts5-filtered' : 'fts5';
-        const text = tsQueryText(lq.terms);
-        if (text === null || lq.limit <= 0) return { chunks: [], path };
-        const cond = scope ? scope.chunkCondition(4) : { sql: 'true', params: [] };
-        const { rows } = await q<{ id: string; score: number }>(
-          `SELECT c.id, ts_rank_cd($1::float4[], c.tsv, query, ${RANK_NORMALISATION}) AS score
-           FROM ${t.chunks} c, to_tsquery('${TS_CONFIG}', $2) query
-           WHERE c.tsv @@ query AND ${cond.sql} ORDER BY score DESC, c.id LIMIT $3`,
-          [rankWeights(lq.titleWeight, lq.textWeight), text, lq.limit, ...cond.params],
-        );
+        const rows = await bm25Candidates(q, {
+          chunksTable: t.chunks,
+          tsConfig: TS_CONFIG,
+          terms: safeTerms(lq.terms),
+          limit: lq.limit,
+          titleWeight: lq.titleWeight,
+          textWeight: lq.textWeight,
+          totalChunks: o.counts.chunks,
+          fallbackRows: Math.max(LEXICAL_FALLBACK_ROWS, 10 * lq.limit),
+          scope: scope ? (first) => scope.chunkCondition(first) : null,
+        });
         return { chunks: ranked(rows), path } as CandidateList<'fts5' | 'fts5-filtered'>;
       }),
     vectorCandidates: (vq: VectorQuery) =>

@@ -21,7 +21,7 @@ import type {
   WriteOutcome,
 } from '../store.ts';
 import { createGenerationTables, dropGenerationTables, type GenerationTables, tablesOf } from './generation-schema.ts';
-import { migrate } from './migrations.ts';
+import { CHANGES_LOCK, MIGRATION_LOCK, migrate } from './migrations.ts';
 import { groupDuplicates } from './pg-duplicates.ts';
 import { databaseError, guarded } from './pg-errors.ts';
 import { pgReader } from './pg-reader.ts';
@@ -53,6 +53,14 @@ const GROUP_BACKLOG = 50;
 const REFRESH_MS = 1000;
 const EXACT_SCAN_FACTOR = 128;
 const DEFAULT_MAX_SCAN_TUPLES = 40_000;
+/** Write batches between two prunings of the change log by one process. */
+const PRUNE_EVERY_WRITES = 500;
+/**
+ * First key of the session advisory lock a generation's builder holds (second key: the generation id) from the
+ * transaction that creates its tables until it publishes or discards them. A crashed builder's session is gone
+ * and so is its lock: that is how a starting writer tells a dead build's tables from a live one's.
+ */
+export const BUILD_LOCK_CLASS = 0x71627569; // "qbui"
 
 interface Current {
   id: number;
@@ -97,6 +105,7 @@ export class PgStore implements IndexStore {
   private readonly writes = new Serial();
   private readonly log: Logger;
   private closed = false;
+  private writesSincePrune = 0;
 
   private constructor(
     private readonly opts: PgStoreOptions,
@@ -120,6 +129,10 @@ export class PgStore implements IndexStore {
     const store = new PgStore(opts, pool, readPool);
     try {
       await guarded(() => migrate(pool));
+      if (opts.access === 'write') {
+        await guarded(() => dropDeadBuilds(pool, log));
+        await guarded(() => pruneChanges(pool));
+      }
       await guarded(() => store.refresh());
       if (opts.access === 'write' && store.current && !store.why) await guarded(() => store.groupBacklog(store.current!.id));
       return store;
@@ -246,6 +259,11 @@ export class PgStore implements IndexStore {
           return r;
         });
         await this.group(generation, inserted);
+        if (++this.writesSincePrune >= PRUNE_EVERY_WRITES) {
+          this.writesSincePrune = 0;
+          // Housekeeping after an acknowledged write: a failure here must not turn the write into an error.
+          await pruneChanges(this.pool).catch((e) => this.log.warn({ err: e }, 'could not prune the change log'));
+        }
         return outcomes;
       }),
     );
@@ -432,18 +450,39 @@ export class PgStore implements IndexStore {
       buildSeconds: 0,
       source: origin.source,
     };
-    const started = await guarded(() =>
-      transaction(this.pool, async (c) => {
-        const { rows } = await c.query<{ id: number }>("INSERT INTO quarry_generations (state, manifest) VALUES ('building', $1) RETURNING id", [manifest]);
-        const id = rows[0]!.id;
-        await createGenerationTables(c, id, identity.model.dims, hnsw);
-        const base = await c.query<{ id: number | null; seq: string | null }>(
-          'SELECT current_generation AS id, (SELECT max(seq) FROM quarry_changes) AS seq FROM quarry_state',
-        );
-        return { id, base: base.rows[0]?.id ?? null, fromSeq: Number(base.rows[0]?.seq ?? 0) };
-      }),
-    );
-    return new PgGenerationBuilder(this, this.pool, tablesOf(started.id), started.base, started.fromSeq, manifest);
+    // The builder's own connection holds its lock, taken before the generation's row is visible to anyone.
+    const holder = await guarded(() => this.pool.connect());
+    let started: { id: number; base: number | null; fromSeq: number };
+    try {
+      started = await guarded(async () => {
+        await holder.query('BEGIN');
+        try {
+          // Where this build starts reading the change log, recorded before a pruning can remove what it needs.
+          await holder.query('SELECT pg_advisory_xact_lock($1)', [CHANGES_LOCK.toString()]);
+          const base = await holder.query<{ id: number | null; seq: string | null }>(
+            'SELECT current_generation AS id, (SELECT max(seq) FROM quarry_changes) AS seq FROM quarry_state',
+          );
+          const fromSeq = Number(base.rows[0]?.seq ?? 0);
+          const { rows } = await holder.query<{ id: number }>(
+            "INSERT INTO quarry_generations (state, manifest, from_seq) VALUES ('building', $1, $2) RETURNING id",
+            [manifest, fromSeq],
+          );
+          const id = rows[0]!.id;
+          await holder.query('SELECT pg_advisory_lock($1, $2)', [BUILD_LOCK_CLASS, id]);
+          await createGenerationTables(holder, id, identity.model.dims, hnsw);
+          await holder.query('COMMIT');
+          return { id, base: base.rows[0]?.id ?? null, fromSeq };
+        } catch (e) {
+          await holder.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+      });
+    } catch (e) {
+      // The session (and any lock taken in it) ends with the connection.
+      holder.release(true);
+      throw e;
+    }
+    return new PgGenerationBuilder(this, this.pool, tablesOf(started.id), started.base, started.fromSeq, manifest, holder);
   }
 
   /** After a publish (by this process): adopt the new generation and drop the ones two behind. */
@@ -470,6 +509,59 @@ export class PgStore implements IndexStore {
     await this.refreshing;
     await this.pool.end();
     if (this.readPool !== this.pool) await this.readPool.end();
+  }
+}
+
+/**
+ * Deletes the change-log rows no build can need: a build replays only rows after the `from_seq` it recorded
+ * when it began, so everything up to the oldest such point (or all rows when nothing is being built) goes.
+ * Without this every write of a process that never rebuilds would stay in quarry_changes for good.
+ */
+export async function pruneChanges(pool: pg.Pool): Promise<number> {
+  return transaction(pool, async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [CHANGES_LOCK.toString()]);
+    const { rowCount } = await c.query(
+      `DELETE FROM quarry_changes WHERE seq <= coalesce(
+         (SELECT min(coalesce(from_seq, 0)) FROM quarry_generations WHERE state = 'building'),
+         (SELECT max(seq) FROM quarry_changes))`,
+    );
+    return rowCount ?? 0;
+  });
+}
+
+/**
+ * Drops the tables of builds whose process died (a crash or kill during a rebuild leaves a 'building'
+ * generation behind): those whose build lock (BUILD_LOCK_CLASS, id) nobody holds. Under the migrations'
+ * advisory lock, so processes starting together clean up once; a live build elsewhere keeps its lock and its tables.
+ */
+async function dropDeadBuilds(pool: pg.Pool, log: Logger): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+    try {
+      const { rows } = await c.query<{ id: number }>("SELECT id FROM quarry_generations WHERE state = 'building' ORDER BY id");
+      for (const { id } of rows) {
+        const free = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [BUILD_LOCK_CLASS, id]);
+        if (!free.rows[0]?.ok) continue;
+        try {
+          await c.query('BEGIN');
+          await dropGenerationTables(c, id);
+          await c.query('DELETE FROM quarry_changes WHERE generation = $1', [id]);
+          await c.query("DELETE FROM quarry_generations WHERE id = $1 AND state = 'building'", [id]);
+          await c.query('COMMIT');
+          log.warn({ generation: id }, 'dropped the tables of a rebuild whose process is gone');
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        } finally {
+          await c.query('SELECT pg_advisory_unlock($1, $2)', [BUILD_LOCK_CLASS, id]);
+        }
+      }
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]);
+    }
+  } finally {
+    c.release();
   }
 }
 
@@ -513,8 +605,15 @@ class PgGenerationBuilder implements GenerationBuilder {
     private readonly base: number | null,
     fromSeq: number,
     private readonly manifest: Manifest,
+    /** The connection holding this build's advisory lock (BUILD_LOCK_CLASS, id), closed when the build ends. */
+    private readonly holder: pg.PoolClient,
   ) {
     this.seenSeq = fromSeq;
+  }
+
+  /** Ends the session that holds the build lock (closing it releases the lock, whatever state it is in). */
+  private releaseLock(): void {
+    this.holder.release(true);
   }
 
   private async apply(ops: WriteOp[]): Promise<void> {
@@ -553,6 +652,9 @@ class PgGenerationBuilder implements GenerationBuilder {
   }
 
   async publish(opts: { folderFiles: ReadonlyMap<string, string>; buildSeconds: number }): Promise<BuildCounts> {
+    // Planner statistics before the generation serves: the lexical search takes its document frequencies from
+    // them (pg-lexical.ts), and autovacuum would gather them only a while after the switch.
+    await guarded(() => this.pool.query(`ANALYZE ${this.t.chunks}, ${this.t.articles}`));
     const counts = await guarded(() =>
       transaction(this.pool, async (c) => {
         const state = await c.query<{ id: number | null }>('SELECT current_generation AS id FROM quarry_state FOR UPDATE');
@@ -579,6 +681,7 @@ class PgGenerationBuilder implements GenerationBuilder {
       }),
     );
     this.done = true;
+    this.releaseLock();
     await this.store.published().catch((e) => {
       throw databaseError(e);
     });
@@ -588,11 +691,15 @@ class PgGenerationBuilder implements GenerationBuilder {
   async discard(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await guarded(() =>
-      transaction(this.pool, async (c) => {
-        await dropGenerationTables(c, this.t.id);
-        await c.query("DELETE FROM quarry_generations WHERE id = $1 AND state = 'building'", [this.t.id]);
-      }),
-    );
+    try {
+      await guarded(() =>
+        transaction(this.pool, async (c) => {
+          await dropGenerationTables(c, this.t.id);
+          await c.query("DELETE FROM quarry_generations WHERE id = $1 AND state = 'building'", [this.t.id]);
+        }),
+      );
+    } finally {
+      this.releaseLock();
+    }
   }
 }
