@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--search-interval-ms 0] [--idle-requests 300]` (or `npm run bench -- ingest …`)
+ * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--search-interval-ms 0] [--idle-requests 300] [--rebuild no] [--server-node-args '…']` (or `npm run bench -- ingest …`)
  *
  * Ingest through the live API, as a client would: a `quarry serve` child process on a temporary index
  * (seeds only, default settings, synchronous=FULL), bbc-news (../shared/data, read at run time) posted
@@ -51,7 +51,7 @@ interface ServeChild {
 }
 
 /** `quarry serve` in its own process, so the client loops below never share its event loop. */
-function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
+function startServer(indexDir: string, seedsDir: string, nodeArgs: string[] = []): Promise<ServeChild> {
   // QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1); the bench's own win.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PORT'));
   Object.assign(env, {
@@ -64,7 +64,7 @@ function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
     QUARRY_SEARCH_RATE: '0',
     QUARRY_WRITE_RATE: '0',
   });
-  const child = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -144,6 +144,8 @@ export async function run(args: string[]): Promise<void> {
   const idleRequests = Number(flag(args, 'idle-requests', '300'));
   // `--rebuild no`: skip the background rebuild after the ingest (shorter runs while profiling the ingest alone).
   const withRebuild = flag(args, 'rebuild', 'yes') !== 'no';
+  // e.g. `--server-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"` (not allowed in NODE_OPTIONS): profile the server.
+  const serverNodeArgs = flag(args, 'server-node-args', '').split(' ').filter(Boolean);
   const docs = readDocs('bbc-news').slice(0, limit);
   // bbc-news ids look like "business/001": a slash is a path character, refused by the API.
   const articles = docs.map((d) => ({ id: d.id.replace(/[^A-Za-z0-9._:-]/g, '-'), title: d.title?.trim() || d.id, source: 'BBC', text: d.text }));
@@ -152,7 +154,7 @@ export async function run(args: string[]): Promise<void> {
   const seedsDir = mkdtempSync(join(tmpdir(), 'quarry-bench-seeds-'));
   cpSync(join(ROOT, 'seeds'), seedsDir, { recursive: true });
   const result = newResult('ingest', args);
-  const server = await startServer(indexDir, seedsDir);
+  const server = await startServer(indexDir, seedsDir, serverNodeArgs);
   try {
     // Warm-up: the model's first passes and the HTTP path.
     await searchLoop(server.url, { count: QUERIES.length });
