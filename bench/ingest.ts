@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--search-interval-ms 0] [--idle-requests 300]` (or `npm run bench -- ingest …`)
+ * `npx tsx bench/ingest.ts [--limit N] [--batch 32] [--clients 2] [--search-interval-ms 0] [--idle-requests 300] [--rebuild no] [--server-node-args '…']` (or `npm run bench -- ingest …`)
  *
  * Ingest through the live API, as a client would: a `quarry serve` child process on a temporary index
  * (seeds only, default settings, synchronous=FULL), bbc-news (../shared/data, read at run time) posted
@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { flag, ROOT } from './lib/args.ts';
@@ -51,7 +51,7 @@ interface ServeChild {
 }
 
 /** `quarry serve` in its own process, so the client loops below never share its event loop. */
-function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
+function startServer(indexDir: string, seedsDir: string, nodeArgs: string[] = []): Promise<ServeChild> {
   // QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1); the bench's own win.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PORT'));
   Object.assign(env, {
@@ -64,7 +64,7 @@ function startServer(indexDir: string, seedsDir: string): Promise<ServeChild> {
     QUARRY_SEARCH_RATE: '0',
     QUARRY_WRITE_RATE: '0',
   });
-  const child = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -111,6 +111,30 @@ const summary = (xs: number[]) => ({
   max: round(Math.max(...xs), 2),
 });
 
+/** POST /admin/rebuild, with the search loop running until the new generation is swapped in. */
+async function backgroundRebuild(url: string, searchIntervalMs: number) {
+  const auth = { authorization: `Bearer ${API_KEY}` };
+  const started = await fetch(`${url}/admin/rebuild`, { method: 'POST', headers: auth });
+  if (started.status >= 300) throw new Error(`POST /admin/rebuild answered ${started.status}: ${await started.text()}`);
+  let rebuilding = true;
+  const duringRebuild = searchLoop(url, { until: () => !rebuilding, intervalMs: searchIntervalMs });
+  duringRebuild.catch(() => {});
+  let rebuild: { state: string; chunksDone: number; startedAt: string; finishedAt: string | null } = await started.json();
+  const rebuildT0 = performance.now();
+  try {
+    while (rebuild.state === 'running') {
+      await new Promise((r) => setTimeout(r, 250));
+      rebuild = await (await fetch(`${url}/admin/rebuild`, { headers: auth })).json();
+    }
+  } finally {
+    rebuilding = false;
+  }
+  const rebuildSeconds = (performance.now() - rebuildT0) / 1000;
+  if (rebuild.state !== 'succeeded') throw new Error(`the rebuild ended ${rebuild.state}`);
+  const rebuildSamples = await duringRebuild;
+  return { rebuild, rebuildSeconds, rebuildSamples };
+}
+
 export async function run(args: string[]): Promise<void> {
   const limit = Number(flag(args, 'limit', '0')) || Infinity;
   const batchSize = Number(flag(args, 'batch', '32'));
@@ -118,6 +142,10 @@ export async function run(args: string[]): Promise<void> {
   // 0: searches back to back (the loop takes as much CPU as it can); N: one search every N ms.
   const searchIntervalMs = Number(flag(args, 'search-interval-ms', '0'));
   const idleRequests = Number(flag(args, 'idle-requests', '300'));
+  // `--rebuild no`: skip the background rebuild after the ingest (shorter runs while profiling the ingest alone).
+  const withRebuild = flag(args, 'rebuild', 'yes') !== 'no';
+  // e.g. `--server-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"` (not allowed in NODE_OPTIONS): profile the server.
+  const serverNodeArgs = flag(args, 'server-node-args', '').split(' ').filter(Boolean);
   const docs = readDocs('bbc-news').slice(0, limit);
   // bbc-news ids look like "business/001": a slash is a path character, refused by the API.
   const articles = docs.map((d) => ({ id: d.id.replace(/[^A-Za-z0-9._:-]/g, '-'), title: d.title?.trim() || d.id, source: 'BBC', text: d.text }));
@@ -126,7 +154,7 @@ export async function run(args: string[]): Promise<void> {
   const seedsDir = mkdtempSync(join(tmpdir(), 'quarry-bench-seeds-'));
   cpSync(join(ROOT, 'seeds'), seedsDir, { recursive: true });
   const result = newResult('ingest', args);
-  const server = await startServer(indexDir, seedsDir);
+  const server = await startServer(indexDir, seedsDir, serverNodeArgs);
   try {
     // Warm-up: the model's first passes and the HTTP path.
     await searchLoop(server.url, { count: QUERIES.length });
@@ -162,31 +190,14 @@ export async function run(args: string[]): Promise<void> {
       ingesting = false;
     }
     const ingestSeconds = (performance.now() - t0) / 1000;
+    const loadAfterIngest = loadavg()[0]!;
     const duringSamples = await during;
     process.stderr.write('\n');
     const idleSamples = await searchLoop(server.url, { count: idleRequests });
 
     // A background rebuild of everything just ingested (POST /admin/rebuild, as after a model change), with the
     // same search loop running until it has swapped in its generation.
-    const auth = { authorization: `Bearer ${API_KEY}` };
-    const started = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth });
-    if (started.status >= 300) throw new Error(`POST /admin/rebuild answered ${started.status}: ${await started.text()}`);
-    let rebuilding = true;
-    const duringRebuild = searchLoop(server.url, { until: () => !rebuilding, intervalMs: searchIntervalMs });
-    duringRebuild.catch(() => {});
-    let rebuild: { state: string; chunksDone: number; startedAt: string; finishedAt: string | null } = await started.json();
-    const rebuildT0 = performance.now();
-    try {
-      while (rebuild.state === 'running') {
-        await new Promise((r) => setTimeout(r, 250));
-        rebuild = await (await fetch(`${server.url}/admin/rebuild`, { headers: auth })).json();
-      }
-    } finally {
-      rebuilding = false;
-    }
-    const rebuildSeconds = (performance.now() - rebuildT0) / 1000;
-    if (rebuild.state !== 'succeeded') throw new Error(`the rebuild ended ${rebuild.state}`);
-    const rebuildSamples = await duringRebuild;
+    const rebuilt = withRebuild ? await backgroundRebuild(server.url, searchIntervalMs) : null;
     const stats = (await (await fetch(`${server.url}/stats`)).json()) as { articles: number; chunks: number; disk: { totalBytes: number } };
 
     Object.assign(result, {
@@ -206,11 +217,18 @@ export async function run(args: string[]): Promise<void> {
         articlesPerSecond: round(articles.length / ingestSeconds, 1),
         chunksPerSecond: round(chunks / ingestSeconds, 1),
         batchLatencyMs: summary(batchMs),
+        loadavg1AtEnd: round(loadAfterIngest, 2),
       },
       searchDuringIngestMs: summary(duringSamples.map((s) => s.ms)),
       searchIdleMs: summary(idleSamples.map((s) => s.ms)),
-      rebuild: { seconds: round(rebuildSeconds, 1), chunks: rebuild.chunksDone, chunksPerSecond: round(rebuild.chunksDone / rebuildSeconds, 1) },
-      searchDuringRebuildMs: summary(rebuildSamples.map((s) => s.ms)),
+      ...(rebuilt && {
+        rebuild: {
+          seconds: round(rebuilt.rebuildSeconds, 1),
+          chunks: rebuilt.rebuild.chunksDone,
+          chunksPerSecond: round(rebuilt.rebuild.chunksDone / rebuilt.rebuildSeconds, 1),
+        },
+        searchDuringRebuildMs: summary(rebuilt.rebuildSamples.map((s) => s.ms)),
+      }),
       indexAfter: { articles: stats.articles, chunks: stats.chunks, diskMiB: round(stats.disk.totalBytes / 2 ** 20, 1) },
     });
     const file = writeResult(result);
@@ -219,8 +237,8 @@ export async function run(args: string[]): Promise<void> {
       ingest: { seconds: number; articlesPerSecond: number; chunksPerSecond: number; batchLatencyMs: ReturnType<typeof summary> };
       searchDuringIngestMs: ReturnType<typeof summary>;
       searchIdleMs: ReturnType<typeof summary>;
-      searchDuringRebuildMs: ReturnType<typeof summary>;
-      rebuild: { seconds: number; chunks: number; chunksPerSecond: number };
+      searchDuringRebuildMs?: ReturnType<typeof summary>;
+      rebuild?: { seconds: number; chunks: number; chunksPerSecond: number };
     };
     console.log(`\nIngest of ${articles.length} bbc-news articles (${chunks} chunks) through POST /articles in batches of ${batchSize}, ${clients} client(s):`);
     console.log(
@@ -248,15 +266,19 @@ export async function run(args: string[]): Promise<void> {
             ...[r.searchDuringIngestMs.p50, r.searchDuringIngestMs.p90, r.searchDuringIngestMs.p99, r.searchDuringIngestMs.max].map((x) => fmt(x)),
           ],
           ['idle (after ingest)', r.searchIdleMs.n, ...[r.searchIdleMs.p50, r.searchIdleMs.p90, r.searchIdleMs.p99, r.searchIdleMs.max].map((x) => fmt(x))],
-          [
-            `a background rebuild runs (${r.rebuild.chunks} chunks in ${r.rebuild.seconds} s = ${r.rebuild.chunksPerSecond}/s)`,
-            r.searchDuringRebuildMs.n,
-            ...[r.searchDuringRebuildMs.p50, r.searchDuringRebuildMs.p90, r.searchDuringRebuildMs.p99, r.searchDuringRebuildMs.max].map((x) => fmt(x)),
-          ],
+          ...(r.rebuild && r.searchDuringRebuildMs
+            ? [
+                [
+                  `a background rebuild runs (${r.rebuild.chunks} chunks in ${r.rebuild.seconds} s = ${r.rebuild.chunksPerSecond}/s)`,
+                  r.searchDuringRebuildMs.n,
+                  ...[r.searchDuringRebuildMs.p50, r.searchDuringRebuildMs.p90, r.searchDuringRebuildMs.p99, r.searchDuringRebuildMs.max].map((x) => fmt(x)),
+                ],
+              ]
+            : []),
         ],
       ),
     );
-    console.log(`\nload average at start: ${result.machine.loadavg1.toFixed(2)}; results: ${file}`);
+    console.log(`\nload average at start: ${result.machine.loadavg1.toFixed(2)}, at the end of the ingest: ${loadAfterIngest.toFixed(2)}; results: ${file}`);
   } finally {
     await server.stop();
     rmSync(indexDir, { recursive: true, force: true });

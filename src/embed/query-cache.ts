@@ -20,7 +20,10 @@ export function withQueryCache(inner: Embedder, maxEntries: number): Embedder & 
     get misses() {
       return misses;
     },
+    // Passages pass straight through, token ids included: dropping them (and encodePassage) made every write
+    // tokenise each paragraph twice on the main thread, once for the chunker and once more for the workers.
     embedPassages: (texts, onProgress, tokenIds, opts) => inner.embedPassages(texts, onProgress, tokenIds, opts),
+    encodePassage: inner.encodePassage ? (text) => inner.encodePassage!(text) : undefined,
     countTokens: (text) => inner.countTokens(text),
     close: () => inner.close(),
     async embedQuery(text: string): Promise<Float32Array> {

@@ -39,4 +39,20 @@ describe('withQueryCache', () => {
     await cached.embedQuery('x');
     expect(inner.calls).toEqual(['x']);
   });
+
+  it('passes token ids and the passage encoder through to the inner embedder', async () => {
+    const seen: Array<ReadonlyArray<readonly number[]> | undefined> = [];
+    const inner: Embedder = {
+      ...countingEmbedder(),
+      encodePassage: (t) => [...t].map((c) => c.charCodeAt(0)),
+      embedPassages: async (ts, _p, ids) => {
+        seen.push(ids);
+        return ts.map((t) => new Float32Array([t.length]));
+      },
+    };
+    const cached = withQueryCache(inner, 10);
+    expect(cached.encodePassage?.('ab')).toEqual([97, 98]);
+    await cached.embedPassages(['ab'], undefined, [[97, 98]]);
+    expect(seen).toEqual([[[97, 98]]]);
+  });
 });
