@@ -10,7 +10,10 @@ import { defineConfig } from 'vitest/config';
  * - e2e:      the real model, real SQLite and real HTTP (and child processes, a browser): what depends on the
  *             model's ranking, and the crash test.
  * - postgres: against a real PostgreSQL server started by scripts/postgres-lib.mjs (skipped with the reason where
- *             PostgreSQL cannot be installed).
+ *             PostgreSQL cannot be installed), including the PostgreSQL runs of the suites shared with the other
+ *             tiers (tests/suites/: API validation, ingest, search, news search, the crash test).
+ * Shared suites are functions of a backend (tests/helpers/backends.ts), not test files: the SQLite run stays
+ * in its tier, the PostgreSQL run of the same body is in tests/postgres/.
  * The first four are the `fast` project: they never load the model (tests/helpers/no-model.ts refuses it).
  *
  * Timeouts are hang guards, not deadlines: a test passes or fails on what it checks, so they are generous

@@ -22,6 +22,7 @@ const BENCHES: Record<string, string> = {
   filters: './filters.ts',
   postgres: './postgres.ts',
   'postgres-scifact': './postgres-scifact.ts',
+  'postgres-replica': './postgres-replica.ts',
   overload: './overload.ts',
   snapshot: './snapshot.ts',
   soak: './soak.ts',

@@ -354,8 +354,14 @@ async function writeServerConf(dir, port, extra = []) {
   await asOwner('sh', ['-c', 'cat > "$1"', 'sh', path.join(dataDir(dir), 'quarry.conf')], { input: lines.join('\n') });
 }
 
-/** Settings only the primary needs: WAL kept for a replica that falls behind during a bulk load. */
-const PRIMARY_CONF = ["wal_keep_size = '256MB'"];
+/**
+ * Settings only the primary needs for `start-replica`: WAL detailed enough for a standby (15's default, named
+ * so that an edited postgresql.conf cannot silently break replicas) and kept for one that falls behind during
+ * a bulk load. Replication connections need no pg_hba change: the replica streams over the primary's Unix
+ * socket as the cluster owner (initdb's `local replication all peer`); from 127.0.0.1 initdb's
+ * `host replication all 127.0.0.1/32 scram-sha-256` already admits a role with REPLICATION and a password.
+ */
+const PRIMARY_CONF = ['wal_level = replica', "wal_keep_size = '256MB'"];
 
 async function isRunning(dir) {
   if (!existsSync(path.join(dataDir(dir), 'PG_VERSION'))) return false;
@@ -526,6 +532,48 @@ async function startReplicaLocked(of, dir, port, log) {
   return clusterHandle(dir, meta, 'QUARRY_DATABASE_READ_URL');
 }
 
+/**
+ * Runs SQL as the cluster's superuser over its Unix socket (peer authentication: no password exists) and
+ * returns psql's unaligned, tuples-only output (fields split by "|"). For what the Quarry role may not do:
+ * pausing a replica's replay (pg_wal_replay_pause), reading pg_stat_replication's lag columns.
+ */
+export async function adminQuery(dir, sql, { database = 'postgres' } = {}) {
+  dir = path.resolve(dir);
+  const meta = await readMeta(dir);
+  if (!meta || !(await isRunning(dir))) throw new Error(`no cluster is running in ${dir}`);
+  return (await adminSql(dir, meta.port, sql.trim().endsWith(';') ? `${sql}\n` : `${sql};\n`, database)).out.trim();
+}
+
+/** An interval from pg_stat_replication (seconds, as extract(epoch) gives it) in milliseconds; null when unknown. */
+const intervalMs = (v) => (v === '' || v === undefined ? null : Math.round(Number(v) * 1e6) / 1e3);
+
+/**
+ * The primary's view of its streaming replicas (pg_stat_replication): state, and the write/flush/replay lag
+ * PostgreSQL measured for recent WAL (null once the replica has caught up and nothing new was sent).
+ */
+export async function replicationStatus(dir = defaultDir()) {
+  const out = await adminQuery(
+    dir,
+    `SELECT application_name, state, coalesce(extract(epoch FROM write_lag)::text, ''), coalesce(extract(epoch FROM flush_lag)::text, ''),
+            coalesce(extract(epoch FROM replay_lag)::text, ''), pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)
+     FROM pg_stat_replication ORDER BY application_name`,
+  );
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [application, state, write, flush, replay, behind] = l.split('|');
+      return {
+        application,
+        state,
+        writeLagMs: intervalMs(write),
+        flushLagMs: intervalMs(flush),
+        replayLagMs: intervalMs(replay),
+        replayBehindBytes: Number(behind),
+      };
+    });
+}
+
 /** Fast shutdown of the cluster in DIR (and first of its replica in DIR/replica, if running). No-op if stopped. */
 export async function stopCluster(dir = defaultDir(), { log = () => {} } = {}) {
   dir = path.resolve(dir);
@@ -549,12 +597,18 @@ export async function clusterStatus(dir = defaultDir()) {
     running,
     dir,
     role: meta?.role ?? null,
+    of: meta?.of ?? null,
     port: meta?.port ?? null,
     log: logFile(dir),
     postgres: installedPostgresVersion(),
     pgvector: installedPgvectorVersion(),
     iterativeScan: null,
+    replication: null,
+    replica: null,
   };
+  if (running && meta.role === 'primary') status.replication = await replicationStatus(dir);
+  // `stop` of a primary stops the replica in DIR/replica too, so `status` reports it as well.
+  if (existsSync(metaFile(path.join(dir, 'replica')))) status.replica = await clusterStatus(path.join(dir, 'replica'));
   if (running) {
     const r = await adminSql(
       dir,

@@ -10,7 +10,8 @@ const USAGE = `usage: npm run postgres -- <command> [options]
   install                               install PostgreSQL 15 and build pgvector 0.8 if missing
   start [--dir DIR] [--port N]          start (creating on first use) the primary; prints QUARRY_DATABASE_URL=...
   stop [--dir DIR]                      fast shutdown of the primary (and of its replica in DIR/replica)
-  status [--dir DIR]                    running or not, port, versions; exit 0 when running, 3 when not
+  status [--dir DIR]                    running or not, port, versions, replication (and DIR/replica);
+                                        exit 0 when running, 3 when not
   start-replica [--of DIR] [--dir RDIR] [--port N]
                                         start a streaming replica of the running primary in DIR (default
                                         RDIR: DIR/replica); prints QUARRY_DATABASE_READ_URL=...
@@ -89,12 +90,18 @@ async function main(argv) {
       const s = await clusterStatus(values.dir);
       const lines = [
         `${s.role ?? 'cluster'} in ${s.dir}: ${s.running ? 'running' : 'not running'}`,
+        ...(s.of ? [`replica of: ${s.of}`] : []),
         `port: ${s.port ?? '-'}`,
         `postgresql: ${s.postgres ?? 'not installed'}`,
         `pgvector: ${s.pgvector ?? 'not installed'}`,
       ];
       if (s.running) lines.push(`hnsw.iterative_scan: ${s.iterativeScan ?? 'missing (pgvector older than 0.8)'}`);
       lines.push(`log: ${s.log}`);
+      for (const r of s.replication ?? []) {
+        const lag = r.replayLagMs === null ? 'none measured (caught up)' : `${r.replayLagMs} ms`;
+        lines.push(`streaming to: ${r.application} (${r.state}), replay lag ${lag}, ${r.replayBehindBytes} bytes behind`);
+      }
+      if (s.replica) lines.push(`replica in ${s.replica.dir}: ${s.replica.running ? `running, port ${s.replica.port}` : 'not running'}`);
       process.stdout.write(`${lines.join('\n')}\n`);
       return s.running ? 0 : EXIT_NOT_RUNNING;
     }

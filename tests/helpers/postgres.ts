@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { type Cluster, postgresUnavailableReason, startPrimary } from '../../scripts/postgres-lib.mjs';
+import { type Cluster, postgresUnavailableReason, startPrimary, startReplica } from '../../scripts/postgres-lib.mjs';
 
 /*
  * A real PostgreSQL 15 + pgvector 0.8 for a test file: its own cluster in a temporary folder (started by the
@@ -15,7 +15,16 @@ export interface TestPostgres {
   dir: string;
   /** A new, empty database (with the vector extension, from template1) and its URL. */
   newDatabase(): Promise<string>;
+  /** Starts a streaming replica of the cluster (pg_basebackup -R into its folder; stop() stops it first). */
+  startReplica(): Promise<Cluster>;
   stop(): Promise<void>;
+}
+
+/** The URL of the same database on another cluster: a replica holds every database of its primary. */
+export function databaseOn(cluster: Cluster, databaseUrl: string): string {
+  const url = new URL(cluster.url);
+  url.pathname = new URL(databaseUrl).pathname;
+  return url.toString();
 }
 
 export async function postgresSkipReason(file: string): Promise<string | null> {
@@ -45,6 +54,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       url.pathname = `/${name}`;
       return url.toString();
     },
+    startReplica: () => startReplica({ of: cluster.dir, log: () => {} }),
     async stop() {
       await cluster.stop();
       rmSync(dir, { recursive: true, force: true });

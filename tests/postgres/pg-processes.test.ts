@@ -1,13 +1,13 @@
 // Real Quarry processes (`node bin/quarry.js serve`, the real model) on one PostgreSQL database: a write
 // through A is found by a search on B, a delete through B is gone from A, both keep answering while a third
-// process rebuilds the index; then kill -9 of a writing process loses no acknowledged write.
+// process rebuilds the index. (kill -9 of a writing process: the shared crash suite, tests/postgres/pg-crash.test.ts.)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
-import { CHILD_HANG_GUARD_MS, pollUntil } from '../helpers/poll.ts';
+import { pollUntil } from '../helpers/poll.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { FIXTURES_DIR, SEEDS_DIR } from '../helpers/service.ts';
 
@@ -16,8 +16,6 @@ const unavailable = await postgresSkipReason('pg-processes.test.ts');
 const ROOT = resolve(import.meta.dirname, '../..');
 const API_KEY = 'pg-process-test-key-0123456789';
 const auth = { authorization: `Bearer ${API_KEY}` };
-const CRASH_ROUNDS = Number(process.env.PG_CRASH_ROUNDS ?? 3);
-const WRITES_PER_ROUND = 12;
 
 const news = readFileSync(join(FIXTURES_DIR, 'news.jsonl'), 'utf8')
   .split('\n')
@@ -109,61 +107,4 @@ describe.skipIf(unavailable !== null)('Quarry processes sharing one PostgreSQL d
     await a.kill('SIGTERM');
     await b.kill('SIGTERM');
   });
-
-  it(
-    `kill -9 of a writing process loses no acknowledged write (${CRASH_ROUNDS} rounds)`,
-    async () => {
-      const acknowledged = new Map<string, string>();
-      const inFlight = new Set<string>();
-      let n = 0;
-      for (let round = 0; round < CRASH_ROUNDS; round++) {
-        const a = await serve();
-        let sent = 0;
-        const writer = async () => {
-          while (sent < WRITES_PER_ROUND) {
-            sent++;
-            const id = `crash-${round}-${n++}`;
-            const title = `Crash round ${round} article ${id} zq${id.replaceAll('-', '')}`;
-            inFlight.add(id);
-            try {
-              const r = await fetch(`${a.url}/articles`, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json', ...auth },
-                body: JSON.stringify({ id, title, paragraphs: [`Paragraph one of ${title} about harbours.`, `Paragraph two of ${title} about ships.`] }),
-              });
-              if (r.status === 201) {
-                acknowledged.set(id, title);
-                inFlight.delete(id);
-              }
-            } catch {
-              return; // the process was killed under this request: it stays in flight
-            }
-          }
-        };
-        const writers = [writer(), writer()];
-        // Kill after a count of writes sent (not after a time): somewhere inside the round.
-        const killAt = 2 + ((round * 5) % (WRITES_PER_ROUND - 3));
-        await pollUntil(() => sent >= killAt, { what: `write ${killAt} to be sent` });
-        await a.kill('SIGKILL');
-        await Promise.all(writers);
-      }
-      const c = await serve();
-      for (const [id, title] of acknowledged) {
-        const r = await fetch(`${c.url}/articles/${id}`, { headers: auth });
-        expect(r.status, `acknowledged ${id} lost`).toBe(200);
-        expect(((await r.json()) as { title: string }).title).toBe(title);
-      }
-      // In flight: all there or not at all (never an article without its chunks).
-      for (const id of inFlight) {
-        const r = await fetch(`${c.url}/articles/${id}`, { headers: auth });
-        expect([200, 404]).toContain(r.status);
-      }
-      const stats = (await (await fetch(`${c.url}/stats`, { headers: auth })).json()) as { articles: number; chunks: number };
-      expect(stats.articles).toBeGreaterThanOrEqual(acknowledged.size);
-      console.info(`[pg-processes.test.ts] ${acknowledged.size} acknowledged, ${inFlight.size} in flight at a kill; none lost`);
-      expect(acknowledged.size).toBeGreaterThan(0);
-      await c.kill('SIGTERM');
-    },
-    CHILD_HANG_GUARD_MS * 4,
-  );
 });
