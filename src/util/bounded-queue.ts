@@ -11,7 +11,7 @@ export interface QueueLimits {
    */
   queueTimeoutMs: number;
   /**
-   * CoDel-style admission (0 or absent: off). Once the queue has not been empty for `queueTimeoutMs` (a standing
+   * CoDel-style admission (0 or absent: off; off too when queueTimeoutMs is 0). Once the queue has not been empty for `queueTimeoutMs` (a standing
    * queue, not a burst), the wait allowed drops to this target: a new task is refused at once while the task at
    * the head has already waited longer, and a waiting task past it is refused instead of started. Under sustained
    * overload admitted tasks then wait about the target, not the whole queue (Nichols & Jacobson's CoDel, as
@@ -61,7 +61,8 @@ export class BoundedQueue {
   private overTarget(now: number): boolean {
     const target = this.limits.targetWaitMs ?? 0;
     const head = this.waiters[0];
-    if (target <= 0 || !head) return false;
+    // No deadline (timeout 0) means no interval either: such a queue never refuses on time, whatever the target.
+    if (target <= 0 || this.limits.queueTimeoutMs <= 0 || !head) return false;
     return now - this.lastEmptyAt >= this.limits.queueTimeoutMs && now - head.since > target;
   }
 

@@ -391,6 +391,11 @@ export function crashSuite(backend: TestBackend, rounds: number): void {
         for (const t of tracked.values()) for (const v of t.versions) searches.push({ t, v, current: t.acked === v });
         await mapLimit(searches, 8, async ({ t, v, current }) => {
           const res = await fetch(`${server.url}/search?q=${v.token}&mode=lexical&k=5&evidence=20`);
+          if (!res.ok) {
+            // Admission is off in this test (no rate, no queue deadline): any refusal is a defect to name.
+            failures.push(`round ${round}: search for ${v.token} answered ${res.status}: ${await res.text()}`);
+            return;
+          }
           const body = (await res.json()) as { results: Array<{ article: { id: string }; evidence: Array<{ paragraph: number }> }> };
           counts.searchesChecked++;
           const hit = body.results.find((x) => x.article.id === t.id);

@@ -145,6 +145,26 @@ describe('BoundedQueue', () => {
     expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
   });
 
+  it('no deadline (queueTimeoutMs 0) means no CoDel interval: a standing queue past the target still runs everything', async () => {
+    let t = 0;
+    const reasons: Refusal[] = [];
+    const q = new BoundedQueue(
+      'test',
+      { concurrency: 1, queueLimit: 10, queueTimeoutMs: 0, targetWaitMs: 10, retryAfterSeconds: 1 },
+      (why) => reasons.push(why),
+      () => t,
+    );
+    const gate = deferred();
+    const first = q.run(() => gate.promise);
+    const a = q.run(() => 'a');
+    t = 5_000; // the head has waited 500× the target, and the queue has never emptied
+    const b = q.run(() => 'b');
+    gate.resolve();
+    await first;
+    expect([await a, await b]).toEqual(['a', 'b']);
+    expect(reasons).toEqual([]);
+  });
+
   it('frees the slot of a task that fails', async () => {
     const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 1, queueTimeoutMs: 0, retryAfterSeconds: 1 });
     await expect(q.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
