@@ -48,8 +48,20 @@ export async function openOrBuild(deps: {
       const loaded = await loadFolderArticles(config.seedsDir);
       report.parseErrors = loaded.errors;
       logger.info({ seeds: config.seedsDir, articles: loaded.articles.length }, 'no index yet: building it from the seeds folder');
-      await buildIndex(store, embedder, config, { articles: loaded.articles, source: { kind: 'folder', path: config.seedsDir }, onProgress: deps.onProgress });
-      report.built = true;
+      try {
+        await buildIndex(store, embedder, config, {
+          articles: loaded.articles,
+          source: { kind: 'folder', path: config.seedsDir },
+          onProgress: deps.onProgress,
+        });
+        report.built = true;
+      } catch (e) {
+        // PostgreSQL: processes started together on an empty database build it once; the others open that one.
+        if (!(e instanceof QuarryError && e.details?.indexBuiltElsewhere === true)) throw e;
+        logger.info('another process built the index meanwhile: opening it');
+        await store.close();
+        return openOrBuild(deps);
+      }
     } else if (store.incompatibility) {
       // The stored articles are the truth (they include ones added through the API): re-embed them all.
       report.rebuiltReason = store.incompatibility;

@@ -503,6 +503,40 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     }
   });
 
+  it('two processes building the first index at once: one builds, the other waits and is told it was built elsewhere', async () => {
+    const url = await pgs.newDatabase();
+    const a = await open(url);
+    const b = await open(url);
+    expect(a.hasIndex || b.hasIndex).toBe(false);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const first = await a.beginGeneration({ source: { kind: 'empty' } });
+      const second = b.beginGeneration({ source: { kind: 'empty' } });
+      second.catch(() => undefined);
+      // B waits on A's first-build lock (polled: a session waiting for an advisory lock) instead of building a second index.
+      await expect
+        .poll(async () => Number((await admin.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n))
+        .toBe(1);
+      await first.write(
+        upsertOps(collection(12, 2))
+          .map((op) => (op.op === 'upsert' ? op.article : null))
+          .filter((x) => x !== null),
+      );
+      await first.publish({ folderFiles: new Map(), buildSeconds: 0 });
+      const err = await second.catch((e) => e);
+      expect(err).toBeInstanceOf(QuarryError);
+      expect(err.code).toBe('conflict');
+      expect(err.details).toEqual({ indexBuiltElsewhere: true });
+      expect((await admin.query('SELECT state FROM quarry_generations ORDER BY id')).rows).toEqual([{ state: 'current' }]);
+    } finally {
+      await admin.end();
+    }
+    const c = await open(url);
+    expect(c.hasIndex).toBe(true);
+    expect(c.reader().counts()).toEqual({ articles: 2, chunks: 6 });
+  });
+
   it('two stores on one database (two processes): a write on A is found on B, a delete on B is gone from A', async () => {
     const { store: a, url } = await emptyStore();
     const b = await open(url);

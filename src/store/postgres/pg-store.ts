@@ -61,6 +61,11 @@ const PRUNE_EVERY_WRITES = 500;
  * and so is its lock: that is how a starting writer tells a dead build's tables from a live one's.
  */
 export const BUILD_LOCK_CLASS = 0x71627569; // "qbui"
+/**
+ * Session advisory lock ("quarry-f") a first build holds from its start to its end: processes that start on an
+ * empty database together build the index once; the others wait, then find it built.
+ */
+const FIRST_BUILD_LOCK = 0x71756172_72792d66n;
 
 interface Current {
   id: number;
@@ -455,6 +460,8 @@ export class PgStore implements IndexStore {
     let started: { id: number; base: number | null; fromSeq: number };
     try {
       started = await guarded(async () => {
+        const first = (await holder.query<{ id: number | null }>('SELECT current_generation AS id FROM quarry_state')).rows[0]?.id === null;
+        if (first) await holder.query('SELECT pg_advisory_lock($1)', [FIRST_BUILD_LOCK.toString()]);
         await holder.query('BEGIN');
         try {
           // Where this build starts reading the change log, recorded before a pruning can remove what it needs.
@@ -462,6 +469,11 @@ export class PgStore implements IndexStore {
           const base = await holder.query<{ id: number | null; seq: string | null }>(
             'SELECT current_generation AS id, (SELECT max(seq) FROM quarry_changes) AS seq FROM quarry_state',
           );
+          if (first && base.rows[0]?.id !== null) {
+            throw new QuarryError('conflict', 'another process built the index while this one waited to build it; nothing was changed', {
+              details: { indexBuiltElsewhere: true },
+            });
+          }
           const fromSeq = Number(base.rows[0]?.seq ?? 0);
           const { rows } = await holder.query<{ id: number }>(
             "INSERT INTO quarry_generations (state, manifest, from_seq) VALUES ('building', $1, $2) RETURNING id",
