@@ -17,6 +17,12 @@ export interface RebuildStatus {
   report: BuildReport | null;
 }
 
+/**
+ * Catch-up rounds before a rebuild gives up publishing. Each round replays only the writes since the last one, so
+ * rounds shrink; a fleet writing faster than one round can replay fails the rebuild (retried by the operator).
+ */
+const MAX_CATCH_UP_ROUNDS = 10;
+
 const idle = (): RebuildStatus => ({
   state: 'idle',
   startedAt: null,
@@ -116,18 +122,30 @@ export class Rebuilder {
       });
       const counts = await queue.run(
         async () => {
-          this.abandonIfStopping();
-          const touched = await builder.changedSince();
-          const current = await Promise.all(touched.map((id) => store.getArticle(id)));
-          const upserts = current.filter((a): a is ArticleRecord => a !== null).map(storedToSourced);
-          await builder.write(await prepareArticles(upserts, embedder, chunker));
-          const upserted = new Set(upserts.map((u) => u.article.id));
-          await builder.delete(touched.filter((id) => !upserted.has(id)));
-          // Seed articles deleted through the API are in no stored article: keep the record that says so.
-          const result = await builder.publish({ folderFiles: await store.folderFiles(), buildSeconds: (performance.now() - started) / 1000 });
-          published = true;
-          logger.info({ ...result, caughtUp: touched.length }, 'rebuild swapped in');
-          return result;
+          // This process's writes wait in the queue meanwhile; other processes' writes (PostgreSQL) may still
+          // land between the catch-up and the switch: the publish refuses then, and the next round replays them.
+          let caughtUp = 0;
+          for (let round = 1; ; round++) {
+            this.abandonIfStopping();
+            const touched = await builder.changedSince();
+            caughtUp += touched.length;
+            const current = await Promise.all(touched.map((id) => store.getArticle(id)));
+            const upserts = current.filter((a): a is ArticleRecord => a !== null).map(storedToSourced);
+            await builder.write(await prepareArticles(upserts, embedder, chunker));
+            const upserted = new Set(upserts.map((u) => u.article.id));
+            await builder.delete(touched.filter((id) => !upserted.has(id)));
+            try {
+              // Seed articles deleted through the API are in no stored article: keep the record that says so.
+              const result = await builder.publish({ folderFiles: await store.folderFiles(), buildSeconds: (performance.now() - started) / 1000 });
+              published = true;
+              logger.info({ ...result, caughtUp, rounds: round }, 'rebuild swapped in');
+              return result;
+            } catch (e) {
+              const lateWrites = e instanceof QuarryError && e.details?.lateWrites === true;
+              if (!lateWrites || round >= MAX_CATCH_UP_ROUNDS) throw e;
+              logger.info({ round }, 'writes from another process landed during the catch-up: catching up again');
+            }
+          }
         },
         { bypassLimit: true },
       );

@@ -324,7 +324,11 @@ export interface GenerationBuilder {
   changedSince(): Promise<string[]>;
   /** Deletes articles from the generation being built (a delete replayed from the current one). */
   delete(ids: string[]): Promise<void>;
-  /** Makes the new generation durable and current. `folderFiles` is the seeds-folder record it keeps. */
+  /**
+   * Makes the new generation durable and current. `folderFiles` is the seeds-folder record it keeps. A backend
+   * other processes write to may refuse with `conflict` and `details.lateWrites` when a write landed after the
+   * last changedSince(); nothing is changed then, and the caller replays changedSince() and publishes again.
+   */
   publish(opts: { folderFiles: ReadonlyMap<string, string>; buildSeconds: number }): Promise<BuildCounts>;
   /** Throws the half-built generation away (the current one is untouched). */
   discard(): Promise<void>;

@@ -503,6 +503,34 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     }
   });
 
+  it("a write by another process after the rebuild's catch-up: publish refuses (lateWrites), changes nothing; replayed, it publishes", async () => {
+    const { store, url } = await emptyStore();
+    const other = await open(url);
+    const data = collection(4, 31);
+    const articles = (items: TestArticle[]) =>
+      upsertOps(items)
+        .map((op) => (op.op === 'upsert' ? op.article : null))
+        .filter((a) => a !== null);
+    await store.write(upsertOps(data.slice(0, 2)));
+    const builder = await store.beginGeneration({ source: { kind: 'store' } });
+    await builder.write(articles(data.slice(0, 2)));
+    expect(await builder.changedSince()).toEqual([]);
+    // Another process writes after this one caught up.
+    await other.write(upsertOps(data.slice(2, 3)));
+    const err = await builder.publish({ folderFiles: new Map(), buildSeconds: 0 }).catch((e) => e);
+    expect(err).toBeInstanceOf(QuarryError);
+    expect(err.code).toBe('conflict');
+    expect(err.details?.lateWrites).toBe(true);
+    const before = store.reader();
+    // The next catch-up round sees the late write and the publish goes through, with it.
+    expect(await builder.changedSince()).toEqual(['a2']);
+    await builder.write(articles(data.slice(2, 3)));
+    expect(await builder.publish({ folderFiles: new Map(), buildSeconds: 0 })).toEqual({ articles: 3, chunks: 9 });
+    const after = store.reader();
+    expect(after.generation).not.toBe(before.generation);
+    expect(await after.articleKey('a2')).not.toBeNull();
+  });
+
   it('two processes building the first index at once: one builds, the other waits and is told it was built elsewhere', async () => {
     const url = await pgs.newDatabase();
     const a = await open(url);

@@ -677,8 +677,9 @@ class PgGenerationBuilder implements GenerationBuilder {
         if (this.base !== null) {
           const late = await c.query<{ n: string }>('SELECT count(*) AS n FROM quarry_changes WHERE generation = $1 AND seq > $2', [this.base, this.seenSeq]);
           if (Number(late.rows[0]?.n ?? 0) > 0) {
+            // Nothing changed: the caller replays changedSince() again and publishes again (core/rebuild.ts).
             throw new QuarryError('conflict', 'another process wrote to the index after the rebuild caught up with its writes; retry the rebuild', {
-              details: { retryAfterSeconds: 5 },
+              details: { retryAfterSeconds: 5, lateWrites: true },
             });
           }
         }
