@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 import { ROOT, seedsWithDistractors } from '../helpers/real-service.ts';
 
 /*
@@ -20,17 +21,6 @@ const REQUESTS = 2400;
 /** Generous: a request that takes this long counts as a hang (normal answers take milliseconds). */
 const HANG_GUARD_MS = 20_000;
 const KEY = 'fuzz-test-write-key-0123456789';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = mulberry32(SEED);
 const int = (n: number) => Math.floor(rand() * n);

@@ -10,6 +10,7 @@ import { createGenerationTables } from '../../src/store/postgres/generation-sche
 import { PgStore } from '../../src/store/postgres/pg-store.ts';
 import type { SearchFilter, StoreReader, WriteOp } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 const unavailable = await postgresSkipReason('pg-store.test.ts');
 
@@ -27,16 +28,6 @@ const MODEL = {
 };
 const CHUNKER = { version: 'test', minWords: 0, maxTokens: 256 };
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const unit = (v: Float32Array): Float32Array => {
   const n = Math.hypot(...v);
   return v.map((x) => x / n);
@@ -64,7 +55,7 @@ const SOURCES = ['Xinhua', 'Reuters', 'AP', 'AFP', 'BBC News', 'TASS', 'Kyodo', 
 const WORDS = ['trade', 'industrial', 'park', 'cooperation', 'election', 'harvest', 'market', 'rates', 'football', 'climate'];
 
 function collection(seed = 1, n = 400): TestArticle[] {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   return Array.from({ length: n }, (_, i) => {
     const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(rand() * 5 * 365) * 86_400_000).toISOString().slice(0, 10);
     const tags = [`desk-${i % 5}`, ...(i === 123 ? ['Rare Tag'] : [])];
@@ -176,7 +167,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     const data = collection();
     await store.write(upsertOps(data));
     const reader = store.reader();
-    const query = randomVector(rng(99));
+    const query = randomVector(mulberry32(99));
     const scope = await reader.scope(filter);
     const expected = data
       .filter((d) => matches(d.article, filter))
@@ -206,7 +197,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
       const scope = await reader.scope(filter);
       const inScope = new Set(data.filter((d) => matches(d.article, filter)).map((d) => d.article.id));
       for (let q = 0; q < 5; q++) {
-        const query = randomVector(rng(1000 + q));
+        const query = randomVector(mulberry32(1000 + q));
         const got = await reader.vectorCandidates({ vector: query, limit: 20, scope });
         paths.add(got.path);
         expect(got.chunks.length, name).toBe(Math.min(20, scope.chunks));
@@ -232,7 +223,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
     }
     expect(paths.has('hnsw-filtered')).toBe(true);
     // Unfiltered: the plain graph, scores best first and close to exact.
-    const query = randomVector(rng(5));
+    const query = randomVector(mulberry32(5));
     const plain = await reader.vectorCandidates({ vector: query, limit: 10 });
     expect(plain.path).toBe('hnsw');
     const exact = data.flatMap((d) => d.vectors.map((v) => dot(v, query))).sort((a, b) => b - a);
@@ -241,7 +232,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
 
   it('lexical candidates: weighted BM25 over an OR of the terms, filters inside, stemmed matches and exact highlights', async () => {
     const { store } = await emptyStore();
-    const rand = rng(3);
+    const rand = mulberry32(3);
     const items: TestArticle[] = [
       {
         article: {
@@ -306,7 +297,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
 
   it('lexical candidates with statistics: a rare term outweighs common ones; only chunks holding a rare term or two common ones are scored, the plain OR filling up', async () => {
     const { store, url } = await emptyStore();
-    const rand = rng(5);
+    const rand = mulberry32(5);
     const zebras: TestArticle[] = [
       ['z1', 'A zebra walked into the market.'],
       ['z2', 'Zebra zebra zebra herds.'],
@@ -370,7 +361,7 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
 
   it('groups exact and near duplicates at write time; a delete leaves the rest grouped', async () => {
     const { store } = await emptyStore();
-    const rand = rng(4);
+    const rand = mulberry32(4);
     const paragraphs = [
       'The central bank raised its rate to 4.5 percent on Thursday, the third rise this year, citing persistent inflation.',
       'Officials said 12 of 15 board members voted for the move, which markets had widely expected after the data.',

@@ -9,6 +9,7 @@ import { SCHEMA_VERSION, vectorToBlob } from '../../src/store/sqlite/database.ts
 import { publishGeneration, startGeneration } from '../../src/store/sqlite/index-dir.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { SearchFilter, StoreReader } from '../../src/store/store.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 /*
  * The store's filters, duplicate groups, highlights and schema migration, on the real SQLite + FTS5 + hnswlib
@@ -33,17 +34,6 @@ const roots: string[] = [];
 afterEach(() => {
   for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
 });
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const unit = (v: Float32Array): Float32Array => {
   const n = Math.hypot(...v);
@@ -97,7 +87,7 @@ const WORDS = ['trade', 'industrial', 'park', 'cooperation', 'election', 'harves
 
 /** 400 articles of 3 paragraphs: dates over 2020-2024, 8 sources, tags, words for BM25. */
 function collection(seed = 1): TestArticle[] {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   return Array.from({ length: 400 }, (_, i) => {
     const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(rand() * 5 * 365) * 86_400_000).toISOString().slice(0, 10);
     const tags = [`desk-${i % 5}`, ...(i === 123 ? ['Rare Tag'] : [])];
@@ -142,7 +132,7 @@ describe('filters inside retrieval (SQLite backend)', () => {
     await upsert(store, data);
     const reader = store.reader();
     try {
-      const query = randomVector(rng(99));
+      const query = randomVector(mulberry32(99));
       const scope = await reader.scope(filter);
       const expected = data
         .filter((d) => matches(d.article, filter))
@@ -176,7 +166,7 @@ describe('filters inside retrieval (SQLite backend)', () => {
         const scope = await reader.scope(filter);
         const inScope = new Set(data.filter((d) => matches(d.article, filter)).map((d) => d.article.id));
         for (let q = 0; q < 5; q++) {
-          const query = randomVector(rng(1000 + q));
+          const query = randomVector(mulberry32(1000 + q));
           const got = await reader.vectorCandidates({ vector: query, limit: 20, scope });
           expect(got.chunks.length, name).toBe(Math.min(20, scope.chunks));
           const ids = await idsOfChunks(
@@ -198,11 +188,11 @@ describe('filters inside retrieval (SQLite backend)', () => {
           expect(hits / best.length, name).toBeGreaterThanOrEqual(0.9);
         }
         if (scope.chunks > 0)
-          expect(['hnsw-filtered', 'exact-scan']).toContain((await reader.vectorCandidates({ vector: randomVector(rng(5)), limit: 20, scope })).path);
+          expect(['hnsw-filtered', 'exact-scan']).toContain((await reader.vectorCandidates({ vector: randomVector(mulberry32(5)), limit: 20, scope })).path);
       }
       // A filter broad enough for the graph takes it.
       const broad = await reader.scope({ from: '2020-01-01' });
-      expect((await reader.vectorCandidates({ vector: randomVector(rng(6)), limit: 20, scope: broad })).path).toBe('hnsw-filtered');
+      expect((await reader.vectorCandidates({ vector: randomVector(mulberry32(6)), limit: 20, scope: broad })).path).toBe('hnsw-filtered');
     } finally {
       reader.release();
       await store.close();
@@ -239,7 +229,7 @@ describe('filters inside retrieval (SQLite backend)', () => {
     const { store, root } = await emptyStore();
     const data = collection(4).slice(0, 20);
     await upsert(store, data);
-    const rand = rng(7);
+    const rand = mulberry32(7);
     const moved = { ...data[0]!, article: { ...data[0]!.article, source: 'Interfax', tags: ['moved'], date: '2019-06-01' } };
     await upsert(store, [moved]);
     await store.write([{ op: 'delete', id: 'a1' }]);
@@ -279,7 +269,7 @@ describe('duplicate groups (SQLite backend)', () => {
 
   it('groups exact and near copies at ingest, transitively; keeps the rest grouped through deletes; regroups a replaced article', async () => {
     const { store, root } = await emptyStore();
-    const rand = rng(11);
+    const rand = mulberry32(11);
     const base = Array.from({ length: 5 }, () => randomVector(rand));
     const other = Array.from({ length: 5 }, () => randomVector(rand));
     const article = (id: string, title: string, ps: string[], source = 'Wire'): Article => ({
@@ -386,8 +376,11 @@ describe('highlights (SQLite backend)', () => {
     const { store } = await emptyStore();
     const text = '🚀🚀 Belarus is cooperating on the industrial park \u0002 with China; cooperation grows.';
     await upsert(store, [
-      { article: { id: 'h', title: 'Cooperation', date: null, source: null, url: null, paragraphs: [text] }, vectors: [randomVector(rng(3))] },
-      { article: { id: 'n', title: 'Nothing', date: null, source: null, url: null, paragraphs: ['Nothing to see here.'] }, vectors: [randomVector(rng(4))] },
+      { article: { id: 'h', title: 'Cooperation', date: null, source: null, url: null, paragraphs: [text] }, vectors: [randomVector(mulberry32(3))] },
+      {
+        article: { id: 'n', title: 'Nothing', date: null, source: null, url: null, paragraphs: ['Nothing to see here.'] },
+        vectors: [randomVector(mulberry32(4))],
+      },
     ]);
     const reader = store.reader();
     try {
@@ -426,7 +419,7 @@ function oldIndex(): string {
   const dir = startGeneration(root);
   const db = new Database(join(dir, 'quarry.db'));
   db.exec(OLD_SCHEMA);
-  const rand = rng(21);
+  const rand = mulberry32(21);
   const rows: Array<[string, string, string | null, string | null, string[]]> = [
     ['one', 'First telling', '2023-12-04T16:49:00+08:00', 'Xinhua', [`The presidents met in Beijing. ${FILLER}`, 'They signed trade deals.']],
     ['two', 'Second telling', '2023-12-05', 'XINHUA', [`The presidents met in Beijing! ${FILLER}`, 'They signed  trade deals']],

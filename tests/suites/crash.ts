@@ -10,6 +10,7 @@ import type { IntegrityReport } from '../../src/store/store.ts';
 import type { IndexTarget, TestBackend } from '../helpers/backends.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 import { CHILD_HANG_GUARD_MS, pollUntil } from '../helpers/poll.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 /*
  * kill -9 at random moments, then prove nothing acknowledged was lost and nothing half-written is visible.
@@ -45,18 +46,7 @@ const CHECKPOINT_ROUND_WRITES = 60;
 /** The completed-rebuild round writes until the rebuild is done; past this many writes it is taken for hung. */
 const REBUILD_ROUND_WRITE_GUARD = 5000;
 
-/** mulberry32: a seeded generator, so a failing run can be replayed with CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = mulberry32(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 const between = (lo: number, hi: number) => lo + random() * (hi - lo);
 /** 1..n, uniformly. */
