@@ -41,6 +41,20 @@ export interface IndexIdentity {
   chunker: Manifest['chunker'];
 }
 
+/** The manifest of a generation being started (either backend): what it is built with, counts filled at publish. */
+export function newManifest(identity: IndexIdentity, hnsw: Omit<HnswParams, 'space'>, source: Manifest['source']): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    model: identity.model,
+    chunker: identity.chunker,
+    hnsw: { space: 'cosine', ...hnsw },
+    counts: { articles: 0, chunks: 0 },
+    built: new Date().toISOString(),
+    buildSeconds: 0,
+    source,
+  };
+}
+
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) throw new QuarryError('index_missing', `no index manifest at ${path}: run \`npm run rebuild-index\``);

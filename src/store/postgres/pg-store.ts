@@ -4,7 +4,7 @@ import { QuarryError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
 import { Serial } from '../../util/serial.ts';
 import { slicesByChunks } from '../build-slices.ts';
-import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, ManifestSchema } from '../manifest.ts';
+import { type HnswParams, type IndexIdentity, incompatibility, type Manifest, ManifestSchema, newManifest } from '../manifest.ts';
 import type {
   ArticleRecord,
   ArticleSummary,
@@ -445,16 +445,7 @@ export class PgStore implements IndexStore {
   async beginGeneration(origin: GenerationOrigin): Promise<GenerationBuilder> {
     this.assertWriter();
     const { identity, hnsw } = this.opts;
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      model: identity.model,
-      chunker: identity.chunker,
-      hnsw: { space: 'cosine', ...hnsw },
-      counts: { articles: 0, chunks: 0 },
-      built: new Date().toISOString(),
-      buildSeconds: 0,
-      source: origin.source,
-    };
+    const manifest = newManifest(identity, hnsw, origin.source);
     // The builder's own connection holds its lock, taken before the generation's row is visible to anyone.
     const holder = await guarded(() => this.pool.connect());
     let started: { id: number; base: number | null; fromSeq: number };

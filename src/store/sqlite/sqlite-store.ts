@@ -4,7 +4,7 @@ import { type Logger, silentLogger } from '../../logger.ts';
 import { yieldToEventLoop } from '../../util/event-loop.ts';
 import { Serial } from '../../util/serial.ts';
 import { slicesByChunks } from '../build-slices.ts';
-import { type HnswParams, type IndexIdentity, incompatibility, MANIFEST_FORMAT, type Manifest, readManifest, writeManifest } from '../manifest.ts';
+import { type HnswParams, type IndexIdentity, incompatibility, type Manifest, newManifest, readManifest, writeManifest } from '../manifest.ts';
 import type {
   ArticleRecord,
   ArticleSummary,
@@ -368,16 +368,7 @@ export class SqliteStore implements IndexStore {
   async beginGeneration(origin: GenerationOrigin): Promise<GenerationBuilder> {
     if (this.opts.access !== 'write') throw new QuarryError('forbidden', 'this index was opened read-only');
     const { identity, hnsw } = this.opts;
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      model: identity.model,
-      chunker: identity.chunker,
-      hnsw: { space: 'cosine', ...hnsw },
-      counts: { articles: 0, chunks: 0 },
-      built: new Date().toISOString(),
-      buildSeconds: 0,
-      source: origin.source,
-    };
+    const manifest = newManifest(identity, hnsw, origin.source);
     const dir = startGeneration(this.opts.root);
     const fresh = Generation.create(dir, manifest, 1024);
     const base = this.gen;
