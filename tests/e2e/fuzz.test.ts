@@ -96,7 +96,7 @@ const oddValue = (): unknown =>
     () => Number.MAX_SAFE_INTEGER + 2,
   ])();
 
-const deep = (depth: number, arr: boolean) => (arr ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth));
+const deep = (depth: number, arr: boolean) => (arr ? '['.repeat(depth) + ']'.repeat(depth) : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
 const validArticle = (id: string) => ({ id, title: `Fuzz article ${id}`, paragraphs: ['A paragraph about harbours and the tide, long enough to be a chunk.'] });
 
 interface Case {

@@ -8,89 +8,24 @@ import type { Article } from '../../src/corpus/article.ts';
 import { QuarryError } from '../../src/errors.ts';
 import { createGenerationTables } from '../../src/store/postgres/generation-schema.ts';
 import { PgStore } from '../../src/store/postgres/pg-store.ts';
-import type { SearchFilter, StoreReader, WriteOp } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { mulberry32 } from '../helpers/prng.ts';
+import {
+  CHUNKER,
+  collection,
+  DIMS,
+  dot,
+  FILTERS,
+  idsOfChunks,
+  MODEL,
+  matches,
+  nudge,
+  randomVector,
+  type TestArticle,
+  upsertOps,
+} from '../helpers/store-fixtures.ts';
 
 const unavailable = await postgresSkipReason('pg-store.test.ts');
-
-const DIMS = 16;
-const MODEL = {
-  id: 'test-vectors',
-  dtype: 'fp32',
-  pooling: 'mean' as const,
-  normalized: true as const,
-  dims: DIMS,
-  maxTokens: 256,
-  queryPrefix: '',
-  passagePrefix: '',
-  files: {},
-};
-const CHUNKER = { version: 'test', minWords: 0, maxTokens: 256 };
-
-const unit = (v: Float32Array): Float32Array => {
-  const n = Math.hypot(...v);
-  return v.map((x) => x / n);
-};
-const randomVector = (rand: () => number) => unit(Float32Array.from({ length: DIMS }, () => rand() * 2 - 1));
-const nudge = (v: Float32Array, rand: () => number) => unit(v.map((x) => x + (rand() - 0.5) * 0.05));
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
-
-interface TestArticle {
-  article: Article;
-  vectors: Float32Array[];
-}
-
-const upsertOps = (items: TestArticle[]): WriteOp[] =>
-  items.map(({ article, vectors }) => ({
-    op: 'upsert' as const,
-    article: {
-      article,
-      origin: 'test',
-      chunks: article.paragraphs.map((text, i) => ({ paragraph: i, start: 0, end: text.length, text, vector: vectors[i]! })),
-    },
-  }));
-
-const SOURCES = ['Xinhua', 'Reuters', 'AP', 'AFP', 'BBC News', 'TASS', 'Kyodo', 'Yonhap'];
-const WORDS = ['trade', 'industrial', 'park', 'cooperation', 'election', 'harvest', 'market', 'rates', 'football', 'climate'];
-
-function collection(seed = 1, n = 400): TestArticle[] {
-  const rand = mulberry32(seed);
-  return Array.from({ length: n }, (_, i) => {
-    const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(rand() * 5 * 365) * 86_400_000).toISOString().slice(0, 10);
-    const tags = [`desk-${i % 5}`, ...(i === 123 ? ['Rare Tag'] : [])];
-    const paragraphs = [0, 1, 2].map((p) => `Paragraph ${p} of story ${i}: ${WORDS[(i + p) % WORDS.length]} ${WORDS[(i * 7 + p) % WORDS.length]} news.`);
-    return {
-      article: { id: `a${i}`, title: `Story ${i}`, date: i % 50 === 0 ? null : day, source: SOURCES[i % SOURCES.length]!, url: null, tags, paragraphs },
-      vectors: paragraphs.map(() => randomVector(rand)),
-    };
-  });
-}
-
-function matches(a: Article, f: SearchFilter): boolean {
-  const low = (s: string) => s.toLowerCase();
-  if (f.sources && !f.sources.some((s) => low(s) === low(a.source ?? ''))) return false;
-  if (f.tags && !f.tags.some((t) => (a.tags ?? []).some((u) => low(u) === low(t)))) return false;
-  const d = a.date?.slice(0, 10);
-  if (f.from && (!d || d < f.from)) return false;
-  if (f.to && (!d || d > f.to)) return false;
-  return true;
-}
-
-async function idsOfChunks(reader: StoreReader, chunkIds: number[]): Promise<string[]> {
-  const articleOf = await reader.articlesOfChunks(chunkIds);
-  const metas = await reader.articleMetas([...new Set(articleOf.values())]);
-  return chunkIds.map((c) => metas.get(articleOf.get(c)!)!.id);
-}
-
-const FILTERS: Array<[string, SearchFilter]> = [
-  ['one source, other case', { sources: ['XINHUA'] }],
-  ['two sources', { sources: ['ap', 'Kyodo'] }],
-  ['a tag matching one article', { tags: ['rare tag'] }],
-  ['a date window', { from: '2022-03-01', to: '2022-05-31' }],
-  ['everything combined', { sources: ['Reuters', 'TASS'], tags: ['desk-1', 'desk-3'], from: '2021-01-01' }],
-  ['an unknown source', { sources: ['Nobody'] }],
-];
 
 describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract on a real server', () => {
   let pgs: TestPostgres;

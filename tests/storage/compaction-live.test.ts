@@ -7,6 +7,7 @@ import type { Article } from '../../src/corpus/article.ts';
 import { DATABASE_FILE } from '../../src/store/sqlite/database.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { hashedVector } from '../helpers/hashed-embedder.ts';
+import { CHUNKER, testModel } from '../helpers/store-fixtures.ts';
 
 /*
  * Compaction built beside the live graph (src/store/sqlite/compaction.ts): a worker thread builds the new graph
@@ -16,18 +17,7 @@ import { hashedVector } from '../helpers/hashed-embedder.ts';
  */
 
 const DIMS = 32;
-const MODEL = {
-  id: 'test/hashed-bag-of-words-32',
-  dtype: 'none',
-  pooling: 'mean' as const,
-  normalized: true as const,
-  dims: DIMS,
-  maxTokens: 256,
-  queryPrefix: '',
-  passagePrefix: '',
-  files: {},
-};
-const CHUNKER = { version: 'test', minWords: 0, maxTokens: 256 };
+const MODEL = testModel(DIMS, 'test/hashed-bag-of-words-32', 'none');
 
 const roots: string[] = [];
 afterEach(() => {

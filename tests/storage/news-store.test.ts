@@ -8,41 +8,31 @@ import { MANIFEST_FORMAT, type Manifest, writeManifest } from '../../src/store/m
 import { SCHEMA_VERSION, vectorToBlob } from '../../src/store/sqlite/database.ts';
 import { publishGeneration, startGeneration } from '../../src/store/sqlite/index-dir.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { SearchFilter, StoreReader } from '../../src/store/store.ts';
 import { mulberry32 } from '../helpers/prng.ts';
+import {
+  CHUNKER,
+  collection,
+  dot,
+  FILTERS,
+  idsOfChunks,
+  MODEL,
+  matches,
+  nudge,
+  randomVector,
+  SOURCES,
+  type TestArticle,
+  upsertOps,
+} from '../helpers/store-fixtures.ts';
 
 /*
  * The store's filters, duplicate groups, highlights and schema migration, on the real SQLite + FTS5 + hnswlib
  * backend with vectors written for the test (no model: none of this depends on one).
  */
 
-const DIMS = 16;
-const MODEL = {
-  id: 'test-vectors',
-  dtype: 'fp32',
-  pooling: 'mean' as const,
-  normalized: true as const,
-  dims: DIMS,
-  maxTokens: 256,
-  queryPrefix: '',
-  passagePrefix: '',
-  files: {},
-};
-const CHUNKER = { version: 'test', minWords: 0, maxTokens: 256 };
-
 const roots: string[] = [];
 afterEach(() => {
   for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
 });
-
-const unit = (v: Float32Array): Float32Array => {
-  const n = Math.hypot(...v);
-  return v.map((x) => x / n);
-};
-const randomVector = (rand: () => number) => unit(Float32Array.from({ length: DIMS }, () => rand() * 2 - 1));
-/** A vector at cosine ~0.99+ to `v`. */
-const nudge = (v: Float32Array, rand: () => number) => unit(v.map((x) => x + (rand() - 0.5) * 0.05));
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
 async function openStore(root: string, opts: { access?: 'read' | 'write'; exactScanMaxChunks?: number } = {}): Promise<SqliteStore> {
   return SqliteStore.open({
@@ -65,65 +55,7 @@ async function emptyStore(opts: { exactScanMaxChunks?: number } = {}): Promise<{
   return { store, root };
 }
 
-interface TestArticle {
-  article: Article;
-  vectors: Float32Array[];
-}
-
-const upsert = (store: SqliteStore, items: TestArticle[]) =>
-  store.write(
-    items.map(({ article, vectors }) => ({
-      op: 'upsert' as const,
-      article: {
-        article,
-        origin: 'test',
-        chunks: article.paragraphs.map((text, i) => ({ paragraph: i, start: 0, end: text.length, text, vector: vectors[i]! })),
-      },
-    })),
-  );
-
-const SOURCES = ['Xinhua', 'Reuters', 'AP', 'AFP', 'BBC News', 'TASS', 'Kyodo', 'Yonhap'];
-const WORDS = ['trade', 'industrial', 'park', 'cooperation', 'election', 'harvest', 'market', 'rates', 'football', 'climate'];
-
-/** 400 articles of 3 paragraphs: dates over 2020-2024, 8 sources, tags, words for BM25. */
-function collection(seed = 1): TestArticle[] {
-  const rand = mulberry32(seed);
-  return Array.from({ length: 400 }, (_, i) => {
-    const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(rand() * 5 * 365) * 86_400_000).toISOString().slice(0, 10);
-    const tags = [`desk-${i % 5}`, ...(i === 123 ? ['Rare Tag'] : [])];
-    const paragraphs = [0, 1, 2].map((p) => `Paragraph ${p} of story ${i}: ${WORDS[(i + p) % WORDS.length]} ${WORDS[(i * 7 + p) % WORDS.length]} news.`);
-    return {
-      article: { id: `a${i}`, title: `Story ${i}`, date: i % 50 === 0 ? null : day, source: SOURCES[i % SOURCES.length]!, url: null, tags, paragraphs },
-      vectors: paragraphs.map(() => randomVector(rand)),
-    };
-  });
-}
-
-/** What a filter should match, computed from the test's own data. */
-function matches(a: Article, f: SearchFilter): boolean {
-  const low = (s: string) => s.toLowerCase();
-  if (f.sources && !f.sources.some((s) => low(s) === low(a.source ?? ''))) return false;
-  if (f.tags && !f.tags.some((t) => (a.tags ?? []).some((u) => low(u) === low(t)))) return false;
-  const d = a.date?.slice(0, 10);
-  if (f.from && (!d || d < f.from)) return false;
-  if (f.to && (!d || d > f.to)) return false;
-  return true;
-}
-
-async function idsOfChunks(reader: StoreReader, chunkIds: number[]): Promise<string[]> {
-  const articleOf = await reader.articlesOfChunks(chunkIds);
-  const metas = await reader.articleMetas([...new Set(articleOf.values())]);
-  return chunkIds.map((c) => metas.get(articleOf.get(c)!)!.id);
-}
-
-const FILTERS: Array<[string, SearchFilter]> = [
-  ['one source, other case', { sources: ['XINHUA'] }],
-  ['two sources', { sources: ['ap', 'Kyodo'] }],
-  ['a tag matching one article', { tags: ['rare tag'] }],
-  ['a date window', { from: '2022-03-01', to: '2022-05-31' }],
-  ['everything combined', { sources: ['Reuters', 'TASS'], tags: ['desk-1', 'desk-3'], from: '2021-01-01' }],
-  ['an unknown source', { sources: ['Nobody'] }],
-];
+const upsert = (store: SqliteStore, items: TestArticle[]) => store.write(upsertOps(items));
 
 describe('filters inside retrieval (SQLite backend)', () => {
   it.each(FILTERS)('dense candidates within %s are the exact best among the matching chunks', async (_name, filter) => {
