@@ -52,6 +52,15 @@ interface Point {
   writeP99Ms: number;
   rate: number;
   errors: number;
+  /** Non-2xx answers in the window by status (0: transport error or client timeout). */
+  errorsByStatus: Record<string, number>;
+  /** What the server refused in the window (quarry_overload_refused_total deltas, by queue/reason). */
+  refused: Record<string, number>;
+  /** RSS split (/proc status): anonymous memory (heaps, native allocations) vs file-backed pages (mmap'd SQLite, code). */
+  rssAnonMiB: number;
+  rssFileMiB: number;
+  /** The rebuild's state at the sample (idle before it, running, succeeded). */
+  rebuild: string;
 }
 
 function mix(writeEvery: number): () => LoadRequest {
@@ -137,6 +146,15 @@ export async function run(args: string[]): Promise<void> {
 
       const all: Sample[] = [];
       let window: Sample[] = [];
+      let rebuildState = 'idle';
+      // Server-side refusals, as deltas per window: they say which queue refused and why (the client only sees 503).
+      const refusedNow = async (): Promise<Record<string, number>> => {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        const out: Record<string, number> = {};
+        for (const m of text.matchAll(/^quarry_overload_refused_total\{queue="(\w+)",reason="(\w+)"\} (\S+)$/gm)) out[`${m[1]}/${m[2]}`] = Number(m[3]);
+        return out;
+      };
+      let refusedBefore = await refusedNow();
       const t0 = performance.now();
       const sampler = setInterval(() => {
         void (async () => {
@@ -144,6 +162,16 @@ export async function run(args: string[]): Promise<void> {
           window = [];
           const p = procStats(server.pid);
           const heap = metricValue(await (await fetch(`${server.url}/metrics`)).text(), 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const refusedAfter = await refusedNow();
+          const refused = Object.fromEntries(
+            Object.entries(refusedAfter)
+              .map(([k, v]) => [k, v - (refusedBefore[k] ?? 0)] as const)
+              .filter(([, v]) => v > 0),
+          );
+          refusedBefore = refusedAfter;
+          const errorsByStatus: Record<string, number> = {};
+          for (const s of w)
+            if (s.status < 200 || s.status >= 300) errorsByStatus[`${s.kind} ${s.status}`] = (errorsByStatus[`${s.kind} ${s.status}`] ?? 0) + 1;
           const ok = (kind: string) => w.filter((s) => s.kind === kind && s.status >= 200 && s.status < 300).map((s) => s.ms);
           const point: Point = {
             minute: round((performance.now() - t0) / 60_000, 2),
@@ -154,6 +182,11 @@ export async function run(args: string[]): Promise<void> {
             writeP99Ms: round(percentile(ok('write'), 99), 1),
             rate: round(w.length / sampleSeconds, 1),
             errors: w.filter((s) => s.status < 200 || s.status >= 300).length,
+            errorsByStatus,
+            refused,
+            rssAnonMiB: round(p.rssAnonMiB, 1),
+            rssFileMiB: round(p.rssFileMiB, 1),
+            rebuild: rebuildState,
           };
           points.push(point);
           log(JSON.stringify(point));
@@ -164,11 +197,13 @@ export async function run(args: string[]): Promise<void> {
         const started = performance.now();
         const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
         log(`rebuild started: ${res.status}`);
+        rebuildState = 'running';
         let status: { state: string; report?: unknown } = { state: 'running' };
         while (status.state === 'running') {
           await new Promise((r) => setTimeout(r, 5000));
           status = (await (await fetch(`${server.url}/admin/rebuild`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as typeof status;
         }
+        rebuildState = status.state;
         rebuild = { startMinute: round((started - t0) / 60_000, 2), minutes: round((performance.now() - started) / 60_000, 2), ...status };
         log(`rebuild ${status.state} after ${rebuild.minutes} min`);
       })();

@@ -27,6 +27,12 @@ export interface BuildRequest {
   onProgress?: (p: BuildProgress) => void;
   /** Called between groups of articles: throws to abandon the build (the server is closing). */
   checkpoint?: () => void;
+  /**
+   * A rebuild beside live traffic: its embedding yields to live writes (and, with QUARRY_REBUILD_NICE, runs on
+   * sessions of lower CPU priority), and its rows are stored in smaller slices so searches wait less for the
+   * main thread. Default false: a build nothing else waits for (first start, `rebuild-index`) at full speed.
+   */
+  background?: boolean;
   /** Stage timers (bench/rebuild.ts); nothing is measured without one. */
   profile?: StageProfile;
   /**
@@ -65,7 +71,7 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     const articles = await prepared;
     const started = performance.now();
     const cpu = profile ? process.cpuUsage() : undefined;
-    await builder.write(articles, { profile });
+    await builder.write(articles, { profile, background: req.background });
     if (profile) {
       const used = process.cpuUsage(cpu);
       profile.add('store', performance.now() - started, (used.user + used.system) / 1000);
@@ -84,6 +90,7 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
       const cpu = profile ? process.cpuUsage() : undefined;
       let groupDone = 0;
       // Background: live writes during a rebuild are embedded before the groups queued here (worker-embedder.ts).
+      const background = req.background === true;
       const prepared = embedChunked(
         chunked,
         embedder,
@@ -92,7 +99,7 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
           groupDone = p.done;
           req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: embedded });
         },
-        { background: true },
+        { background },
       ).then((p) => {
         if (profile) {
           const used = process.cpuUsage(cpu);

@@ -104,6 +104,7 @@ export async function embedChunked(
       slice.map((i) => texts[i]!),
       undefined,
       tokenIds && slice.map((i) => tokenIds[i]!),
+      passage,
     );
     slice.forEach((textIndex, j) => (vectors[textIndex] = out[j]!));
     done += slice.length;
@@ -123,6 +124,7 @@ export async function prepareArticles(
   embedder: Embedder,
   s: ChunkerSettings,
   onProgress?: (p: EmbedProgress) => void,
+  passage?: PassageOptions,
 ): Promise<PreparedArticle[]> {
-  return embedChunked(await chunkArticles(articles, embedder, s), embedder, onProgress);
+  return embedChunked(await chunkArticles(articles, embedder, s), embedder, onProgress, passage);
 }
