@@ -45,6 +45,11 @@ export interface BuildRequest {
 /** Articles embedded together: big enough for length-sorted batches to pad little, small enough to stream. */
 const GROUP_ARTICLES = 256;
 /**
+ * The same beside live traffic: the build then runs for minutes, not seconds, and a smaller group keeps less of it
+ * on the heap (a major GC on the main thread holds every search for its length).
+ */
+const BACKGROUND_GROUP_ARTICLES = 64;
+/**
  * Groups chunked and handed to the model before the oldest is stored: while group N is written (SQLite, FTS5,
  * HNSW on this thread), group N+1 is already queued for the sessions, so they never wait for the store; one
  * more would only hold more vectors in memory.
@@ -81,10 +86,11 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: Math.max(embedded, chunks) });
   };
 
+  const groupSize = req.background ? BACKGROUND_GROUP_ARTICLES : GROUP_ARTICLES;
   try {
-    for (let i = 0; i < total; i += GROUP_ARTICLES) {
+    for (let i = 0; i < total; i += groupSize) {
       req.checkpoint?.();
-      const group = req.articles.slice(i, i + GROUP_ARTICLES);
+      const group = req.articles.slice(i, i + groupSize);
       const chunked = await chunkArticles(group, embedder, chunker, profile);
       const started = performance.now();
       const cpu = profile ? process.cpuUsage() : undefined;
