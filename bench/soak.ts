@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { flag, has } from './lib/args.ts';
 import { bbcArticles, ensureBbcIndex } from './lib/bbc-index.ts';
 import { bbcTitles, mulberry32, scifactQueries, seededShuffle } from './lib/corpus.ts';
-import { closedLoop, type LoadRequest, type Sample, send, summarise } from './lib/http-load.ts';
+import { closedLoop, type LoadRequest, type Sample, send, summarise, type TransportLog } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
 import { metricValue, procStats, startServe } from './lib/serve-child.ts';
 import { median, percentile, round } from './lib/stats.ts';
@@ -52,6 +52,18 @@ interface Point {
   writeP99Ms: number;
   rate: number;
   errors: number;
+  /** Non-2xx answers in the window by status (0: transport error or client timeout). */
+  errorsByStatus: Record<string, number>;
+  /** What the server refused in the window (quarry_overload_refused_total deltas, by queue/reason). */
+  refused: Record<string, number>;
+  /** RSS split (/proc status): anonymous memory (heaps, native allocations) vs file-backed pages (mmap'd SQLite, code). */
+  rssAnonMiB: number;
+  rssFileMiB: number;
+  /** The rebuild's state at the sample (idle before it, running, succeeded). */
+  rebuild: string;
+  /** Transport errors by code, and requests retried after a keep-alive race, in the window (see http-load.ts send). */
+  transportErrors: Record<string, number>;
+  keepAliveRetries: number;
 }
 
 function mix(writeEvery: number): () => LoadRequest {
@@ -73,7 +85,15 @@ function mix(writeEvery: number): () => LoadRequest {
 }
 
 /** `clients` clients sharing `rate` requests/s, Poisson-paced, each with at most one request out. */
-async function pacedLoop(opts: { url: string; rate: number; clients: number; seconds: number; next: () => LoadRequest; onSample: (s: Sample) => void }) {
+async function pacedLoop(opts: {
+  url: string;
+  rate: number;
+  clients: number;
+  seconds: number;
+  next: () => LoadRequest;
+  onSample: (s: Sample) => void;
+  transport: TransportLog;
+}) {
   const base = new URL(opts.url);
   const start = performance.now();
   const end = opts.seconds * 1000;
@@ -90,7 +110,7 @@ async function pacedLoop(opts: { url: string; rate: number; clients: number; sec
       // Latency from when it was sent: a client that fell behind waited for its own previous answer.
       const at = performance.now() - start;
       const r = opts.next();
-      const status = await send(base, r);
+      const status = await send(base, r, 30_000, opts.transport);
       opts.onSample({ kind: r.kind, at, status, ms: performance.now() - start - at });
     }
   };
@@ -137,13 +157,38 @@ export async function run(args: string[]): Promise<void> {
 
       const all: Sample[] = [];
       let window: Sample[] = [];
+      let rebuildState = 'idle';
+      // The whole run's transport log, and the window's (reset at each sample).
+      type Transport = { keepAliveRetries: number; errors: Record<string, number> };
+      const transport: Transport = { keepAliveRetries: 0, errors: {} };
+      let windowTransport: Transport = { keepAliveRetries: 0, errors: {} };
+      // Server-side refusals, as deltas per window: they say which queue refused and why (the client only sees 503).
+      const refusedNow = async (): Promise<Record<string, number>> => {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        const out: Record<string, number> = {};
+        for (const m of text.matchAll(/^quarry_overload_refused_total\{queue="(\w+)",reason="(\w+)"\} (\S+)$/gm)) out[`${m[1]}/${m[2]}`] = Number(m[3]);
+        return out;
+      };
+      let refusedBefore = await refusedNow();
       const t0 = performance.now();
       const sampler = setInterval(() => {
         void (async () => {
           const w = window;
           window = [];
+          const wt = windowTransport;
+          windowTransport = { keepAliveRetries: 0, errors: {} };
           const p = procStats(server.pid);
           const heap = metricValue(await (await fetch(`${server.url}/metrics`)).text(), 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const refusedAfter = await refusedNow();
+          const refused = Object.fromEntries(
+            Object.entries(refusedAfter)
+              .map(([k, v]) => [k, v - (refusedBefore[k] ?? 0)] as const)
+              .filter(([, v]) => v > 0),
+          );
+          refusedBefore = refusedAfter;
+          const errorsByStatus: Record<string, number> = {};
+          for (const s of w)
+            if (s.status < 200 || s.status >= 300) errorsByStatus[`${s.kind} ${s.status}`] = (errorsByStatus[`${s.kind} ${s.status}`] ?? 0) + 1;
           const ok = (kind: string) => w.filter((s) => s.kind === kind && s.status >= 200 && s.status < 300).map((s) => s.ms);
           const point: Point = {
             minute: round((performance.now() - t0) / 60_000, 2),
@@ -154,6 +199,13 @@ export async function run(args: string[]): Promise<void> {
             writeP99Ms: round(percentile(ok('write'), 99), 1),
             rate: round(w.length / sampleSeconds, 1),
             errors: w.filter((s) => s.status < 200 || s.status >= 300).length,
+            errorsByStatus,
+            refused,
+            rssAnonMiB: round(p.rssAnonMiB, 1),
+            rssFileMiB: round(p.rssFileMiB, 1),
+            rebuild: rebuildState,
+            transportErrors: wt.errors,
+            keepAliveRetries: wt.keepAliveRetries,
           };
           points.push(point);
           log(JSON.stringify(point));
@@ -164,11 +216,13 @@ export async function run(args: string[]): Promise<void> {
         const started = performance.now();
         const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
         log(`rebuild started: ${res.status}`);
+        rebuildState = 'running';
         let status: { state: string; report?: unknown } = { state: 'running' };
         while (status.state === 'running') {
           await new Promise((r) => setTimeout(r, 5000));
           status = (await (await fetch(`${server.url}/admin/rebuild`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as typeof status;
         }
+        rebuildState = status.state;
         rebuild = { startMinute: round((started - t0) / 60_000, 2), minutes: round((performance.now() - started) / 60_000, 2), ...status };
         log(`rebuild ${status.state} after ${rebuild.minutes} min`);
       })();
@@ -182,12 +236,20 @@ export async function run(args: string[]): Promise<void> {
           all.push(s);
           window.push(s);
         },
+        transport: {
+          onKeepAliveRetry: () => {
+            for (const t of [transport, windowTransport]) t.keepAliveRetries++;
+          },
+          onError: (code) => {
+            for (const t of [transport, windowTransport]) t.errors[code] = (t.errors[code] ?? 0) + 1;
+          },
+        },
       });
       clearInterval(sampler);
       await rebuildRun;
       totals = summarise(all, minutes * 60);
       const errorsByStatus = Object.fromEntries(Object.entries(totals.byStatus).filter(([st]) => !st.startsWith('2')));
-      Object.assign(result, { errorsByStatus });
+      Object.assign(result, { errorsByStatus, transport });
     } finally {
       await server.stop();
     }
@@ -246,7 +308,7 @@ export async function run(args: string[]): Promise<void> {
     const body = [
       `Mix: 1 write in ${writeEvery} requests (a bbc-news article replacing one of ${POOL}), the rest hybrid searches (held-out queries, query cache off). Saturating rate of the mix: **${saturation.throughput} req/s** (closed loop, 16 clients, 30 s); soak at 80% = ${round(saturation.throughput * 0.8, 1)} req/s offered by ${clients} Poisson-paced clients for ${minutes} min; achieved ${totals.offered} req/s. Rebuild at minute ${rebuild.startMinute} took ${rebuild.minutes} min (${rebuild.state}).`,
       '',
-      `**Errors: ${errors}** of ${totals.requests} requests (non-2xx or transport errors${errors ? `: ${JSON.stringify(result.errorsByStatus)}` : ''}). Latency over the whole run (2xx): p50 ${totals.p50} ms, p99 ${totals.p99} ms.`,
+      `**Errors: ${errors}** of ${totals.requests} requests (non-2xx or transport errors${errors ? `: ${JSON.stringify(result.errorsByStatus)}` : ''}; transport errors by code ${JSON.stringify((result.transport as { errors: unknown }).errors)}; requests sent again after a keep-alive race, as HTTP clients do: ${(result.transport as { keepAliveRetries: number }).keepAliveRetries}). Latency over the whole run (2xx): p50 ${totals.p50} ms, p99 ${totals.p99} ms.`,
       '',
       `Slopes (Theil–Sen: the median of all pairwise slopes, robust to the rebuild's transient; least squares beside it) over the whole run after a ${warmupMinutes}-minute warm-up, and over the steady stretches before the rebuild began and after it ended. "Flat" = the fitted change over the stretch within the limit (RSS ±${(FLAT.rssMiB.relative ?? 0) * 100}% of its median, V8 heap ±${(FLAT.heapMiB.relative ?? 0) * 100}%, open fds ±${FLAT.fds.absolute}, search p99 ±${(FLAT.searchP99Ms.relative ?? 0) * 100}%); a leak shows as a slope inside a stretch, what the rebuild leaves behind as a step between them.`,
       '',
@@ -267,11 +329,23 @@ export async function run(args: string[]): Promise<void> {
         ),
       ),
       '',
-      `Samples (every ${every * sampleSeconds} s shown; all in the raw file):`,
+      `Samples (every ${every * sampleSeconds} s, and every one with errors or during the rebuild; all in the raw file):`,
       '',
       markdownTable(
-        ['minute', 'RSS MiB', 'heap MiB', 'fds', 'search p99 ms', 'write p99 ms', 'req/s', 'errors'],
-        points.filter((_, i) => i % every === every - 1).map((p) => [p.minute, p.rssMiB, p.heapMiB, p.fds, p.searchP99Ms, p.writeP99Ms, p.rate, p.errors]),
+        ['minute', 'rebuild', 'RSS MiB (anon / file)', 'heap MiB', 'fds', 'search p99 ms', 'write p99 ms', 'req/s', 'errors'],
+        points
+          .filter((p, i) => i % every === every - 1 || p.errors > 0 || p.rebuild === 'running')
+          .map((p) => [
+            p.minute,
+            p.rebuild,
+            `${p.rssMiB} (${p.rssAnonMiB} / ${p.rssFileMiB})`,
+            p.heapMiB,
+            p.fds,
+            p.searchP99Ms,
+            p.writeP99Ms,
+            p.rate,
+            p.errors ? `${p.errors} ${JSON.stringify(p.errorsByStatus)}` : 0,
+          ]),
       ),
       '',
       `Raw: \`${file.slice(file.indexOf('bench/results'))}\``,

@@ -36,6 +36,7 @@ export async function createEmbedder(config: Config, opts: { profile?: StageProf
     queryThreads: config.queryThreads,
     passageSessions: config.passageSessions,
     passageThreads: config.passageThreads,
+    backgroundNice: config.rebuildNice,
     profile: opts.profile,
   });
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;

@@ -29,8 +29,24 @@ export interface Sample {
  */
 const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
 
-export function send(base: URL, r: LoadRequest, timeoutMs = 30_000): Promise<number> {
+/** What the client saw besides statuses: transport errors by code, and requests retried after a keep-alive race. */
+export interface TransportLog {
+  /** A request is sent again: a reused keep-alive connection was closed under it before any answer. */
+  onKeepAliveRetry(): void;
+  /** A transport error or client timeout (status 0), by error code. */
+  onError(code: string): void;
+}
+
+/**
+ * One request; its status, or 0 for a transport error or a client timeout (counted by code in `log`). A request
+ * that fails with ECONNRESET on a reused keep-alive connection before any answer is sent once more: the server
+ * closed that idle connection as the request went out (its keep-alive timeout), never read the request, and an
+ * HTTP client retries then (browsers do; Node documents the pattern under `request.reusedSocket`). Requests here
+ * are idempotent (searches, upserts by id).
+ */
+export function send(base: URL, r: LoadRequest, timeoutMs = 30_000, log?: TransportLog, retried = false): Promise<number> {
   return new Promise((resolve) => {
+    let answered = false;
     const req = request(
       {
         host: base.hostname,
@@ -41,13 +57,25 @@ export function send(base: URL, r: LoadRequest, timeoutMs = 30_000): Promise<num
         agent,
       },
       (res) => {
+        answered = true;
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', () => resolve(0));
+        res.on('error', (e: NodeJS.ErrnoException) => {
+          log?.onError(e.code ?? e.message);
+          resolve(0);
+        });
       },
     );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('client timeout')));
-    req.on('error', () => resolve(0));
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (!answered && !retried && req.reusedSocket && e.code === 'ECONNRESET') {
+        log?.onKeepAliveRetry();
+        resolve(send(base, r, timeoutMs, log, true));
+        return;
+      }
+      log?.onError(e.code ?? e.message);
+      resolve(0);
+    });
     req.end(r.body);
   });
 }

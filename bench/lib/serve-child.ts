@@ -58,10 +58,16 @@ export function startServe(env: Record<string, string>, opts: { timeoutMs?: numb
 }
 
 /** Resident memory (MiB) and open file descriptors of a process, from /proc (Linux). */
-export function procStats(pid: number): { rssMiB: number; fds: number; threads: number } {
+export function procStats(pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number; fds: number; threads: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { rssMiB: kib('VmRSS') / 1024, fds: readdirSync(`/proc/${pid}/fd`).length, threads: kib('Threads') };
+  return {
+    rssMiB: kib('VmRSS') / 1024,
+    rssAnonMiB: kib('RssAnon') / 1024,
+    rssFileMiB: kib('RssFile') / 1024,
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    threads: kib('Threads'),
+  };
 }
 
 /** One Prometheus sample value from /metrics text (the first line of that name and labels). */

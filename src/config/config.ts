@@ -68,6 +68,13 @@ export const ConfigSchema = z
     passageSessions: int(1, 16).default(PASSAGE_SESSIONS),
     /** ONNX Runtime intra-op threads of each passage session. */
     passageThreads: int(1, 64).default(PASSAGE_THREADS),
+    /**
+     * The CPU priority (nice, 1–19; 19 the lowest) of a live rebuild's embedding: it runs on passage sessions of its own, started
+     * for the rebuild at this nice and closed after it, so searches and live writes get the cores first and the
+     * rebuild takes what they leave (docs/benchmarks.md, soak). 0: the rebuild shares the passage sessions,
+     * behind live writes, at full priority (faster on an idle server, but every search slows while it runs).
+     */
+    rebuildNice: int(0, 19).default(19),
     /** Query embeddings kept in an LRU (repeated queries skip the model; docs/benchmarks.md); 0 turns it off. */
     queryCacheSize: int(0, 1_000_000).default(1000),
     hnswM: int(4, 128).default(16),

@@ -27,6 +27,12 @@ export interface BuildRequest {
   onProgress?: (p: BuildProgress) => void;
   /** Called between groups of articles: throws to abandon the build (the server is closing). */
   checkpoint?: () => void;
+  /**
+   * A rebuild beside live traffic: its embedding yields to live writes (and, with QUARRY_REBUILD_NICE, runs on
+   * sessions of lower CPU priority), and its rows are stored in smaller slices so searches wait less for the
+   * main thread. Default false: a build nothing else waits for (first start, `rebuild-index`) at full speed.
+   */
+  background?: boolean;
   /** Stage timers (bench/rebuild.ts); nothing is measured without one. */
   profile?: StageProfile;
   /**
@@ -38,6 +44,11 @@ export interface BuildRequest {
 
 /** Articles embedded together: big enough for length-sorted batches to pad little, small enough to stream. */
 const GROUP_ARTICLES = 256;
+/**
+ * The same beside live traffic: the build then runs for minutes, not seconds, and a smaller group keeps less of it
+ * on the heap (a major GC on the main thread holds every search for its length).
+ */
+const BACKGROUND_GROUP_ARTICLES = 64;
 /**
  * Groups chunked and handed to the model before the oldest is stored: while group N is written (SQLite, FTS5,
  * HNSW on this thread), group N+1 is already queued for the sessions, so they never wait for the store; one
@@ -65,7 +76,7 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     const articles = await prepared;
     const started = performance.now();
     const cpu = profile ? process.cpuUsage() : undefined;
-    await builder.write(articles, { profile });
+    await builder.write(articles, { profile, background: req.background });
     if (profile) {
       const used = process.cpuUsage(cpu);
       profile.add('store', performance.now() - started, (used.user + used.system) / 1000);
@@ -75,15 +86,17 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: Math.max(embedded, chunks) });
   };
 
+  const groupSize = req.background ? BACKGROUND_GROUP_ARTICLES : GROUP_ARTICLES;
   try {
-    for (let i = 0; i < total; i += GROUP_ARTICLES) {
+    for (let i = 0; i < total; i += groupSize) {
       req.checkpoint?.();
-      const group = req.articles.slice(i, i + GROUP_ARTICLES);
+      const group = req.articles.slice(i, i + groupSize);
       const chunked = await chunkArticles(group, embedder, chunker, profile);
       const started = performance.now();
       const cpu = profile ? process.cpuUsage() : undefined;
       let groupDone = 0;
       // Background: live writes during a rebuild are embedded before the groups queued here (worker-embedder.ts).
+      const background = req.background === true;
       const prepared = embedChunked(
         chunked,
         embedder,
@@ -92,7 +105,7 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
           groupDone = p.done;
           req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: embedded });
         },
-        { background: true },
+        { background },
       ).then((p) => {
         if (profile) {
           const used = process.cpuUsage(cpu);

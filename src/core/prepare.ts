@@ -34,8 +34,11 @@ export function chunkWithModel(article: Article, countTokens: (text: string) => 
  */
 export const WRITE_EMBED_SLICE = 4;
 
-/** Articles chunked and tokenised between two yields to the event loop (a server keeps answering meanwhile). */
-const CHUNK_SLICE = 16;
+/**
+ * The longest chunking and tokenising runs between two yields to the event loop (a server keeps answering
+ * meanwhile): a fixed count of articles held it for as long as they happened to take (16 long ones: tens of ms).
+ */
+const CHUNK_SLICE_MS = 4;
 
 /** Articles cut into chunks, with every chunk's text and (with a real model) its token ids, in order. */
 export interface ChunkedArticles {
@@ -62,18 +65,23 @@ export async function chunkArticles(articles: SourcedArticle[], embedder: Embedd
   };
   const countTokens = encode ? (t: string) => encodeOnce(t).length : (t: string) => embedder.countTokens(t);
   const chunked: ChunkedArticles['chunked'] = [];
-  for (let i = 0; i < articles.length; i += CHUNK_SLICE) {
-    if (i > 0) await yieldToEventLoop();
-    const started = performance.now();
-    const cpu = profile ? process.cpuUsage() : undefined;
-    for (const { article, origin } of articles.slice(i, i + CHUNK_SLICE)) {
-      chunked.push({ article, origin, chunks: chunkWithModel(article, countTokens, s) });
+  let started = performance.now();
+  let cpu = profile ? process.cpuUsage() : undefined;
+  const measure = () => {
+    if (!profile) return;
+    const used = process.cpuUsage(cpu);
+    profile.add('chunk+tokenise', performance.now() - started, (used.user + used.system) / 1000);
+  };
+  for (const { article, origin } of articles) {
+    if (performance.now() - started >= CHUNK_SLICE_MS) {
+      measure();
+      await yieldToEventLoop();
+      started = performance.now();
+      cpu = profile ? process.cpuUsage() : undefined;
     }
-    if (profile) {
-      const used = process.cpuUsage(cpu);
-      profile.add('chunk+tokenise', performance.now() - started, (used.user + used.system) / 1000);
-    }
+    chunked.push({ article, origin, chunks: chunkWithModel(article, countTokens, s) });
   }
+  measure();
   const texts = chunked.flatMap((c) => c.chunks.map((ch) => ch.text));
   // Texts the chunker never needed to count (short paragraphs) are encoded here, each once.
   const tokenIds = encode ? (profile ? profile.time('chunk+tokenise', () => texts.map(encodeOnce)) : texts.map(encodeOnce)) : undefined;
@@ -104,6 +112,7 @@ export async function embedChunked(
       slice.map((i) => texts[i]!),
       undefined,
       tokenIds && slice.map((i) => tokenIds[i]!),
+      passage,
     );
     slice.forEach((textIndex, j) => (vectors[textIndex] = out[j]!));
     done += slice.length;
@@ -123,6 +132,7 @@ export async function prepareArticles(
   embedder: Embedder,
   s: ChunkerSettings,
   onProgress?: (p: EmbedProgress) => void,
+  passage?: PassageOptions,
 ): Promise<PreparedArticle[]> {
-  return embedChunked(await chunkArticles(articles, embedder, s), embedder, onProgress);
+  return embedChunked(await chunkArticles(articles, embedder, s), embedder, onProgress, passage);
 }

@@ -4,6 +4,7 @@
  * synchronously on the thread that calls it, so a model call on the main thread holds every search and every
  * HTTP request for its length, and nothing else (BM25, the next request) can use the other core meanwhile.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelInfo } from './embedder.ts';
 import { createTransformersEmbedder, type TransformersEmbedderOptions } from './transformers-embedder.ts';
@@ -24,8 +25,20 @@ export type WorkerResponse = {
   info?: ModelInfo;
 };
 
+/** What the worker is started with: the model's options, and the CPU priority of a background session. */
+export type WorkerData = TransformersEmbedderOptions & { nice?: number };
+
 const port = parentPort!;
-const embedder = await createTransformersEmbedder(workerData as TransformersEmbedderOptions).catch((e: Error) => {
+const { nice = 0, ...options } = workerData as WorkerData;
+// Linux keeps a nice value per thread: this lowers only this worker's thread, before the model loads so any thread
+// ONNX Runtime starts inherits it (with one intra-op thread it runs the model on this one). Lowering needs no
+// privilege; a system that refuses it runs the session at normal priority.
+if (nice > 0) {
+  try {
+    setPriority(0, nice);
+  } catch {}
+}
+const embedder = await createTransformersEmbedder(options).catch((e: Error) => {
   port.postMessage({ id: 0, error: e.message } satisfies WorkerResponse);
   return null;
 });

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
 import type { StageProfile } from '../util/stage-profile.ts';
-import type { WorkerRequest, WorkerResponse } from './embed-worker.ts';
+import type { WorkerData, WorkerRequest, WorkerResponse } from './embed-worker.ts';
 import { type Embedder, type EmbedProgress, type ModelInfo, type PassageOptions, paddingBoundedBatches } from './embedder.ts';
 import { concatIds, type TokenCounter, type TransformersEmbedderOptions } from './transformers-embedder.ts';
 
@@ -32,9 +32,12 @@ export interface ModelWorker {
  */
 const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./embed-worker-boot.mjs', import.meta.url) : new URL('./embed-worker.js', import.meta.url);
 
-/** Starts a worker thread with its own model session; resolves once the model is loaded. */
-async function startModelWorker(opts: TransformersEmbedderOptions, role: string): Promise<ModelWorker> {
-  const worker = new Worker(WORKER_ENTRY, { workerData: opts, name: `quarry-${role}` });
+/** Background sessions close after this long without a batch (a rebuild's groups come seconds apart at most). */
+const BACKGROUND_IDLE_CLOSE_MS = 30_000;
+
+/** Starts a worker thread with its own model session (at `nice`, 0: normal priority); resolves once the model is loaded. */
+async function startModelWorker(opts: TransformersEmbedderOptions, role: string, nice = 0): Promise<ModelWorker> {
+  const worker = new Worker(WORKER_ENTRY, { workerData: { ...opts, nice } satisfies WorkerData, name: `quarry-${role}` });
   worker.unref();
   const pending = new Map<number, { resolve: (v: JobResult) => void; reject: (e: Error) => void }>();
   let nextId = 1;
@@ -130,6 +133,67 @@ export class SessionPool {
   }
 }
 
+/**
+ * Passage sessions for background work (a live rebuild), started on its first batch at a lower CPU priority and
+ * closed once no batch came for `idleCloseMs`. On the live sessions a rebuild's batches only wait their turn; the
+ * batches running still take both cores at full priority, and every search (its query session and the main
+ * thread) slowed to a p99 of 0.3–0.5 s under the soak's load, and was refused past the queue's target. Here the
+ * kernel gives searches and writes the cores first, and the rebuild the rest.
+ */
+export class BackgroundSessions {
+  private pool: Promise<SessionPool> | null = null;
+  private pending = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly start: () => Promise<ModelWorker[]>,
+    private readonly idleCloseMs = BACKGROUND_IDLE_CLOSE_MS,
+  ) {}
+
+  /** Whether its sessions are up now (tests, stats). */
+  get started(): boolean {
+    return this.pool !== null;
+  }
+
+  async run(job: Job): Promise<JobResult> {
+    if (this.closed) throw new QuarryError('model_unavailable', 'the background passage sessions are closed');
+    this.pending++;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    try {
+      // A failed start is not kept: the next batch tries again.
+      this.pool ??= this.start()
+        .then((workers) => new SessionPool(workers))
+        .catch((e: unknown) => {
+          this.pool = null;
+          throw e;
+        });
+      return await (await this.pool).run(job);
+    } finally {
+      if (--this.pending === 0 && !this.closed) {
+        this.idleTimer = setTimeout(() => void this.closeIdle(), this.idleCloseMs);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  private async closeIdle(): Promise<void> {
+    const pool = this.pool;
+    if (this.pending > 0 || !pool) return;
+    this.pool = null;
+    await (await pool.catch(() => null))?.close();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const pool = this.pool;
+    this.pool = null;
+    await (await pool?.catch(() => null))?.close();
+  }
+}
+
 export interface WorkerRoles {
   /** Writes and rebuilds: a long embedding call no longer blocks searches, which then only share the CPU with it. */
   passages: boolean;
@@ -143,6 +207,11 @@ export interface WorkerRoles {
   /** Passage sessions (one worker each) and the intra-op threads of each (default 1 and opts.threads). */
   passageSessions?: number;
   passageThreads?: number;
+  /**
+   * > 0: background batches (a live rebuild) run on passage sessions of their own at this nice, started when the
+   * first one comes (see BackgroundSessions). 0 or absent: they wait behind live batches on the passage sessions.
+   */
+  backgroundNice?: number;
   /** Collects where the time of passage embedding goes (worker messaging, model, pooling): profiling only. */
   profile?: StageProfile;
 }
@@ -165,6 +234,22 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
     ...Array.from({ length: sessions }, (_, i) => startModelWorker(passageOpts, sessions > 1 ? `passage-${i + 1}` : 'passage')),
   ]);
   const pool = passageWorkers.length > 0 ? new SessionPool(passageWorkers as ModelWorker[]) : null;
+  const backgroundNice = roles.backgroundNice ?? 0;
+  const background =
+    pool && backgroundNice > 0
+      ? new BackgroundSessions(async () => {
+          const started = await Promise.allSettled(
+            Array.from({ length: sessions }, (_, i) => startModelWorker(passageOpts, `background-${i + 1}`, backgroundNice)),
+          );
+          const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) {
+            await Promise.all(workers.map((w) => w.close()));
+            throw failed.reason;
+          }
+          return workers;
+        })
+      : null;
   const { profile } = roles;
 
   const embedPassagesInWorkers = async (
@@ -188,7 +273,8 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
         MAX_PADDING,
       ).map(async (batch) => {
         const { flat, lengths } = concatIds(batch.map((j) => ids[j]!));
-        const r = await pool!.run({ kind: 'tokens', ids: flat, lengths }, passage.background);
+        const job: Job = { kind: 'tokens', ids: flat, lengths };
+        const r = passage.background && background ? await background.run(job) : await pool!.run(job, passage.background);
         if (profile) {
           profile.add('model', r.modelMs);
           profile.add('pool', r.poolMs);
@@ -217,7 +303,7 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
       throw new QuarryError('model_unavailable', 'this embedder embeds passages only (a rebuild)');
     },
     async close(): Promise<void> {
-      await Promise.all([pool?.close(), queryWorker?.close()]);
+      await Promise.all([pool?.close(), background?.close(), queryWorker?.close()]);
       await main.close();
     },
   };

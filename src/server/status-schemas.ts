@@ -45,6 +45,16 @@ export const RebuildStatusSchema: z.ZodType<RebuildStatus> = z
     chunksDone: z.number().int(),
     error: z.string().nullable(),
     report: z.object({ articles: z.number().int(), chunks: z.number().int(), seconds: z.number(), chunksPerSecond: z.number() }).strict().nullable(),
+    catchUp: z
+      .object({
+        openRounds: z.number().int(),
+        openArticles: z.number().int(),
+        heldRounds: z.number().int(),
+        heldArticles: z.number().int(),
+      })
+      .strict()
+      .nullable()
+      .describe('how writes made during the build were replayed into it: rounds while writes went on, then with writes held (the last)'),
   })
   .strict();
 

@@ -314,12 +314,14 @@ export interface BuildCounts {
 export interface GenerationBuilder {
   /**
    * Stores prepared articles (bulk: durable only once published). Nobody reads a generation being built, so a
-   * backend may store them in several steps and yield between them. `profile` times the backend's stages.
+   * backend may store them in several steps and yield between them. `profile` times the backend's stages;
+   * `background` (a rebuild beside live searches) asks for smaller steps.
    */
-  write(articles: PreparedArticle[], opts?: { profile?: StageProfile }): Promise<void>;
+  write(articles: PreparedArticle[], opts?: { profile?: StageProfile; background?: boolean }): Promise<void>;
   /**
-   * Ids of articles written or deleted in the current generation since this builder began (to replay into
-   * this one before publishing). Empty for a first build.
+   * Ids of articles written or deleted in the current generation since the last call (the first call: since this
+   * builder began), to replay into this one before publishing: each call moves the builder's mark on, so rounds
+   * of catch-up replay only what came since the round before. Empty for a first build.
    */
   changedSince(): Promise<string[]>;
   /** Deletes articles from the generation being built (a delete replayed from the current one). */

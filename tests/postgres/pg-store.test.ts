@@ -8,6 +8,7 @@ import type { Article } from '../../src/corpus/article.ts';
 import { QuarryError } from '../../src/errors.ts';
 import { createGenerationTables } from '../../src/store/postgres/generation-schema.ts';
 import { PgStore } from '../../src/store/postgres/pg-store.ts';
+import { pollUntil } from '../helpers/poll.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 import {
@@ -426,6 +427,46 @@ describe.skipIf(unavailable !== null)('PostgreSQL store: the IndexStore contract
       expect(await logged()).toEqual(['a2']);
     } finally {
       await admin.end();
+    }
+  });
+
+  it("a rebuild's catch-up never reads the change log past a write still in flight (writes commit out of seq order)", async () => {
+    const { store, url } = await emptyStore();
+    await store.write(upsertOps(collection(2, 41)));
+    const builder = await store.beginGeneration({ source: { kind: 'store' } });
+    // Another process's write, in flight: its change has a seq, its transaction has not committed (as write() does:
+    // the state row FOR SHARE, then the change log).
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    const watcher = new pg.Client({ connectionString: url });
+    await watcher.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM quarry_state FOR SHARE');
+      await other.query("INSERT INTO quarry_changes (generation, article_id) SELECT current_generation, 'in-flight' FROM quarry_state");
+      // A later write commits first, with a higher seq.
+      await store.write(
+        upsertOps(collection(1, 42)).map((op) =>
+          op.op === 'upsert' ? { ...op, article: { ...op.article, article: { ...op.article.article, id: 'committed' } } } : op,
+        ),
+      );
+      const first = builder.changedSince();
+      const blocked = async () =>
+        Number((await watcher.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0].n) >
+        0;
+      // The catch-up must wait for the write in flight; one that answers now has read past its seq.
+      const waiting = pollUntil(blocked, { what: 'the catch-up to wait for the write in flight' });
+      waiting.catch(() => {}); // settled below; a poll cut short by the teardown is not a failure of its own
+      const outcome = await Promise.race([first.then((ids) => ({ answered: ids })), waiting]);
+      expect(outcome, 'changedSince answered while a write with a lower seq was in flight').toBe(true);
+      await other.query('COMMIT');
+      expect((await first).sort()).toEqual(['committed', 'in-flight']);
+      expect(await builder.changedSince()).toEqual([]);
+    } finally {
+      await other.end();
+      await watcher.end();
+      // Its connection holds the build lock: a builder left open would keep the store from closing.
+      await builder.discard();
     }
   });
 

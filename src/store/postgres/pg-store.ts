@@ -644,14 +644,22 @@ class PgGenerationBuilder implements GenerationBuilder {
 
   async changedSince(): Promise<string[]> {
     if (this.base === null) return [];
-    return guarded(async () => {
-      const { rows } = await this.pool.query<{ article_id: string; seq: string }>(
-        'SELECT article_id, max(seq) AS seq FROM quarry_changes WHERE generation = $1 AND seq > $2 GROUP BY article_id',
-        [this.base, this.seenSeq],
-      );
-      for (const r of rows) this.seenSeq = Math.max(this.seenSeq, Number(r.seq));
-      return rows.map((r) => r.article_id);
-    });
+    return guarded(() =>
+      transaction(this.pool, async (c) => {
+        // Writes of every process take their change-log seq inside a transaction that holds the state row FOR
+        // SHARE, and commit in any order. Reading the log past a seq whose write has not committed yet would move
+        // the mark beyond it for good (the publish's late check counts only seqs past the mark): that write would
+        // be acknowledged and missing from the new generation. FOR UPDATE waits for the writes in flight to commit
+        // and holds new ones for this one read, so the log read has no gaps below its highest seq.
+        await c.query('SELECT 1 FROM quarry_state FOR UPDATE');
+        const { rows } = await c.query<{ article_id: string; seq: string }>(
+          'SELECT article_id, max(seq) AS seq FROM quarry_changes WHERE generation = $1 AND seq > $2 GROUP BY article_id',
+          [this.base, this.seenSeq],
+        );
+        for (const r of rows) this.seenSeq = Math.max(this.seenSeq, Number(r.seq));
+        return rows.map((r) => r.article_id);
+      }),
+    );
   }
 
   async publish(opts: { folderFiles: ReadonlyMap<string, string>; buildSeconds: number }): Promise<BuildCounts> {
