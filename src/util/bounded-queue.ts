@@ -7,15 +7,16 @@ export interface QueueLimits {
   queueLimit: number;
   /**
    * The longest a task waits for a slot before it is refused (0: no deadline). With `targetWaitMs` this is
-   * CoDel's interval: the wait allowed while the queue keeps emptying (a burst), see below.
+   * CoDel's interval: how long waits past the target must last before the queue counts as standing, see below.
    */
   queueTimeoutMs: number;
   /**
-   * CoDel-style admission (0 or absent: off; off too when queueTimeoutMs is 0). Once the queue has not been empty for `queueTimeoutMs` (a standing
-   * queue, not a burst), the wait allowed drops to this target: a new task is refused at once while the task at
-   * the head has already waited longer, and a waiting task past it is refused instead of started. Under sustained
-   * overload admitted tasks then wait about the target, not the whole queue (Nichols & Jacobson's CoDel, as
-   * Facebook applies it to RPC queues).
+   * CoDel-style admission (0 or absent: off; off too when queueTimeoutMs is 0). Once every task that started for
+   * `queueTimeoutMs` had waited past this target (a standing queue: not a burst, nor a busy queue that keeps
+   * moving), the wait allowed drops to the target: a new task is refused at once while the task at the head has
+   * already waited longer, and a waiting task past it is refused instead of started, until the queue drains.
+   * Under sustained overload admitted tasks then wait about the target, not the whole queue (Nichols & Jacobson's
+   * CoDel: the minimum wait over an interval; as Facebook applies it to RPC queues).
    */
   targetWaitMs?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
@@ -44,8 +45,15 @@ interface Waiter {
 export class BoundedQueue {
   private running = 0;
   private readonly waiters: Waiter[] = [];
-  /** The last time no task was waiting (CoDel: a queue that keeps emptying is a burst, not a standing queue). */
-  private lastEmptyAt: number;
+  /**
+   * CoDel's measure of a standing queue: since when every task that started had waited past the target (null: the
+   * last one started within it). A queue that is never empty but keeps moving, its tasks starting within the
+   * target, is busy, not standing: the first version counted any queue not emptied for an interval as standing
+   * and refused searches at 80% of capacity in the soak.
+   */
+  private aboveTargetSince: number | null = null;
+  /** Once found standing, the queue stays so until a task starts within the target with nothing left waiting. */
+  private standing = false;
 
   constructor(
     readonly name: string,
@@ -53,17 +61,33 @@ export class BoundedQueue {
     private readonly onRefuse: (why: Refusal) => void = () => {},
     /** Milliseconds, monotonic; tests pass their own. */
     private readonly now: () => number = () => performance.now(),
-  ) {
-    this.lastEmptyAt = now();
+  ) {}
+
+  /** CoDel's bookkeeping as a task starts, after waiting `waited` ms. */
+  private noteStart(waited: number, now: number): void {
+    if ((this.limits.targetWaitMs ?? 0) <= 0) return;
+    if (waited > (this.limits.targetWaitMs ?? 0)) this.aboveTargetSince ??= now;
+    else if (!this.standing || this.waiters.length === 0) {
+      this.aboveTargetSince = null;
+      this.standing = false;
+    }
   }
 
-  /** True when a standing queue is over its target: the head has waited past targetWaitMs and the queue has not emptied for an interval. */
+  /**
+   * True when a standing queue is over its target: the head has waited past targetWaitMs, and the queue stands —
+   * every task that started for an interval had waited past the target, or the head has waited a whole interval
+   * (nothing started at all).
+   */
   private overTarget(now: number): boolean {
     const target = this.limits.targetWaitMs ?? 0;
+    const interval = this.limits.queueTimeoutMs;
     const head = this.waiters[0];
     // No deadline (timeout 0) means no interval either: such a queue never refuses on time, whatever the target.
-    if (target <= 0 || this.limits.queueTimeoutMs <= 0 || !head) return false;
-    return now - this.lastEmptyAt >= this.limits.queueTimeoutMs && now - head.since > target;
+    if (target <= 0 || interval <= 0 || !head) return false;
+    const headWait = now - head.since;
+    if (headWait <= target) return false;
+    if (headWait >= interval || (this.aboveTargetSince !== null && now - this.aboveTargetSince >= interval)) this.standing = true;
+    return this.standing;
   }
 
   /** Tasks running now. */
@@ -96,18 +120,17 @@ export class BoundedQueue {
     if (signal?.aborted) return Promise.reject(this.refusal('aborted', signal));
     if (this.running < this.limits.concurrency && this.waiters.length === 0) {
       this.running++;
+      this.noteStart(0, this.now());
       return Promise.resolve();
     }
     if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
     const now = this.now();
     if (!bypassLimit && this.overTarget(now)) return Promise.reject(this.refusal('queue_timeout'));
-    if (this.waiters.length === 0) this.lastEmptyAt = now;
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const leave = () => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
-        if (this.waiters.length === 0) this.lastEmptyAt = this.now();
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
@@ -121,6 +144,8 @@ export class BoundedQueue {
         start: () => {
           leave();
           this.running++;
+          const at = this.now();
+          this.noteStart(at - now, at);
           resolve();
         },
         expire: () => {

@@ -145,6 +145,81 @@ describe('BoundedQueue', () => {
     expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
   });
 
+  describe('CoDel: standing means every start for an interval waited past the target', () => {
+    // A clock the test moves; the interval is 100 s so no real timer fires.
+    const limits = { concurrency: 1, queueLimit: 10, queueTimeoutMs: 100_000, targetWaitMs: 10_000, retryAfterSeconds: 1 };
+    const setup = () => {
+      const clock = { t: 0 };
+      const reasons: Refusal[] = [];
+      const q = new BoundedQueue(
+        'test',
+        limits,
+        (why) => reasons.push(why),
+        () => clock.t,
+      );
+      const all: Array<Promise<unknown>> = [];
+      const task = () => {
+        const d = deferred();
+        all.push(q.run(() => d.promise).catch((e: QuarryError) => String(e.details?.reason)));
+        return d;
+      };
+      return { clock, reasons, q, all, task };
+    };
+
+    it('a busy queue that never empties but keeps moving within the target refuses nothing', async () => {
+      const { clock, reasons, all, task } = setup();
+      let running = task();
+      let head = task();
+      for (let i = 0; i < 30; i++) {
+        clock.t += 11_000; // the head has waited past the target: a probe arrives now
+        const probe = task();
+        running.resolve();
+        await settle(); // the head starts, 11 s late
+        const next = task(); // the queue never empties
+        clock.t += 1_000;
+        head.resolve();
+        await settle(); // the probe starts 1 s after it came: the queue moves within the target
+        running = probe;
+        head = next;
+      }
+      running.resolve();
+      await settle();
+      head.resolve();
+      await Promise.all(all);
+      // The rule before counted a queue not emptied for an interval as standing, and refused here from the 10th round.
+      expect(reasons).toEqual([]);
+    });
+
+    it('when every start for an interval waited past the target, a late arrival is refused; once drained, admitted again', async () => {
+      const { clock, reasons, q, all, task } = setup();
+      let running = task();
+      let head = task();
+      for (let i = 0; i < 5; i++) {
+        clock.t += 20_000;
+        running.resolve();
+        await settle(); // every head starts 20 s late (at 20, 40, … 100 s)
+        running = head;
+        head = task();
+      }
+      // 120 s: every start for the last 100 s (the interval) waited past the target, and the head has waited 20 s.
+      clock.t += 20_000;
+      await expect(q.run(() => 'late')).rejects.toMatchObject({ details: { reason: 'queue_timeout' } });
+      running.resolve();
+      await settle(); // the head, past the target in a standing queue, is shed instead of started
+      await Promise.all(all);
+      expect(reasons).toEqual(['queue_timeout', 'queue_timeout']);
+      // Drained: a task starts at once, and the standing state is gone.
+      const gate = deferred();
+      const first = q.run(() => gate.promise);
+      const second = q.run(() => 'second');
+      clock.t += 15_000; // the second has waited past the target, but the queue does not stand any more
+      const third = q.run(() => 'third');
+      gate.resolve();
+      expect([await first, await second, await third]).toEqual([undefined, 'second', 'third']);
+      expect(reasons).toEqual(['queue_timeout', 'queue_timeout']);
+    });
+  });
+
   it('no deadline (queueTimeoutMs 0) means no CoDel interval: a standing queue past the target still runs everything', async () => {
     let t = 0;
     const reasons: Refusal[] = [];
