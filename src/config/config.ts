@@ -140,6 +140,8 @@ export const ConfigSchema = z
      * once the main thread is the bottleneck the queue bound alone cannot bound their latency.
      */
     searchLoopLagTargetMs: int(0, 600_000).default(0),
+    /** How long the event loop's lag must stay over QUARRY_SEARCH_LOOP_LAG_TARGET_MS before front-door shedding starts. */
+    searchLoopLagIntervalMs: int(1, 600_000).default(100),
     /** A search not answered by then is answered 503 `timeout` (its queue wait included). */
     searchTimeoutMs: int(100, 600_000).default(10_000),
     /**
