@@ -34,6 +34,14 @@ function isSearchRequest(req: IncomingMessage): boolean {
   return req.method === 'GET' || req.method === 'POST' || req.method === 'HEAD';
 }
 
+/**
+ * The loop-lag rule: refuse while the shedder sheds, and while it is strained (just stopped) if the search would
+ * wait behind `strainedQueueLimit` or more searches.
+ */
+export function refusedForLag(shedder: Pick<LoopLagShedder, 'shed' | 'strained'>, waiting: number, strainedQueueLimit: number): boolean {
+  return shedder.shed || (shedder.strained && waiting >= strainedQueueLimit);
+}
+
 /** How often the front door's refusals are summarised in the log (one line per window, not one per refusal). */
 const REFUSAL_LOG_WINDOW_MS = 1000;
 
@@ -99,6 +107,12 @@ export function searchAdmission(
     });
   }
 
+  // While the loop is shedding, and for an interval after (the backlog is likely still arriving), a search is
+  // admitted only if it would wait behind at most one search per slot: a deep queue then only adds latency to
+  // what is admitted (docs/benchmarks.md, overload). Outside such an episode the whole queue absorbs bursts.
+  const strainedQueueLimit = Math.min(limits.queueLimit, limits.concurrency);
+  const lagRefusal = (): 'loop_lag' | null => (shedder && refusedForLag(shedder, queue.waiting, strainedQueueLimit) ? 'loop_lag' : null);
+
   // Each refusal's response, serialised once: the same status, Retry-After and body the error handler would send.
   const prepared = new Map<string, { status: number; headers: Record<string, string>; body: Buffer }>();
   const preparedFor = (why: 'queue_full' | 'queue_timeout' | 'loop_lag') => {
@@ -143,7 +157,7 @@ export function searchAdmission(
   const frontDoor: RequestHandler = (req, res, next) => {
     if (!isSearchRequest(req)) return next();
     lagMonitor?.touch();
-    const why = shedder?.shed ? 'loop_lag' : queue.refusalNow();
+    const why = lagRefusal() ?? queue.refusalNow();
     // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it.
     if (why === null || req.headers.origin !== undefined || opts.draining?.()) return next();
     opts.onRefuse?.(why);
@@ -156,7 +170,7 @@ export function searchAdmission(
 
   const admit: RequestHandler = (req, res, next) => {
     lagMonitor?.touch();
-    if (shedder?.shed) {
+    if (lagRefusal()) {
       opts.onRefuse?.('loop_lag');
       next(loopLagError());
       return;

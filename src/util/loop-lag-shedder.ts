@@ -17,6 +17,7 @@ export class LoopLagShedder {
   private aboveSince: number | null = null;
   private shedding = false;
   private stoppedAt = Number.NEGATIVE_INFINITY;
+  private lastSampleAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly targetMs: number,
@@ -25,6 +26,7 @@ export class LoopLagShedder {
 
   /** One sample: the loop's lag (ms) observed at `now` (ms, monotonic). */
   observe(lagMs: number, now: number): void {
+    this.lastSampleAt = now;
     if (lagMs <= this.targetMs) {
       this.aboveSince = null;
       if (this.shedding) this.stoppedAt = now;
@@ -38,6 +40,14 @@ export class LoopLagShedder {
   /** True while new requests should be refused at once. */
   get shed(): boolean {
     return this.shedding;
+  }
+
+  /**
+   * True while shedding and for an interval after it stopped: the backlog that made it shed is likely still
+   * arriving, so what is admitted meanwhile should not queue deep (server/overload.ts keeps the search queue short).
+   */
+  get strained(): boolean {
+    return this.shedding || this.lastSampleAt - this.stoppedAt < this.intervalMs;
   }
 
   /**
