@@ -24,6 +24,7 @@ const BENCHES: Record<string, string> = {
   'postgres-scifact': './postgres-scifact.ts',
   'postgres-replica': './postgres-replica.ts',
   overload: './overload.ts',
+  'overload-compare': './overload-compare.ts',
   snapshot: './snapshot.ts',
   soak: './soak.ts',
   rebuild: './rebuild.ts',

@@ -141,12 +141,16 @@ export const ConfigSchema = z
      */
     searchQueueTargetMs: int(0, 600_000).default(10),
     /**
-     * Front-door shedding (0 = off): while the event loop has been more than this many ms behind for 100 ms (a
-     * standing backlog, not a GC or a commit), new searches are answered 503 + Retry-After at once, before they cost
-     * anything but parsing (util/loop-lag-shedder.ts). Requests wait unseen in the socket while the loop is behind, so
-     * once the main thread is the bottleneck the queue bound alone cannot bound their latency.
+     * Shedding on the event loop's lag (0 = off): while the loop has been more than this many ms behind for
+     * QUARRY_SEARCH_LOOP_LAG_INTERVAL_MS (a standing backlog, not a GC or a commit), new searches are answered 503 +
+     * Retry-After at once, and for an interval after, only a search that would wait behind at most one search per slot
+     * is admitted (util/loop-lag-shedder.ts, server/overload.ts). Requests wait unseen in the socket while the loop is
+     * behind, so once the main thread is the bottleneck the queue bound alone cannot bound their latency. Off by
+     * default: it also refuses a few percent at 80% load, and it has not met the 2x target reliably (docs/benchmarks.md).
      */
     searchLoopLagTargetMs: int(0, 600_000).default(0),
+    /** How long the event loop's lag must stay over QUARRY_SEARCH_LOOP_LAG_TARGET_MS before front-door shedding starts. */
+    searchLoopLagIntervalMs: int(1, 600_000).default(100),
     /** A search not answered by then is answered 503 `timeout` (its queue wait included). */
     searchTimeoutMs: int(100, 600_000).default(10_000),
     /**

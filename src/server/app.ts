@@ -57,10 +57,34 @@ export function createApp(deps: AppDeps): Express {
   const metrics = createMetrics(quarry);
   quarry.onSearch(metrics.observeSearch);
 
+  const refused = overloadCounter(metrics.registry);
+  quarry.onRefused((why) => refused('write', why));
+  quarry.onSearchTimeout(() => refused('search', 'timeout'));
+  const admission = searchAdmission(
+    {
+      concurrency: config.searchConcurrency,
+      queueLimit: config.searchQueueLimit,
+      queueTimeoutMs: config.searchQueueTimeoutMs,
+      targetWaitMs: config.searchQueueTargetMs,
+    },
+    {
+      registry: metrics.registry,
+      onRefuse: (why) => refused('search', why),
+      loopLagTargetMs: config.searchLoopLagTargetMs,
+      loopLagIntervalMs: config.searchLoopLagIntervalMs,
+      logger,
+      onFrontDoorRefusal: (method) => metrics.countAnswered('/search', method, 503),
+      draining: () => lifecycle.draining,
+    },
+  );
+
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', trustProxy(config.trustProxy));
+  // Before everything, even the request log: under overload most searches are refused, and a refusal must cost
+  // the main thread next to nothing (server/overload.ts).
+  app.use(admission.frontDoor);
   // First, so every request, including one whose body fails to parse, gets an id, a log line and a count.
   app.use(requestLogger(logger, { logQueries: config.logQueries }));
   app.use(metrics.middleware);
@@ -84,18 +108,6 @@ export function createApp(deps: AppDeps): Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.use(statusRoutes(quarry, auth.read));
-  const refused = overloadCounter(metrics.registry);
-  quarry.onRefused((why) => refused('write', why));
-  quarry.onSearchTimeout(() => refused('search', 'timeout'));
-  const admission = searchAdmission(
-    {
-      concurrency: config.searchConcurrency,
-      queueLimit: config.searchQueueLimit,
-      queueTimeoutMs: config.searchQueueTimeoutMs,
-      targetWaitMs: config.searchQueueTargetMs,
-    },
-    { registry: metrics.registry, onRefuse: (why) => refused('search', why), loopLagTargetMs: config.searchLoopLagTargetMs },
-  );
   app.use('/search', auth.read, ...limits.search, admission);
   app.use(searchRoutes(quarry, jsonBody(config.bodyLimit)));
   // /articles/:id answers HTML or JSON by Accept: caches (and the browser's back button) must key on it.

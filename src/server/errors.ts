@@ -66,6 +66,16 @@ function fromHttpError(err: { status?: unknown; message?: string }): QuarryError
   return new QuarryError(err.status === 413 ? 'payload_too_large' : 'invalid_request', err.message ?? 'bad request');
 }
 
+/** The JSON body of an error response (the error handler's, and the front door's pre-serialised refusals). */
+export function errorBody(e: QuarryError): { error: { code: ErrorCode; message: string; field?: string } } {
+  return { error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } };
+}
+
+/** The status and headers of an error response: Retry-After for the codes a client should retry after a pause. */
+export function errorHead(e: QuarryError): { status: number; retryAfter: string | null } {
+  return { status: HTTP_STATUS[e.code], retryAfter: RETRY_LATER.has(e.code) ? String(e.details?.retryAfterSeconds ?? 5) : null };
+}
+
 /** The one place errors become HTTP responses. Internal errors are logged with their stack and answered
  * without it. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -79,7 +89,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     // For the request log: a refusal to protect latency is not a server fault (see request-log.ts).
     res.locals.errorCode = e.code;
-    if (RETRY_LATER.has(e.code)) res.setHeader('Retry-After', String(e.details?.retryAfterSeconds ?? 5));
-    res.status(HTTP_STATUS[e.code]).json({ error: { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) } });
+    const head = errorHead(e);
+    if (head.retryAfter !== null) res.setHeader('Retry-After', head.retryAfter);
+    res.status(head.status).json(errorBody(e));
   };
 }

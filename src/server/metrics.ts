@@ -9,6 +9,8 @@ export interface AppMetrics {
   registry: Registry;
   /** Counts and times every request by route pattern, method and status. */
   middleware: RequestHandler;
+  /** Counts a request answered before the middleware saw it (the front door's refusals: server/overload.ts). */
+  countAnswered(route: string, method: string, status: number): void;
   /** Marks requests served by a middleware rather than a route (static files) with a fixed label. */
   label(route: string): RequestHandler;
   observeSearch: SearchListener;
@@ -79,6 +81,9 @@ export function createMetrics(quarry: Quarry): AppMetrics {
         end(labels);
       });
       next();
+    },
+    countAnswered(route, method, status) {
+      requests.inc({ route, method, status: String(status) });
     },
     label(route) {
       return (_req, res, next) => {

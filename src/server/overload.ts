@@ -1,8 +1,12 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { QuarryError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { BoundedQueue, type QueueLimits, type Refusal } from '../util/bounded-queue.ts';
 import { LoopLagShedder } from '../util/loop-lag-shedder.ts';
+import { errorBody, errorHead } from './errors.ts';
+import { REQUEST_ID_HEADER, requestIdFrom } from './request-log.ts';
 
 export type RefusedQueue = 'search' | 'write';
 export type RefusedReason = Exclude<Refusal, 'aborted'> | 'timeout';
@@ -23,6 +27,36 @@ export function overloadCounter(registry: Registry): (queue: RefusedQueue, why: 
   };
 }
 
+/** The search routes' requests, as the front door sees them (before Express parses anything). */
+function isSearchRequest(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  if (!(url === '/search' || url.startsWith('/search?'))) return false;
+  return req.method === 'GET' || req.method === 'POST' || req.method === 'HEAD';
+}
+
+/**
+ * The loop-lag rule: refuse while the shedder sheds, and while it is strained (just stopped) if the search would
+ * wait behind `strainedQueueLimit` or more searches.
+ */
+export function refusedForLag(shedder: Pick<LoopLagShedder, 'shed' | 'strained'>, waiting: number, strainedQueueLimit: number): boolean {
+  return shedder.shed || (shedder.strained && waiting >= strainedQueueLimit);
+}
+
+/** How often the front door's refusals are summarised in the log (one line per window, not one per refusal). */
+const REFUSAL_LOG_WINDOW_MS = 1000;
+
+export interface SearchAdmission extends RequestHandler {
+  readonly queue: BoundedQueue;
+  /**
+   * The first middleware of the app: a search that would be refused anyway (the queue is full or late, or the
+   * event loop is behind) is answered 503 here, with a body serialised once, before logging, metrics, CORS,
+   * authentication or rate limits spend anything on it. Under overload most requests are refused, and every
+   * millisecond a refusal costs the main thread is a millisecond the admitted searches wait for (docs/benchmarks.md,
+   * overload). Anything else passes through to the full pipeline, which still decides (the state can change).
+   */
+  readonly frontDoor: RequestHandler;
+}
+
 /**
  * Admission control for searches: at most `concurrency` run at once, up to `queueLimit` wait at most
  * `queueTimeoutMs` for a slot, and anything past that is answered 503 + Retry-After at once. A search costs
@@ -32,12 +66,28 @@ export function overloadCounter(registry: Registry): (queue: RefusedQueue, why: 
  */
 export function searchAdmission(
   limits: Omit<QueueLimits, 'retryAfterSeconds'>,
-  opts: { registry?: Registry; onRefuse?: (why: Refusal) => void; loopLagTargetMs?: number } = {},
-): RequestHandler & { readonly queue: BoundedQueue } {
+  opts: {
+    registry?: Registry;
+    onRefuse?: (why: Refusal) => void;
+    loopLagTargetMs?: number;
+    /** How long the lag must stand over its target before shedding starts (LoopLagShedder's interval). */
+    loopLagIntervalMs?: number;
+    /** Front-door refusals are logged here, summarised once a second. */
+    logger?: Logger;
+    /** Counts a front-door refusal as an HTTP request (the metrics middleware never sees it). */
+    onFrontDoorRefusal?: (method: string) => void;
+    /** While it says so (shutting down), the front door lets everything through to the pipeline that drains. */
+    draining?: () => boolean;
+  } = {},
+): SearchAdmission {
   const queue = new BoundedQueue('the search', { ...limits, retryAfterSeconds: 1 }, opts.onRefuse);
   const lagTarget = opts.loopLagTargetMs ?? 0;
-  const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget) : null;
+  const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;
   const lagMonitor = shedder ? LoopLagShedder.monitor(shedder) : null;
+  const loopLagError = () =>
+    new QuarryError('overloaded', `the server is running behind (event loop lag over ${lagTarget} ms); retry shortly`, {
+      details: { retryAfterSeconds: 1, reason: 'loop_lag' },
+    });
   if (opts.registry) {
     new Gauge({
       name: 'quarry_search_in_flight',
@@ -57,15 +107,72 @@ export function searchAdmission(
     });
   }
 
+  // While the loop is shedding, and for an interval after (the backlog is likely still arriving), a search is
+  // admitted only if it would wait behind at most one search per slot: a deep queue then only adds latency to
+  // what is admitted (docs/benchmarks.md, overload). Outside such an episode the whole queue absorbs bursts.
+  const strainedQueueLimit = Math.min(limits.queueLimit, limits.concurrency);
+  const lagRefusal = (): 'loop_lag' | null => (shedder && refusedForLag(shedder, queue.waiting, strainedQueueLimit) ? 'loop_lag' : null);
+
+  // Each refusal's response, serialised once: the same status, Retry-After and body the error handler would send.
+  const prepared = new Map<string, { status: number; headers: Record<string, string>; body: Buffer }>();
+  const preparedFor = (why: 'queue_full' | 'queue_timeout' | 'loop_lag') => {
+    let p = prepared.get(why);
+    if (!p) {
+      const e = why === 'loop_lag' ? loopLagError() : queue.refusalError(why);
+      const head = errorHead(e);
+      const body = Buffer.from(JSON.stringify(errorBody(e)));
+      p = {
+        status: head.status,
+        headers: {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': String(body.length),
+          'X-Content-Type-Options': 'nosniff',
+          ...(head.retryAfter !== null ? { 'Retry-After': head.retryAfter } : {}),
+        },
+        body,
+      };
+      prepared.set(why, p);
+    }
+    return p;
+  };
+  // Refusals since the last log line, by reason; one line per window while they continue.
+  let unlogged: Record<string, number> = {};
+  let logTimer: NodeJS.Timeout | null = null;
+  const logRefusal = (why: string) => {
+    if (!opts.logger) return;
+    unlogged[why] = (unlogged[why] ?? 0) + 1;
+    if (logTimer) return;
+    logTimer = setTimeout(() => {
+      logTimer = null;
+      const counts = unlogged;
+      unlogged = {};
+      opts.logger?.warn(
+        { refused: counts, windowMs: REFUSAL_LOG_WINDOW_MS },
+        'searches refused at the front door: overloaded (503, counted in quarry_overload_refused_total)',
+      );
+    }, REFUSAL_LOG_WINDOW_MS);
+    logTimer.unref();
+  };
+
+  const frontDoor: RequestHandler = (req, res, next) => {
+    if (!isSearchRequest(req)) return next();
+    lagMonitor?.touch();
+    const why = lagRefusal() ?? queue.refusalNow();
+    // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it.
+    if (why === null || req.headers.origin !== undefined || opts.draining?.()) return next();
+    opts.onRefuse?.(why);
+    opts.onFrontDoorRefusal?.(req.method);
+    logRefusal(why);
+    const p = preparedFor(why);
+    (res as ServerResponse).writeHead(p.status, { ...p.headers, [REQUEST_ID_HEADER]: requestIdFrom(req.headers['x-request-id']) });
+    res.end(req.method === 'HEAD' ? undefined : p.body);
+  };
+
   const admit: RequestHandler = (req, res, next) => {
     lagMonitor?.touch();
-    if (shedder?.shed) {
+    if (lagRefusal()) {
       opts.onRefuse?.('loop_lag');
-      next(
-        new QuarryError('overloaded', `the server is running behind (event loop lag over ${lagTarget} ms); retry shortly`, {
-          details: { retryAfterSeconds: 1, reason: 'loop_lag' },
-        }),
-      );
+      next(loopLagError());
       return;
     }
     // The end of a request: its response closes, or its connection does. A response queued behind a pipelined
@@ -103,5 +210,5 @@ export function searchAdmission(
       },
     );
   };
-  return Object.assign(admit, { queue });
+  return Object.assign(admit, { queue, frontDoor });
 }

@@ -114,6 +114,16 @@ export class BoundedQueue {
     }
   }
 
+  /**
+   * What acquire() would answer a new task right now, without queueing it: the refusal, or null when it would
+   * run or wait. Lets a caller refuse before spending anything on the task (the HTTP front door, server/overload.ts).
+   */
+  refusalNow(): 'queue_full' | 'queue_timeout' | null {
+    if (this.running < this.limits.concurrency && this.waiters.length === 0) return null;
+    if (this.waiters.length >= this.limits.queueLimit) return 'queue_full';
+    return this.overTarget(this.now()) ? 'queue_timeout' : null;
+  }
+
   /** Waits for a slot (see run); the caller must call release() exactly once after. */
   acquire(opts: { signal?: AbortSignal; bypassLimit?: boolean } = {}): Promise<void> {
     const { signal, bypassLimit = false } = opts;
@@ -178,9 +188,14 @@ export class BoundedQueue {
     }
   }
 
-  private refusal(why: Refusal, signal?: AbortSignal): unknown {
+  private refusal(why: 'queue_full' | 'queue_timeout' | 'aborted', signal?: AbortSignal): unknown {
     this.onRefuse(why);
     if (why === 'aborted') return signal?.reason instanceof QuarryError ? signal.reason : new QuarryError('timeout', `${this.name}: the request was withdrawn`);
+    return this.refusalError(why);
+  }
+
+  /** The refusal acquire() gives for `why` (an `overloaded` QuarryError), without counting it. */
+  refusalError(why: 'queue_full' | 'queue_timeout'): QuarryError {
     const { queueLimit, queueTimeoutMs, retryAfterSeconds } = this.limits;
     const message =
       why === 'queue_full'

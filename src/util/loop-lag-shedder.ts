@@ -1,4 +1,4 @@
-/** CoDel's interval: how long the lag must stay over its target before shedding starts. */
+/** CoDel's interval by default: how long the lag must stay over its target before shedding starts. */
 export const LAG_INTERVAL_MS = 100;
 /** How often the event loop's lag is sampled (a timer's lateness). */
 const SAMPLE_MS = 5;
@@ -10,18 +10,23 @@ const IDLE_STOP_MS = 1000;
  * queue of ours sees them, for as long as the loop is busy, so a queue bound alone cannot bound their latency once
  * the main thread is the bottleneck (on 2 cores, HTTP parsing, BM25 and grouping of ~170 searches/s fill it).
  * CoDel on the loop's lag: shedding starts once every sample for `LAG_INTERVAL_MS` was later than `targetMs` (a
- * GC or a write's commit is a spike, not a standing backlog), stops at the first sample back under the target,
+ * GC or a write's commit is a spike, not a standing backlog; `intervalMs`, 100 by default), stops at the first sample back under the target,
  * and starts again at once if the lag comes back within an interval of stopping (the backlog is still there).
  */
 export class LoopLagShedder {
   private aboveSince: number | null = null;
   private shedding = false;
   private stoppedAt = Number.NEGATIVE_INFINITY;
+  private lastSampleAt = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly targetMs: number) {}
+  constructor(
+    private readonly targetMs: number,
+    private readonly intervalMs: number = LAG_INTERVAL_MS,
+  ) {}
 
   /** One sample: the loop's lag (ms) observed at `now` (ms, monotonic). */
   observe(lagMs: number, now: number): void {
+    this.lastSampleAt = now;
     if (lagMs <= this.targetMs) {
       this.aboveSince = null;
       if (this.shedding) this.stoppedAt = now;
@@ -29,12 +34,20 @@ export class LoopLagShedder {
       return;
     }
     this.aboveSince ??= now;
-    if (!this.shedding && (now - this.aboveSince >= LAG_INTERVAL_MS || now - this.stoppedAt < LAG_INTERVAL_MS)) this.shedding = true;
+    if (!this.shedding && (now - this.aboveSince >= this.intervalMs || now - this.stoppedAt < this.intervalMs)) this.shedding = true;
   }
 
   /** True while new requests should be refused at once. */
   get shed(): boolean {
     return this.shedding;
+  }
+
+  /**
+   * True while shedding and for an interval after it stopped: the backlog that made it shed is likely still
+   * arriving, so what is admitted meanwhile should not queue deep (server/overload.ts keeps the search queue short).
+   */
+  get strained(): boolean {
+    return this.shedding || this.lastSampleAt - this.stoppedAt < this.intervalMs;
   }
 
   /**

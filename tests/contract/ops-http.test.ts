@@ -261,3 +261,88 @@ describe('search admission over HTTP (a route the test holds open)', () => {
     expect(admission.queue.waiting).toBe(0);
   });
 });
+
+describe('search admission: the front door (first middleware) refuses before the pipeline', () => {
+  let server: RunningServer;
+  const holds: Array<() => void> = [];
+  let running = 0;
+  let reachedPipeline = 0;
+  const refusals: string[] = [];
+  const countedAsHttp: string[] = [];
+  const warnings: Array<{ refused?: Record<string, number> }> = [];
+  const logger = { info() {}, debug() {}, error() {}, warn: (obj: object | string) => void warnings.push(obj as { refused?: Record<string, number> }) };
+  // One search at a time and no queue: while one runs, the next is refused.
+  const admission = searchAdmission(
+    { concurrency: 1, queueLimit: 0, queueTimeoutMs: 0 },
+    { onRefuse: (why) => refusals.push(why), onFrontDoorRefusal: (method) => countedAsHttp.push(method), logger },
+  );
+  beforeAll(async () => {
+    const app = express();
+    app.use(admission.frontDoor);
+    // Stands for the request log, metrics, CORS, auth and rate limits: what a front-door refusal must not reach.
+    app.use((_req, _res, next) => {
+      reachedPipeline++;
+      next();
+    });
+    app.use('/search', admission);
+    app.get('/search', async (_req, res) => {
+      running++;
+      await new Promise<void>((r) => holds.push(r));
+      running--;
+      res.json({ ok: true });
+    });
+    app.use(errorHandler(console as never));
+    server = await listen(app, 0, '127.0.0.1');
+  });
+  afterAll(async () => {
+    for (const h of holds) h();
+    await server?.close();
+  });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(cond()).toBe(true);
+  };
+
+  it('answers a search the queue would refuse with the same 503 the pipeline sends, without reaching the pipeline', async () => {
+    const first = fetch(`${server.url}/search?q=a`);
+    await until(() => running === 1);
+    expect(reachedPipeline).toBe(1);
+
+    const refused = await fetch(`${server.url}/search?q=b`, { headers: { 'x-request-id': 'client-id-1' } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.headers.get('x-request-id')).toBe('client-id-1');
+    expect(refused.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const fastBody = await refused.json();
+    expect(fastBody).toEqual({ error: { code: 'overloaded', message: expect.stringMatching(/queue is full \(0 waiting\)/) } });
+    expect(reachedPipeline).toBe(1);
+    expect(refusals).toEqual(['queue_full']);
+    expect(countedAsHttp).toEqual(['GET']);
+
+    // A browser on another origin needs CORS headers on the refusal: it takes the full pipeline, and gets the same answer.
+    const cross = await fetch(`${server.url}/search?q=c`, { headers: { origin: 'https://elsewhere.example' } });
+    expect(cross.status).toBe(503);
+    expect(cross.headers.get('retry-after')).toBe('1');
+    expect(await cross.json()).toEqual(fastBody);
+    expect(reachedPipeline).toBe(2);
+    expect(refusals).toEqual(['queue_full', 'queue_full']);
+    expect(countedAsHttp).toEqual(['GET']);
+
+    // Other paths are never the front door's business.
+    const other = await fetch(`${server.url}/searches`);
+    expect(other.status).toBe(404);
+    expect(reachedPipeline).toBe(3);
+
+    // Refusals are logged as one summary line per window, not one line each.
+    await until(() => warnings.some((w) => w.refused?.queue_full === 1));
+    expect(warnings).toHaveLength(1);
+
+    for (const h of holds.splice(0)) h();
+    expect((await first).status).toBe(200);
+    const again = fetch(`${server.url}/search?q=d`);
+    await until(() => running === 1);
+    for (const h of holds.splice(0)) h();
+    expect((await again).status).toBe(200);
+    expect(reachedPipeline).toBe(4);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { refusedForLag } from '../../src/server/overload.ts';
 import { LAG_INTERVAL_MS, LoopLagShedder } from '../../src/util/loop-lag-shedder.ts';
 
 /** Lag samples are fed by the test with its own clock: no timing. */
@@ -28,5 +29,32 @@ describe('LoopLagShedder (CoDel on the event loop lag)', () => {
     // Long calm: a new lag must stand for an interval again.
     s.observe(25, t + 15 + 2 * LAG_INTERVAL_MS);
     expect(s.shed).toBe(false);
+  });
+});
+
+describe('after shedding (strained) the search queue stays short', () => {
+  it('is strained while shedding and for one interval after, then calm', () => {
+    const s = new LoopLagShedder(10, 100);
+    expect(s.strained).toBe(false);
+    for (let t = 0; t <= 100; t += 5) s.observe(30, t);
+    expect(s.shed).toBe(true);
+    expect(s.strained).toBe(true);
+    s.observe(2, 105);
+    expect(s.shed).toBe(false);
+    expect(s.strained).toBe(true);
+    s.observe(2, 200);
+    expect(s.strained).toBe(true);
+    s.observe(2, 205);
+    expect(s.strained).toBe(false);
+  });
+
+  it('refuses while shedding; while strained only a search that would wait behind the short limit', () => {
+    const calm = { shed: false, strained: false };
+    const strained = { shed: false, strained: true };
+    const shedding = { shed: true, strained: true };
+    expect(refusedForLag(calm, 7, 2)).toBe(false);
+    expect(refusedForLag(strained, 1, 2)).toBe(false);
+    expect(refusedForLag(strained, 2, 2)).toBe(true);
+    expect(refusedForLag(shedding, 0, 2)).toBe(true);
   });
 });

@@ -1,0 +1,107 @@
+/**
+ * `npm run bench -- overload-compare [--rate R] [--seconds 15] [--generator-nice 10] 'label:K=V,K=V' ...`
+ *
+ * Several admission settings side by side at one fixed offered rate, in one run (the machine's capacity drifts
+ * between runs by more than the settings move the tail, docs/benchmarks.md overload): for each setting a fresh
+ * `quarry serve` on the bbc-news index (as `overload`: real model, query cache off, rate limits off), then the
+ * unloaded latency (1 client, 10 s), an open loop at `rate` (2× the saturating rate when --rate is left out: it is
+ * then measured first, as `overload` does), and an open loop at 0.4 × `rate` (80% of saturation: what must not be
+ * refused). Prints one line per setting and writes bench/results/overload-compare-*.json. For choosing settings;
+ * `overload` is the measurement of record.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flag } from './lib/args.ts';
+import { ensureBbcIndex } from './lib/bbc-index.ts';
+import { bbcTitles, scifactQueries, seededShuffle } from './lib/corpus.ts';
+import { closedLoop, type LoadRequest, openLoop, summarise } from './lib/http-load.ts';
+import { newResult, writeResult } from './lib/results.ts';
+import { metricValue, startServe } from './lib/serve-child.ts';
+import { round } from './lib/stats.ts';
+
+const UNBOUNDED = {
+  QUARRY_SEARCH_CONCURRENCY: '2',
+  QUARRY_SEARCH_QUEUE_LIMIT: '100000',
+  QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
+  QUARRY_SEARCH_QUEUE_TARGET_MS: '0',
+  QUARRY_SEARCH_LOOP_LAG_TARGET_MS: '0',
+  QUARRY_SEARCH_TIMEOUT_MS: '600000',
+};
+
+export async function run(args: string[]): Promise<void> {
+  const seconds = Number(flag(args, 'seconds', '15'));
+  const generatorNice = Number(flag(args, 'generator-nice', '10'));
+  const specs = args.filter((a) => !a.startsWith('--') && /^[^:]+:/.test(a));
+  const sq = scifactQueries();
+  const bt = seededShuffle(bbcTitles()).slice(0, sq.length);
+  const queries = sq.flatMap((q, i) => [q, bt[i]!]);
+  let i = 0;
+  const next = (): LoadRequest => ({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i++ % queries.length]!)}`, kind: 'search' });
+  const seeds = mkdtempSync(join(tmpdir(), 'quarry-bench-noseeds-'));
+  const baseEnv = { QUARRY_INDEX_DIR: ensureBbcIndex(), QUARRY_SEEDS_DIR: seeds, QUARRY_SEARCH_RATE: '0', QUARRY_QUERY_CACHE_SIZE: '0' };
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const generating = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const before = getPriority(0);
+    setPriority(0, generatorNice);
+    try {
+      return await fn();
+    } finally {
+      setPriority(0, before);
+    }
+  };
+  const serve = async (env: Record<string, string>) => {
+    const s = await startServe({ ...baseEnv, ...env });
+    await closedLoop({ url: s.url, connections: 2, seconds: 3, next });
+    return s;
+  };
+  const result = newResult('overload-compare', args);
+  const loadAtStart = round(loadavg()[0]!, 2);
+  try {
+    let rate = Number(flag(args, 'rate', '0'));
+    if (!rate) {
+      const cap = await serve(UNBOUNDED);
+      try {
+        const sat = summarise(await generating(() => closedLoop({ url: cap.url, connections: 16, seconds, next })), seconds);
+        rate = round(sat.throughput * 2, 1);
+        result.saturation = sat;
+        log(`saturation ${sat.throughput} req/s (16 clients, queue unbounded): 2× = ${rate}/s`);
+      } finally {
+        await cap.stop();
+      }
+    }
+    const rows: Array<Record<string, unknown>> = [];
+    for (const spec of specs) {
+      const label = spec.slice(0, spec.indexOf(':'));
+      const env = Object.fromEntries(
+        spec
+          .slice(spec.indexOf(':') + 1)
+          .split(',')
+          .filter(Boolean)
+          .map((kv) => kv.split('=') as [string, string]),
+      );
+      const s = await serve(env);
+      try {
+        const load = round(loadavg()[0]!, 2);
+        const unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds: 10, next })), 10);
+        const double = summarise(await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: 2 })), seconds);
+        const light = summarise(await generating(() => openLoop({ url: s.url, rate: rate * 0.4, seconds: 10, next, seed: 1 })), 10);
+        const metrics = await (await fetch(`${s.url}/metrics`)).text();
+        const refused = Object.fromEntries(
+          ['queue_full', 'queue_timeout', 'loop_lag'].map((r) => [r, metricValue(metrics, 'quarry_overload_refused_total', `queue="search",reason="${r}"`)]),
+        );
+        const ratio = round(double.p99 / unloaded.p99, 2);
+        rows.push({ label, env, load, unloaded, double, light, refused, ratio });
+        log(
+          `${label} (load ${load}): unloaded p50/p99 ${unloaded.p50}/${unloaded.p99} ms | at ${rate}/s: 2xx ${double.throughput}/s, p50/p99 ${double.p50}/${double.p99} ms, refused ${round(double.share503 * 100, 1)}%, generator late p99 ${double.lateP99} ms, ratio ${ratio}× | at ${round(rate * 0.4, 1)}/s: p99 ${light.p99} ms, refused ${round(light.share503 * 100, 1)}%`,
+        );
+      } finally {
+        await s.stop();
+      }
+    }
+    Object.assign(result, { seconds, rate, generatorNice, loadAtStart, rows });
+    log(`raw: ${writeResult(result)}`);
+  } finally {
+    rmSync(seeds, { recursive: true, force: true });
+  }
+}
