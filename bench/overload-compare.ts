@@ -10,46 +10,28 @@
  * `overload` is the measurement of record.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
-import { bbcTitles, scifactQueries, seededShuffle } from './lib/corpus.ts';
-import { closedLoop, type LoadRequest, openLoop, summarise } from './lib/http-load.ts';
+import { closedLoop, openLoop, summarise } from './lib/http-load.ts';
 import { newResult, writeResult } from './lib/results.ts';
+import { atGeneratorPriority, searchRequests, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, startServe } from './lib/serve-child.ts';
 import { round } from './lib/stats.ts';
 
-const UNBOUNDED = {
-  QUARRY_SEARCH_CONCURRENCY: '2',
-  QUARRY_SEARCH_QUEUE_LIMIT: '100000',
-  QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
-  QUARRY_SEARCH_QUEUE_TARGET_MS: '0',
-  QUARRY_SEARCH_LOOP_LAG_TARGET_MS: '0',
-  QUARRY_SEARCH_TIMEOUT_MS: '600000',
-};
+/** The capacity measurement: the shipped concurrency, nothing refused. */
+const UNBOUNDED = unboundedSearch(2);
 
 export async function run(args: string[]): Promise<void> {
   const seconds = Number(flag(args, 'seconds', '15'));
   const generatorNice = Number(flag(args, 'generator-nice', '10'));
   const specs = args.filter((a) => !a.startsWith('--') && /^[^:]+:/.test(a));
-  const sq = scifactQueries();
-  const bt = seededShuffle(bbcTitles()).slice(0, sq.length);
-  const queries = sq.flatMap((q, i) => [q, bt[i]!]);
-  let i = 0;
-  const next = (): LoadRequest => ({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i++ % queries.length]!)}`, kind: 'search' });
+  const next = searchRequests();
   const seeds = mkdtempSync(join(tmpdir(), 'quarry-bench-noseeds-'));
   const baseEnv = { QUARRY_INDEX_DIR: ensureBbcIndex(), QUARRY_SEEDS_DIR: seeds, QUARRY_SEARCH_RATE: '0', QUARRY_QUERY_CACHE_SIZE: '0' };
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  const generating = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const before = getPriority(0);
-    setPriority(0, generatorNice);
-    try {
-      return await fn();
-    } finally {
-      setPriority(0, before);
-    }
-  };
+  const generating = atGeneratorPriority(generatorNice, (line) => log(line));
   const serve = async (env: Record<string, string>) => {
     const s = await startServe({ ...baseEnv, ...env });
     await closedLoop({ url: s.url, connections: 2, seconds: 3, next });

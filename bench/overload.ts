@@ -18,33 +18,19 @@
  * `--generator-nice 0` measures the two competing as equals; `--server-nice` lowers the server instead.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { getPriority, setPriority, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.ts';
 import { flag, has } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
-import { bbcTitles, scifactQueries, seededShuffle } from './lib/corpus.ts';
-import { closedLoop, type LoadRequest, type LoadSummary, openLoop, summarise } from './lib/http-load.ts';
+import { closedLoop, type LoadSummary, openLoop, summarise } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
+import { atGeneratorPriority, searchRequests, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, startServe } from './lib/serve-child.ts';
 import { round } from './lib/stats.ts';
 
-function searchRequests(): () => LoadRequest {
-  const sq = scifactQueries();
-  const bt = seededShuffle(bbcTitles()).slice(0, sq.length);
-  const queries = sq.flatMap((q, i) => [q, bt[i]!]);
-  let i = 0;
-  return () => ({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i++ % queries.length]!)}`, kind: 'search' });
-}
-
-const UNBOUNDED = {
-  QUARRY_SEARCH_CONCURRENCY: '64',
-  QUARRY_SEARCH_QUEUE_LIMIT: '100000',
-  QUARRY_SEARCH_QUEUE_TIMEOUT_MS: '0',
-  QUARRY_SEARCH_QUEUE_TARGET_MS: '0',
-  QUARRY_SEARCH_LOOP_LAG_TARGET_MS: '0',
-  QUARRY_SEARCH_TIMEOUT_MS: '600000',
-};
+/** "Protection off": as many slots as requests, nothing refused. */
+const UNBOUNDED = unboundedSearch(64);
 
 export async function run(args: string[]): Promise<void> {
   const seconds = Number(flag(args, 'seconds', '20'));
@@ -60,20 +46,7 @@ export async function run(args: string[]): Promise<void> {
   if (qtarget) underTest.QUARRY_SEARCH_QUEUE_TARGET_MS = qtarget;
   const generatorNice = Number(flag(args, 'generator-nice', '10'));
   const serverNice = Number(flag(args, 'server-nice', '0'));
-  /** Runs load generation with this thread at the generator's priority, then restores it (lowering needs no privilege; restoring does: root here). */
-  const generating = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const before = getPriority(0);
-    setPriority(0, generatorNice);
-    try {
-      return await fn();
-    } finally {
-      try {
-        setPriority(0, before);
-      } catch {
-        log(`could not restore this process's priority to ${before}: later servers inherit nice ${generatorNice}`);
-      }
-    }
-  };
+  const generating = atGeneratorPriority(generatorNice, (line) => log(line));
   if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
   if (q) underTest.QUARRY_SEARCH_QUEUE_LIMIT = q;
   if (qt) underTest.QUARRY_SEARCH_QUEUE_TIMEOUT_MS = qt;
