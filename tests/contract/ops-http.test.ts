@@ -181,22 +181,37 @@ describe('probes', () => {
   });
 });
 
+/** What a held search route shares with its test: searches running now, and how to release each. */
+interface HeldSearches {
+  running: number;
+  holds: Array<() => void>;
+}
+
+/**
+ * A server whose /search route, behind `admission` (and `before` it, app-wide), holds each admitted request open
+ * until the test releases it: "a search is running" is a state, not a timing.
+ */
+function heldSearchServer(held: HeldSearches, admission: express.RequestHandler, before: express.RequestHandler[] = []): Promise<RunningServer> {
+  const app = express();
+  for (const handler of before) app.use(handler);
+  app.use('/search', admission);
+  app.get('/search', async (_req, res) => {
+    held.running++;
+    await new Promise<void>((r) => held.holds.push(r));
+    held.running--;
+    res.json({ ok: true });
+  });
+  app.use(errorHandler(console as never));
+  return listen(app, 0, '127.0.0.1');
+}
+
 describe('search admission over HTTP (a route the test holds open)', () => {
   let server: RunningServer;
-  const holds: Array<() => void> = [];
-  let running = 0;
+  const held: HeldSearches = { running: 0, holds: [] };
+  const holds = held.holds;
   const admission = searchAdmission({ concurrency: 2, queueLimit: 1, queueTimeoutMs: 300 });
   beforeAll(async () => {
-    const app = express();
-    app.use('/search', admission);
-    app.get('/search', async (_req, res) => {
-      running++;
-      await new Promise<void>((r) => holds.push(r));
-      running--;
-      res.json({ ok: true });
-    });
-    app.use(errorHandler(console as never));
-    server = await listen(app, 0, '127.0.0.1');
+    server = await heldSearchServer(held, admission);
   });
   afterAll(async () => {
     for (const h of holds) h();
@@ -209,7 +224,7 @@ describe('search admission over HTTP (a route the test holds open)', () => {
   it('runs two, queues one, refuses the next at once with 503 + Retry-After, and the queued one past its deadline', async () => {
     const a = fetch(`${server.url}/search`);
     const b = fetch(`${server.url}/search`);
-    await until(() => running === 2);
+    await until(() => held.running === 2);
     const queued = fetch(`${server.url}/search`);
     await until(() => admission.queue.waiting === 1);
     const refused = await fetch(`${server.url}/search`);
@@ -220,13 +235,13 @@ describe('search admission over HTTP (a route the test holds open)', () => {
     const late = await queued;
     expect(late.status).toBe(503);
     expect(await late.json()).toMatchObject({ error: { code: 'overloaded', message: expect.stringMatching(/waited 300 ms/) } });
-    expect(running).toBe(2);
+    expect(held.running).toBe(2);
     for (const h of holds.splice(0)) h();
     expect((await a).status).toBe(200);
     expect((await b).status).toBe(200);
     // Slots are free again.
     const again = fetch(`${server.url}/search`);
-    await until(() => running === 1);
+    await until(() => held.running === 1);
     for (const h of holds.splice(0)) h();
     expect((await again).status).toBe(200);
   });
@@ -243,7 +258,7 @@ describe('search admission over HTTP (a route the test holds open)', () => {
       });
     const one = 'GET /search HTTP/1.1\r\nHost: x\r\n\r\n';
     const sent = [raw(one), raw(`${one}${one}GARBAGE\r\n\r\n`), raw('GET /search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')];
-    await until(() => running >= 1);
+    await until(() => held.running >= 1);
     // Answer whatever reaches the handler until every connection is gone.
     let done = false;
     void Promise.all(sent).then(() => (done = true));
@@ -252,11 +267,11 @@ describe('search admission over HTTP (a route the test holds open)', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     // Bounded by a count, not a clock: a leaked slot fails the assertion below instead of hanging the test.
-    for (let i = 0; i < 2000 && !(running === 0 && admission.queue.active <= 0); i++) {
+    for (let i = 0; i < 2000 && !(held.running === 0 && admission.queue.active <= 0); i++) {
       for (const h of holds.splice(0)) h();
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(running).toBe(0);
+    expect(held.running).toBe(0);
     expect(admission.queue.active).toBe(0);
     expect(admission.queue.waiting).toBe(0);
   });
@@ -264,8 +279,8 @@ describe('search admission over HTTP (a route the test holds open)', () => {
 
 describe('search admission: the front door (first middleware) refuses before the pipeline', () => {
   let server: RunningServer;
-  const holds: Array<() => void> = [];
-  let running = 0;
+  const held: HeldSearches = { running: 0, holds: [] };
+  const holds = held.holds;
   let reachedPipeline = 0;
   const refusals: string[] = [];
   const countedAsHttp: string[] = [];
@@ -277,22 +292,12 @@ describe('search admission: the front door (first middleware) refuses before the
     { onRefuse: (why) => refusals.push(why), onFrontDoorRefusal: (method) => countedAsHttp.push(method), logger },
   );
   beforeAll(async () => {
-    const app = express();
-    app.use(admission.frontDoor);
-    // Stands for the request log, metrics, CORS, auth and rate limits: what a front-door refusal must not reach.
-    app.use((_req, _res, next) => {
+    // The counter stands for the request log, metrics, CORS, auth and rate limits: what a front-door refusal must not reach.
+    const pipeline: express.RequestHandler = (_req, _res, next) => {
       reachedPipeline++;
       next();
-    });
-    app.use('/search', admission);
-    app.get('/search', async (_req, res) => {
-      running++;
-      await new Promise<void>((r) => holds.push(r));
-      running--;
-      res.json({ ok: true });
-    });
-    app.use(errorHandler(console as never));
-    server = await listen(app, 0, '127.0.0.1');
+    };
+    server = await heldSearchServer(held, admission, [admission.frontDoor, pipeline]);
   });
   afterAll(async () => {
     for (const h of holds) h();
@@ -305,7 +310,7 @@ describe('search admission: the front door (first middleware) refuses before the
 
   it('answers a search the queue would refuse with the same 503 the pipeline sends, without reaching the pipeline', async () => {
     const first = fetch(`${server.url}/search?q=a`);
-    await until(() => running === 1);
+    await until(() => held.running === 1);
     expect(reachedPipeline).toBe(1);
 
     const refused = await fetch(`${server.url}/search?q=b`, { headers: { 'x-request-id': 'client-id-1' } });
@@ -340,7 +345,7 @@ describe('search admission: the front door (first middleware) refuses before the
     for (const h of holds.splice(0)) h();
     expect((await first).status).toBe(200);
     const again = fetch(`${server.url}/search?q=d`);
-    await until(() => running === 1);
+    await until(() => held.running === 1);
     for (const h of holds.splice(0)) h();
     expect((await again).status).toBe(200);
     expect(reachedPipeline).toBe(4);
