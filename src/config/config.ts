@@ -62,6 +62,12 @@ export const ConfigSchema = z
     /** Embed queries in a worker thread with its own model session, so a search runs BM25 on the main
      * thread while the model works, and the event loop keeps serving other requests (bench search). */
     queryWorker: bool.default(true),
+    /**
+     * Run searches' SQLite look-ups (BM25, highlights, chunk texts, article fields; about half of a search's
+     * main-thread time) in a worker thread with read-only connections of its own, so the event loop stays free to
+     * admit and refuse requests under overload (docs/benchmarks.md, overload). SQLite backend only.
+     */
+    searchReadWorker: bool.default(true),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
     queryThreads: int(1, 64).default(2),
     /** Passage sessions, one worker thread each, taking batches from one queue (writes and rebuilds). */

@@ -42,7 +42,12 @@ export async function openOrBuild(deps: {
 }): Promise<{ quarry: Quarry; report: OpenReport }> {
   const { config, embedder, logger } = deps;
   const report: OpenReport = { built: false, rebuiltReason: null, sync: null, parseErrors: [] };
-  const store: IndexStore = await openStore(config, { identity: identityOf(config, embedder.info), access: 'write', logger });
+  const store: IndexStore = await openStore(config, {
+    identity: identityOf(config, embedder.info),
+    access: 'write',
+    logger,
+    readWorker: config.searchReadWorker,
+  });
   try {
     if (!store.hasIndex) {
       const loaded = await loadFolderArticles(config.seedsDir);

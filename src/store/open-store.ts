@@ -12,6 +12,8 @@ export interface OpenStoreOptions {
   /** 'read': search and look-ups only, no lock (CLI search, check); 'write': this process may change the index. */
   access: 'read' | 'write';
   logger?: Logger;
+  /** SQLite: searches read in a worker thread (config.searchReadWorker); for a server, not a one-off CLI command. */
+  readWorker?: boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export function openStore(config: Config, opts: OpenStoreOptions): Promise<Index
     checkpointEvery: config.checkpointEvery,
     compactDeletedRatio: config.compactDeletedRatio,
     logger: opts.logger,
+    readWorker: opts.readWorker,
   });
 }
 

@@ -30,6 +30,7 @@ export class Generation {
   readonly meta: MetadataIndex;
   private readers = 0;
   private retired = false;
+  private readonly closeListeners: Array<() => void> = [];
 
   private constructor(
     readonly dir: string,
@@ -239,9 +240,15 @@ export class Generation {
     if (this.readers === 0) this.close();
   }
 
+  /** Runs `fn` once the generation is closed (another connection to its database, say, closes with it). */
+  onClose(fn: () => void): void {
+    this.closeListeners.push(fn);
+  }
+
   private close(): void {
     this.db.close();
     this.vectorIndex.release();
+    for (const fn of this.closeListeners.splice(0)) fn();
   }
 }
 

@@ -28,6 +28,8 @@ import { checkIntegrity } from './integrity.ts';
 import { acquireWriterLock } from './lock.ts';
 import { MaintenancePolicy } from './maintenance.ts';
 import { SqliteScope } from './metadata-index.ts';
+import type { ReadArgs, ReadMethod, ReadResult } from './read-protocol.ts';
+import { ReadWorker } from './read-worker.ts';
 import { openCheckpoint, releaseCheckpoint, writeSnapshot } from './snapshot.ts';
 
 export interface SqliteStoreOptions {
@@ -46,6 +48,11 @@ export interface SqliteStoreOptions {
   /** A filtered HNSW search raises ef by 1/selectivity^this (default: dense-search.ts). */
   filteredEfExponent?: number;
   logger?: Logger;
+  /**
+   * Run the text look-ups of searches (BM25, highlights, chunk texts, article fields) in a worker thread with
+   * read-only connections of its own (read-worker.ts), keeping them off the main thread (the server).
+   */
+  readWorker?: boolean;
   /**
    * Called when a compaction's graph is built (as of change `seq`), before its swap, which waits for it: tests
    * hold it there to land writes, searches and checkpoints while a compaction is in flight.
@@ -87,6 +94,8 @@ export class SqliteStore implements IndexStore {
   /** The compaction being built beside the live graph (one at a time): the change log is kept meanwhile. */
   private compaction: { job: Compaction; gen: Generation; done: Promise<void> } | null = null;
   private compactionRetryAt = 0;
+  /** Generations whose close already tells the read worker to close its connection too. */
+  private readonly readWorkerGens = new WeakSet<Generation>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** close() began: no new compaction starts (the one running is being stopped). */
@@ -98,6 +107,7 @@ export class SqliteStore implements IndexStore {
     manifest: Manifest | null,
     why: string | null,
     private readonly releaseLock: () => void,
+    private readonly readWorker: ReadWorker | null = null,
   ) {
     this.gen = gen;
     this.currentManifest = manifest;
@@ -115,13 +125,13 @@ export class SqliteStore implements IndexStore {
     try {
       if (opts.access === 'write') removeStaleGenerations(opts.root);
       const dir = currentGenerationDir(opts.root);
-      if (!dir) return new SqliteStore(opts, null, null, null, release);
+      if (!dir) return new SqliteStore(opts, null, null, null, release, await startReadWorker(opts));
       const manifest = readManifest(dir);
       const why = incompatibility(manifest, opts.identity.model, opts.identity.chunker);
       // An index made with another model is not loaded (its graph may not even have our dimensions); its
       // articles stay readable so it can be rebuilt from them.
       const gen = why ? null : await Generation.open(dir, manifest, { readonly: opts.access === 'read', efSearch: opts.hnsw.efSearch });
-      return new SqliteStore(opts, gen, manifest, why ? `cannot open the index in ${dir}: ${why}` : null, release);
+      return new SqliteStore(opts, gen, manifest, why ? `cannot open the index in ${dir}: ${why}` : null, release, await startReadWorker(opts));
     } catch (e) {
       release();
       throw e;
@@ -167,6 +177,7 @@ export class SqliteStore implements IndexStore {
       if (!(scope instanceof SqliteScope) || scope.generation !== gen.dir) throw new Error('a filter scope from another reader');
       return scope;
     };
+    const read = this.readsOf(gen);
     return {
       generation: gen.dir,
       manifest: gen.manifest,
@@ -174,14 +185,17 @@ export class SqliteStore implements IndexStore {
       scope: async (filter, exclude = []) => gen.meta.scope(filter, exclude, gen.liveChunks, gen.dir),
       lexicalCandidates: async (q) => {
         const scope = ours(q.scope);
-        return { chunks: gen.db.lexicalSearch(q.terms, { ...q, inScope: scope?.hasChunk }), path: scope ? 'fts5-filtered' : 'fts5' };
+        const opts = { limit: q.limit, titleWeight: q.titleWeight, textWeight: q.textWeight };
+        // A filtered BM25 asks the metadata index (main-thread memory) about every match: it stays here.
+        if (scope) return { chunks: gen.db.lexicalSearch(q.terms, { ...opts, inScope: scope.hasChunk }), path: 'fts5-filtered' };
+        return { chunks: await read('lexicalSearch', q.terms, opts), path: 'fts5' };
       },
       vectorCandidates: async (q) => denseCandidates(gen, q, ours(q.scope), this.opts.exactScanMaxChunks, this.opts.filteredEfExponent),
-      articlesOfChunks: async (ids) => gen.db.articleOfChunks(ids),
-      chunkTexts: async (ids) => gen.db.chunkTexts(ids),
-      articleMetas: async (keys) => gen.db.articleMetas(keys),
-      matchedTerms: async (terms, ids) => gen.db.matchedTerms(terms, ids),
-      highlights: async (terms, ids) => gen.db.highlights(terms, ids),
+      articlesOfChunks: (ids) => read('articleOfChunks', ids),
+      chunkTexts: (ids) => read('chunkTexts', ids),
+      articleMetas: (keys) => read('articleMetas', keys),
+      matchedTerms: (terms, ids) => read('matchedTerms', terms, ids),
+      highlights: (terms, ids) => read('highlights', terms, ids),
       duplicateGroups: async (keys) => {
         const out = new Map<number, number>();
         for (const k of keys) {
@@ -190,12 +204,26 @@ export class SqliteStore implements IndexStore {
         }
         return out;
       },
-      groupMembers: async (groups) => gen.db.groupMembers(groups),
+      groupMembers: (groups) => read('groupMembers', groups),
       articleKey: async (id) => gen.db.articleRowidOf(id),
       articleVectors: async (key) => gen.db.vectorsOfArticle(key).map((c) => ({ chunkId: c.rowid, vector: c.vector })),
       newestDate: async () => gen.db.newestDate(),
       release,
     };
+  }
+
+  /**
+   * How a reader of `gen` runs a text look-up: in the read worker when there is one (whose connection to `gen`
+   * closes with it), else on this thread's connection.
+   */
+  private readsOf(gen: Generation): <M extends ReadMethod>(method: M, ...args: ReadArgs<M>) => Promise<ReadResult<M>> {
+    const worker = this.readWorker;
+    if (!worker) return async (method, ...args) => (gen.db[method] as (...a: typeof args) => ReadResult<typeof method>).apply(gen.db, args);
+    if (!this.readWorkerGens.has(gen)) {
+      this.readWorkerGens.add(gen);
+      gen.onClose(() => worker.forget(gen.dir));
+    }
+    return (method, ...args) => worker.via(gen.db, gen.dir, method, ...args);
   }
 
   write(ops: WriteOp[]): Promise<WriteOutcome[]> {
@@ -451,6 +479,18 @@ export class SqliteStore implements IndexStore {
       this.closed = true;
       this.gen?.retire();
     });
+    await this.readWorker?.close();
     this.releaseLock();
+  }
+}
+
+/** The read worker when asked for; a worker that cannot start leaves the reads on the main thread (logged). */
+async function startReadWorker(opts: SqliteStoreOptions): Promise<ReadWorker | null> {
+  if (!opts.readWorker) return null;
+  try {
+    return await ReadWorker.start();
+  } catch (e) {
+    (opts.logger ?? silentLogger).warn({ err: e }, 'the search read worker did not start: searches read on the main thread');
+    return null;
   }
 }
