@@ -124,14 +124,15 @@ export const ConfigSchema = z
      */
     writeQueueTargetMs: int(0, 3_600_000).default(5_000),
     /**
-     * Searches that run at once; more wait in the search queue. 2: on 2 cores the query embedding (worker)
-     * of one overlaps the BM25 and grouping (main thread) of the other; 1 gave 0.68× the throughput, 3-8 no
-     * more than 2 (bench overload --sweep).
+     * Searches that run at once; more wait in the search queue. 4: a search moves through three threads (the query
+     * embedding in the query worker, the SQLite look-ups in the read worker, k-NN and the response on the main
+     * thread), and it takes about four in flight to keep them all busy: capacity 179 searches/s at 4 against 140-154
+     * at 2-3 with the queue unbounded (docs/benchmarks.md, overload).
      */
-    searchConcurrency: int(1, 1024).default(2),
+    searchConcurrency: int(1, 1024).default(4),
     /**
-     * Searches that may wait for a slot; one more is answered 503 + Retry-After at once. 8 ≈ 40 ms of work at
-     * the measured capacity (~195 searches/s): at 1× that rate it refused 0.1-0.4% (2-4 refused 8-24%).
+     * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue the
+     * oldest waiting is refused instead, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
      */
     searchQueueLimit: int(0, 100_000).default(8),
     /**
@@ -141,9 +142,10 @@ export const ConfigSchema = z
      */
     searchQueueTimeoutMs: int(0, 600_000).default(250),
     /**
-     * CoDel-style target for the search queue's wait (0 = off): once the queue has not emptied for
-     * QUARRY_SEARCH_QUEUE_TIMEOUT_MS (a standing queue, not a burst), searches that would wait longer than this
-     * are answered 503 + Retry-After at once. Chosen in docs/benchmarks.md (overload).
+     * CoDel-style target for the search queue's wait (0 = off): once every search that started for
+     * QUARRY_SEARCH_QUEUE_TIMEOUT_MS had waited longer than this (a standing queue, not a burst), the queue serves
+     * the newest first and answers 503 + Retry-After to those that have waited past it, until a slot sits free this
+     * long (util/bounded-queue.ts). Chosen in docs/benchmarks.md (overload).
      */
     searchQueueTargetMs: int(0, 600_000).default(10),
     /**

@@ -80,7 +80,7 @@ export function searchAdmission(
     draining?: () => boolean;
   } = {},
 ): SearchAdmission {
-  const queue = new BoundedQueue('the search', { ...limits, retryAfterSeconds: 1 }, opts.onRefuse);
+  const queue = new BoundedQueue('the search', { ...limits, newestFirst: true, retryAfterSeconds: 1 }, opts.onRefuse);
   const lagTarget = opts.loopLagTargetMs ?? 0;
   const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;
   const lagMonitor = shedder ? LoopLagShedder.monitor(shedder) : null;

@@ -13,12 +13,20 @@ export interface QueueLimits {
   /**
    * CoDel-style admission (0 or absent: off; off too when queueTimeoutMs is 0). Once every task that started for
    * `queueTimeoutMs` had waited past this target (a standing queue: not a burst, nor a busy queue that keeps
-   * moving), the wait allowed drops to the target: a new task is refused at once while the task at the head has
-   * already waited longer, and a waiting task past it is refused instead of started, until the queue drains.
-   * Under sustained overload admitted tasks then wait about the target, not the whole queue (Nichols & Jacobson's
-   * CoDel: the minimum wait over an interval; as Facebook applies it to RPC queues).
+   * moving), the queue serves newest first and sheds every task that has waited past the target, and when full
+   * its oldest task instead of refusing the new one, until it drains. Under sustained overload an admitted task
+   * then starts within about the target, and the refused are those that had already waited (Nichols & Jacobson's
+   * CoDel, with the adaptive LIFO Facebook pairs it with in its RPC queues).
    */
   targetWaitMs?: number;
+  /**
+   * While standing, serve the newest task first, shed every task that has waited past the target (and the oldest
+   * when full, instead of refusing the new one), and stand until a slot has sat free for the target's length:
+   * Facebook's adaptive LIFO (searches). Without it the queue keeps arrival order throughout (writes must commit in
+   * it): standing, it refuses a new task while the head has waited past the target, sheds the head past it, and
+   * stops standing once a task starts within the target with nothing left waiting.
+   */
+  newestFirst?: boolean;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -52,8 +60,16 @@ export class BoundedQueue {
    * and refused searches at 80% of capacity in the soak.
    */
   private aboveTargetSince: number | null = null;
-  /** Once found standing, the queue stays so until a task starts within the target with nothing left waiting. */
+  /**
+   * Once found standing, the queue stays so until a slot has sat free with nothing waiting for the target's length:
+   * the arrivals no longer keep it busy. Served newest first, a standing queue under overload does empty now and
+   * then (its newest task starts at once, the late ones are shed); ending on that, it went back to arrival order and
+   * let waits grow for a whole interval before standing again, and at 2x capacity p99 came from those swings. Under
+   * overload the next arrival comes within a fraction of the target; below capacity a slot soon waits that long.
+   */
   private standing = false;
+  /** Since when a slot has been free with nothing waiting (null: every slot busy, or a task waiting). */
+  private freeSince: number | null = null;
 
   constructor(
     readonly name: string,
@@ -67,27 +83,54 @@ export class BoundedQueue {
   private noteStart(waited: number, now: number): void {
     if ((this.limits.targetWaitMs ?? 0) <= 0) return;
     if (waited > (this.limits.targetWaitMs ?? 0)) this.aboveTargetSince ??= now;
-    else if (!this.standing || this.waiters.length === 0) {
+    else if (!this.standing) this.aboveTargetSince = null;
+    else if (!this.limits.newestFirst && this.waiters.length === 0) {
       this.aboveTargetSince = null;
       this.standing = false;
     }
   }
 
+  /** Keeps freeSince, and ends a standing queue whose free slot has waited the target for work (see standing). */
+  private noteIdle(now: number): void {
+    if (this.running >= this.limits.concurrency || this.waiters.length > 0) {
+      this.freeSince = null;
+      return;
+    }
+    this.freeSince ??= now;
+    if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.targetWaitMs ?? 0)) {
+      this.standing = false;
+      this.aboveTargetSince = null;
+    }
+  }
+
   /**
-   * True when a standing queue is over its target: the head has waited past targetWaitMs, and the queue stands —
-   * every task that started for an interval had waited past the target, or the head has waited a whole interval
-   * (nothing started at all).
+   * Whether the queue stands: every task that started for an interval had waited past the target, or the head has
+   * waited a whole interval (nothing started at all). Once standing, it stays so until a slot has sat free, nothing
+   * waiting, for the target's length (noteIdle).
    */
-  private overTarget(now: number): boolean {
+  private isStanding(now: number): boolean {
     const target = this.limits.targetWaitMs ?? 0;
     const interval = this.limits.queueTimeoutMs;
-    const head = this.waiters[0];
     // No deadline (timeout 0) means no interval either: such a queue never refuses on time, whatever the target.
-    if (target <= 0 || interval <= 0 || !head) return false;
-    const headWait = now - head.since;
-    if (headWait <= target) return false;
-    if (headWait >= interval || (this.aboveTargetSince !== null && now - this.aboveTargetSince >= interval)) this.standing = true;
+    if (target <= 0 || interval <= 0) return false;
+    if (!this.standing) {
+      const head = this.waiters[0];
+      if ((head && now - head.since >= interval) || (this.aboveTargetSince !== null && now - this.aboveTargetSince >= interval)) this.standing = true;
+    }
     return this.standing;
+  }
+
+  /** In arrival order: the queue stands and its head has waited past the target (a new task would wait longer). */
+  private overTarget(now: number): boolean {
+    const head = this.waiters[0];
+    return head !== undefined && now - head.since > (this.limits.targetWaitMs ?? 0) && this.isStanding(now);
+  }
+
+  /** A standing queue sheds every task that has waited past the target: it could only be answered late. */
+  private shedLate(now: number): void {
+    if (!this.isStanding(now)) return;
+    const target = this.limits.targetWaitMs ?? 0;
+    for (const w of [...this.waiters]) if (!w.bypass && now - w.since > target) w.expire();
   }
 
   /** Tasks running now. */
@@ -120,8 +163,11 @@ export class BoundedQueue {
    */
   refusalNow(): 'queue_full' | 'queue_timeout' | null {
     if (this.running < this.limits.concurrency && this.waiters.length === 0) return null;
+    const now = this.now();
+    // Newest first, a standing queue takes every new task (it is served first) and sheds its oldest instead.
+    if (this.limits.newestFirst) return !this.isStanding(now) && this.waiters.length >= this.limits.queueLimit ? 'queue_full' : null;
     if (this.waiters.length >= this.limits.queueLimit) return 'queue_full';
-    return this.overTarget(this.now()) ? 'queue_timeout' : null;
+    return this.overTarget(now) ? 'queue_timeout' : null;
   }
 
   /** Waits for a slot (see run); the caller must call release() exactly once after. */
@@ -129,13 +175,17 @@ export class BoundedQueue {
     const { signal, bypassLimit = false } = opts;
     if (signal?.aborted) return Promise.reject(this.refusal('aborted', signal));
     if (this.running < this.limits.concurrency && this.waiters.length === 0) {
+      const now = this.now();
+      this.noteIdle(now);
       this.running++;
-      this.noteStart(0, this.now());
+      this.noteStart(0, now);
+      this.noteIdle(now);
       return Promise.resolve();
     }
-    if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
     const now = this.now();
-    if (!bypassLimit && this.overTarget(now)) return Promise.reject(this.refusal('queue_timeout'));
+    const lifo = this.limits.newestFirst === true && this.isStanding(now);
+    if (!bypassLimit && !lifo && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
+    if (!bypassLimit && !this.limits.newestFirst && this.overTarget(now)) return Promise.reject(this.refusal('queue_timeout'));
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const leave = () => {
@@ -164,6 +214,14 @@ export class BoundedQueue {
         },
       };
       this.waiters.push(waiter);
+      this.freeSince = null;
+      if (lifo && !bypassLimit) {
+        // Served newest first (pump), so the task to refuse is the oldest: the late ones, then the oldest if full.
+        this.shedLate(now);
+        const oldest = this.waiters.find((w) => !w.bypass);
+        if (oldest && this.waiters.filter((w) => !w.bypass).length > this.limits.queueLimit) oldest.expire();
+        if (!this.waiters.includes(waiter)) return;
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       if (!bypassLimit && this.limits.queueTimeoutMs > 0) {
         timer = setTimeout(() => {
@@ -177,14 +235,25 @@ export class BoundedQueue {
   release(): void {
     this.running--;
     this.pump();
+    this.noteIdle(this.now());
   }
 
   private pump(): void {
     while (this.running < this.limits.concurrency && this.waiters.length > 0) {
-      // A standing queue past its target sheds from the head (those that waited longest) instead of starting them.
-      const head = this.waiters[0]!;
-      if (!head.bypass && this.overTarget(this.now())) head.expire();
-      else head.start();
+      if (!this.limits.newestFirst) {
+        // In arrival order, a standing queue past its target sheds from the head (those that waited longest).
+        const head = this.waiters[0]!;
+        if (!head.bypass && this.overTarget(this.now())) head.expire();
+        else head.start();
+        continue;
+      }
+      this.shedLate(this.now());
+      if (this.waiters.length === 0) break;
+      // Adaptive LIFO (Maurer, "Fail at Scale", ACM Queue 2015): a queue in order of arrival while it copes; once
+      // standing, newest first, so a task that is admitted starts within the target and those that have waited too
+      // long are the ones refused. A task that may not be refused (a checkpoint) is not left behind, though.
+      const next = this.standing ? (this.waiters.find((w) => w.bypass) ?? this.waiters.at(-1)!) : this.waiters[0]!;
+      next.start();
     }
   }
 

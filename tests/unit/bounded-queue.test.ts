@@ -248,6 +248,101 @@ describe('BoundedQueue', () => {
   });
 });
 
+describe('BoundedQueue, newest first while standing (adaptive LIFO: searches)', () => {
+  it('a burst may wait the interval; standing, the queue sheds what waited past the target and takes the new', async () => {
+    // A clock the test moves: no timing. The interval (queueTimeoutMs) is a minute so its real timer never fires.
+    let t = 0;
+    const limits = { concurrency: 1, queueLimit: 10, queueTimeoutMs: 60_000, retryAfterSeconds: 1, newestFirst: true };
+    const run = async (targetWaitMs: number) => {
+      const reasons: Refusal[] = [];
+      const q = new BoundedQueue(
+        'test',
+        { ...limits, targetWaitMs },
+        (why) => reasons.push(why),
+        () => t,
+      );
+      t = 0;
+      const gate = deferred();
+      const first = q.run(() => gate.promise);
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => 'ran',
+          (e: QuarryError) => String(e.details?.reason),
+        );
+      const a = outcome(q.run(() => 'a'));
+      t = 30_000; // A has waited 30 s, past the 1 s target, but the queue has stood for less than the interval: a burst.
+      const b = outcome(q.run(() => 'b'));
+      const checkpoint = outcome(q.run(() => 'checkpoint', { bypassLimit: true }));
+      t = 61_000; // The queue has not emptied for a whole interval and its head waited past the target.
+      const c = outcome(q.run(() => 'c'));
+      await settle();
+      gate.resolve();
+      await first;
+      const results = { a: await a, b: await b, c: await c, checkpoint: await checkpoint };
+      // Emptied: a new task is admitted again.
+      const d = await outcome(q.run(() => 'd'));
+      return { results, d, reasons };
+    };
+    const codel = await run(1_000);
+    // Standing: the tasks that waited past the target are shed, the new one (C) is taken and served.
+    expect(codel.results).toEqual({ a: 'queue_timeout', b: 'queue_timeout', c: 'ran', checkpoint: 'ran' });
+    expect(codel.d).toBe('ran');
+    expect(codel.reasons).toEqual(['queue_timeout', 'queue_timeout']);
+    // Off (0): the same sequence admits and runs everything (the interval alone is the deadline).
+    const off = await run(0);
+    expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
+  });
+
+  it('a standing queue serves newest first, when full sheds its oldest instead of refusing the new, and stands until a slot sits free for the target', async () => {
+    let t = 0;
+    const reasons: Refusal[] = [];
+    const q = new BoundedQueue(
+      'test',
+      { concurrency: 1, queueLimit: 2, queueTimeoutMs: 60_000, targetWaitMs: 1_000, retryAfterSeconds: 1, newestFirst: true },
+      (why) => reasons.push(why),
+      () => t,
+    );
+    const order: string[] = [];
+    const outcome = (name: string) =>
+      q
+        .run(() => void order.push(name))
+        .then(
+          () => 'ran',
+          (e: QuarryError) => String(e.details?.reason),
+        );
+    const gate = deferred();
+    const first = q.run(() => gate.promise);
+    const a = outcome('a');
+    t = 61_000; // A has waited a whole interval: the queue stands, and A is past the target
+    const x = outcome('x');
+    const y = outcome('y');
+    t = 61_500;
+    const z = outcome('z'); // three waiting, the limit is two: the oldest (X) goes, not Z
+    expect(reasons).toEqual(['queue_timeout', 'queue_timeout']);
+    gate.resolve();
+    await first;
+    expect({ a: await a, x: await x, y: await y, z: await z }).toEqual({ a: 'queue_timeout', x: 'queue_timeout', y: 'ran', z: 'ran' });
+    expect(order).toEqual(['z', 'y']);
+    // Drained, but work comes again before a slot has sat free for the target: still the same overload, newest first.
+    const again = async () => {
+      const gate2 = deferred();
+      const busy = q.run(() => gate2.promise);
+      order.length = 0;
+      const [p, r] = [outcome('p'), outcome('r')];
+      gate2.resolve();
+      await busy;
+      expect([await p, await r]).toEqual(['ran', 'ran']);
+      return [...order];
+    };
+    t = 62_000;
+    expect(await again()).toEqual(['r', 'p']);
+    // A slot free, nothing waiting, for the target's length (1 s): the overload is over, arrival order again.
+    t = 63_000;
+    expect(await again()).toEqual(['p', 'r']);
+    expect(reasons).toEqual(['queue_timeout', 'queue_timeout']);
+  });
+});
+
 describe('time limits', () => {
   it('withTimeout answers with the error once the time passes, and with the result before', async () => {
     const never = new Promise<string>(() => {});
