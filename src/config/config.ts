@@ -131,8 +131,8 @@ export const ConfigSchema = z
      */
     searchConcurrency: int(1, 1024).default(4),
     /**
-     * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue the
-     * oldest waiting is refused instead, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
+     * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue once
+     * those past the target are shed, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
      */
     searchQueueLimit: int(0, 100_000).default(8),
     /**

@@ -20,9 +20,9 @@ export interface QueueLimits {
    */
   targetWaitMs?: number;
   /**
-   * While standing, serve the newest task first, shed every task that has waited past the target (and the oldest
-   * when full, instead of refusing the new one), and stand until a slot has sat free for the target's length:
-   * Facebook's adaptive LIFO (searches). Without it the queue keeps arrival order throughout (writes must commit in
+   * While standing, serve the newest task first, shed every task that has waited past the target (a full queue,
+   * once they are shed, still refuses the new one: refused on arrival, it costs the HTTP front door least), and stand
+   * until a slot has sat free for the target's length: Facebook's adaptive LIFO (searches). Without it the queue keeps arrival order throughout (writes must commit in
    * it): standing, it refuses a new task while the head has waited past the target, sheds the head past it, and
    * stops standing once a task starts within the target with nothing left waiting.
    */
@@ -164,8 +164,12 @@ export class BoundedQueue {
   refusalNow(): 'queue_full' | 'queue_timeout' | null {
     if (this.running < this.limits.concurrency && this.waiters.length === 0) return null;
     const now = this.now();
-    // Newest first, a standing queue takes every new task (it is served first) and sheds its oldest instead.
-    if (this.limits.newestFirst) return !this.isStanding(now) && this.waiters.length >= this.limits.queueLimit ? 'queue_full' : null;
+    if (this.limits.newestFirst) {
+      // Standing, the tasks past the target are about to be shed: they leave room.
+      const target = this.limits.targetWaitMs ?? 0;
+      const waiting = this.isStanding(now) ? this.waiters.filter((w) => w.bypass || now - w.since <= target).length : this.waiters.length;
+      return waiting >= this.limits.queueLimit ? 'queue_full' : null;
+    }
     if (this.waiters.length >= this.limits.queueLimit) return 'queue_full';
     return this.overTarget(now) ? 'queue_timeout' : null;
   }
@@ -183,8 +187,8 @@ export class BoundedQueue {
       return Promise.resolve();
     }
     const now = this.now();
-    const lifo = this.limits.newestFirst === true && this.isStanding(now);
-    if (!bypassLimit && !lifo && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
+    if (!bypassLimit && this.limits.newestFirst) this.shedLate(now);
+    if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
     if (!bypassLimit && !this.limits.newestFirst && this.overTarget(now)) return Promise.reject(this.refusal('queue_timeout'));
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -215,13 +219,6 @@ export class BoundedQueue {
       };
       this.waiters.push(waiter);
       this.freeSince = null;
-      if (lifo && !bypassLimit) {
-        // Served newest first (pump), so the task to refuse is the oldest: the late ones, then the oldest if full.
-        this.shedLate(now);
-        const oldest = this.waiters.find((w) => !w.bypass);
-        if (oldest && this.waiters.filter((w) => !w.bypass).length > this.limits.queueLimit) oldest.expire();
-        if (!this.waiters.includes(waiter)) return;
-      }
       signal?.addEventListener('abort', onAbort, { once: true });
       if (!bypassLimit && this.limits.queueTimeoutMs > 0) {
         timer = setTimeout(() => {

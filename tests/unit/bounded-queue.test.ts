@@ -293,7 +293,7 @@ describe('BoundedQueue, newest first while standing (adaptive LIFO: searches)', 
     expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
   });
 
-  it('a standing queue serves newest first, when full sheds its oldest instead of refusing the new, and stands until a slot sits free for the target', async () => {
+  it('a standing queue serves newest first, refuses the new when full of tasks within the target, and stands until a slot sits free for the target', async () => {
     let t = 0;
     const reasons: Refusal[] = [];
     const q = new BoundedQueue(
@@ -317,12 +317,14 @@ describe('BoundedQueue, newest first while standing (adaptive LIFO: searches)', 
     const x = outcome('x');
     const y = outcome('y');
     t = 61_500;
-    const z = outcome('z'); // three waiting, the limit is two: the oldest (X) goes, not Z
-    expect(reasons).toEqual(['queue_timeout', 'queue_timeout']);
+    const z = outcome('z'); // two waiting within the target, the limit is two: Z is refused on arrival
+    expect(q.refusalNow()).toBe('queue_full');
+    await settle();
+    expect(reasons).toEqual(['queue_timeout', 'queue_full']);
     gate.resolve();
     await first;
-    expect({ a: await a, x: await x, y: await y, z: await z }).toEqual({ a: 'queue_timeout', x: 'queue_timeout', y: 'ran', z: 'ran' });
-    expect(order).toEqual(['z', 'y']);
+    expect({ a: await a, x: await x, y: await y, z: await z }).toEqual({ a: 'queue_timeout', x: 'ran', y: 'ran', z: 'queue_full' });
+    expect(order).toEqual(['y', 'x']);
     // Drained, but work comes again before a slot has sat free for the target: still the same overload, newest first.
     const again = async () => {
       const gate2 = deferred();
@@ -339,7 +341,7 @@ describe('BoundedQueue, newest first while standing (adaptive LIFO: searches)', 
     // A slot free, nothing waiting, for the target's length (1 s): the overload is over, arrival order again.
     t = 63_000;
     expect(await again()).toEqual(['p', 'r']);
-    expect(reasons).toEqual(['queue_timeout', 'queue_timeout']);
+    expect(reasons).toEqual(['queue_timeout', 'queue_full']);
   });
 });
 

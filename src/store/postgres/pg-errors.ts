@@ -7,9 +7,11 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
  * SQLSTATE classes and codes that mean "the database cannot answer right now" rather than "this request is
  * wrong": connection exceptions (08), operator intervention (57: admin shutdown, crash shutdown, cannot
  * connect now), insufficient resources (53: too many connections, out of memory/disk), and a standby that
- * refuses a write (25006 read_only_sql_transaction, e.g. a replica promoted or a URL pointing at a replica).
+ * refuses a write (25006 read_only_sql_transaction, e.g. a replica promoted or a URL pointing at a replica), and
+ * 3D000 invalid_catalog_name: the database in the URL does not exist (dropped, or being re-created by a restore) —
+ * a request cannot be answered until an operator acts, which is a 503 with the reason, not an internal error.
  */
-const UNAVAILABLE_SQLSTATE = /^(08|57|53)|^25006$|^40001$|^40P01$/;
+const UNAVAILABLE_SQLSTATE = /^(08|57|53)|^25006$|^40001$|^40P01$|^3D000$/;
 /** Node socket errors and the messages pg throws when a connection drops or cannot be made in time. */
 const UNAVAILABLE_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const UNAVAILABLE_MESSAGE =
