@@ -64,10 +64,12 @@ export const ConfigSchema = z
     queryWorker: bool.default(true),
     /**
      * Run searches' SQLite look-ups (BM25, highlights, chunk texts, article fields; about half of a search's
-     * main-thread time) in a worker thread with read-only connections of its own, so the event loop stays free to
-     * admit and refuse requests under overload (docs/benchmarks.md, overload). SQLite backend only.
+     * main-thread time) in a worker thread with read-only connections of its own. Off by default: it halves the main
+     * thread's share of a read-only load (admitted p99 at 2x capacity 342 -> 123-150 ms), but every write empties
+     * the worker connection's page cache, and with 1 write in 20 requests searches answered fell from 119-138/s to
+     * 46-52/s (docs/benchmarks.md, overload). For an index that is searched far more than it is written. SQLite only.
      */
-    searchReadWorker: bool.default(true),
+    searchReadWorker: bool.default(false),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
     queryThreads: int(1, 64).default(2),
     /** Passage sessions, one worker thread each, taking batches from one queue (writes and rebuilds). */
@@ -124,12 +126,12 @@ export const ConfigSchema = z
      */
     writeQueueTargetMs: int(0, 3_600_000).default(5_000),
     /**
-     * Searches that run at once; more wait in the search queue. 4: a search moves through three threads (the query
-     * embedding in the query worker, the SQLite look-ups in the read worker, k-NN and the response on the main
-     * thread), and it takes about four in flight to keep them all busy: capacity 179 searches/s at 4 against 140-154
-     * at 2-3 with the queue unbounded (docs/benchmarks.md, overload).
+     * Searches that run at once; more wait in the search queue. 2: on 2 cores the query embedding (worker) of one
+     * overlaps the BM25 and grouping (main thread) of the other; 4 answered no more at 2x capacity (191 against 189
+     * searches/s) at a higher p50 (115 against 77 ms). With QUARRY_SEARCH_READ_WORKER a search crosses three threads
+     * and 4 keeps them busy (capacity 179 against 134-154 at 2): raise it with the worker (docs/benchmarks.md).
      */
-    searchConcurrency: int(1, 1024).default(4),
+    searchConcurrency: int(1, 1024).default(2),
     /**
      * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue once
      * those past the target are shed, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
