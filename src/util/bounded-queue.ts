@@ -13,18 +13,20 @@ export interface QueueLimits {
   /**
    * CoDel-style admission (0 or absent: off; off too when queueTimeoutMs is 0). Once every task that started for
    * `queueTimeoutMs` had waited past this target (a standing queue: not a burst, nor a busy queue that keeps
-   * moving), the queue serves newest first and sheds every task that has waited past the target, and when full
-   * its oldest task instead of refusing the new one, until it drains. Under sustained overload an admitted task
-   * then starts within about the target, and the refused are those that had already waited (Nichols & Jacobson's
-   * CoDel, with the adaptive LIFO Facebook pairs it with in its RPC queues).
+   * moving), the wait allowed drops to the target: in arrival order a new task is refused at once while the head
+   * has already waited longer, and a waiting task past it is refused instead of started, until the queue drains;
+   * newest first (see newestFirst) every task past the target is shed and the newest is served. Under sustained
+   * overload admitted tasks then wait about the target, not the whole queue (Nichols & Jacobson's CoDel: the
+   * minimum wait over an interval; as Facebook applies it to RPC queues).
    */
   targetWaitMs?: number;
   /**
    * While standing, serve the newest task first, shed every task that has waited past the target (a full queue,
-   * once they are shed, still refuses the new one: refused on arrival, it costs the HTTP front door least), and stand
-   * until a slot has sat free for the target's length: Facebook's adaptive LIFO (searches). Without it the queue keeps arrival order throughout (writes must commit in
-   * it): standing, it refuses a new task while the head has waited past the target, sheds the head past it, and
-   * stops standing once a task starts within the target with nothing left waiting.
+   * once they are shed, still refuses the new one: refused on arrival, it costs the HTTP front door least), and
+   * stand until a slot has sat free for the target's length: Facebook's adaptive LIFO (searches). Without it the
+   * queue keeps arrival order throughout (writes must commit in it): standing, it refuses a new task while the head
+   * has waited past the target, sheds the head past it, and stops standing once a task starts within the target
+   * with nothing left waiting.
    */
   newestFirst?: boolean;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
@@ -61,8 +63,8 @@ export class BoundedQueue {
    */
   private aboveTargetSince: number | null = null;
   /**
-   * Once found standing, the queue stays so until a slot has sat free with nothing waiting for the target's length:
-   * the arrivals no longer keep it busy. Served newest first, a standing queue under overload does empty now and
+   * Once found standing, a newest-first queue stays so until a slot has sat free with nothing waiting for the
+   * target's length: the arrivals no longer keep it busy (one in arrival order: see newestFirst). Served newest first, a standing queue under overload does empty now and
    * then (its newest task starts at once, the late ones are shed); ending on that, it went back to arrival order and
    * let waits grow for a whole interval before standing again, and at 2x capacity p99 came from those swings. Under
    * overload the next arrival comes within a fraction of the target; below capacity a slot soon waits that long.
