@@ -163,13 +163,26 @@ export async function run(args: string[]): Promise<void> {
       const transport: Transport = { keepAliveRetries: 0, errors: {} };
       let windowTransport: Transport = { keepAliveRetries: 0, errors: {} };
       // Server-side refusals, as deltas per window: they say which queue refused and why (the client only sees 503).
+      // The sampler's own /metrics reads go through fetch's pooled connections and meet the same keep-alive race as
+      // the load (the server closed an idle one as the request went out): one retry, then a sample without them
+      // rather than a dead run (the 11:08 run of 2026-11-30 died at its last sample on an ECONNRESET here).
+      const metricsText = async (): Promise<string | null> => {
+        for (let attempt = 0; attempt < 2; attempt++) {
+          try {
+            return await (await fetch(`${server.url}/metrics`)).text();
+          } catch {}
+        }
+        return null;
+      };
       const refusedNow = async (): Promise<Record<string, number>> => {
-        const text = await (await fetch(`${server.url}/metrics`)).text();
+        const text = await metricsText();
+        if (text === null) return refusedBefore;
         const out: Record<string, number> = {};
         for (const m of text.matchAll(/^quarry_overload_refused_total\{queue="(\w+)",reason="(\w+)"\} (\S+)$/gm)) out[`${m[1]}/${m[2]}`] = Number(m[3]);
         return out;
       };
-      let refusedBefore = await refusedNow();
+      let refusedBefore: Record<string, number> = {};
+      refusedBefore = await refusedNow();
       const t0 = performance.now();
       const sampler = setInterval(() => {
         void (async () => {
@@ -178,7 +191,7 @@ export async function run(args: string[]): Promise<void> {
           const wt = windowTransport;
           windowTransport = { keepAliveRetries: 0, errors: {} };
           const p = procStats(server.pid);
-          const heap = metricValue(await (await fetch(`${server.url}/metrics`)).text(), 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const heap = metricValue((await metricsText()) ?? '', 'nodejs_heap_size_used_bytes') ?? Number.NaN;
           const refusedAfter = await refusedNow();
           const refused = Object.fromEntries(
             Object.entries(refusedAfter)
