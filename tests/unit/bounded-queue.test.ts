@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { untilCommitted, withTimeout } from '../../src/core/time-limits.ts';
 import { QuarryError } from '../../src/errors.ts';
 import { TokenBucketStore } from '../../src/server/token-bucket.ts';
-import { BoundedQueue, type Refusal } from '../../src/util/bounded-queue.ts';
+import { BoundedQueue, type QueueLimits, type Refusal } from '../../src/util/bounded-queue.ts';
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -15,6 +15,42 @@ function deferred<T = void>() {
 }
 /** Lets queued promise callbacks run. */
 const settle = () => new Promise((r) => setImmediate(r));
+
+/**
+ * The CoDel scenario both orders are tested on: a task holds the only slot; A waits past the target, B and a checkpoint
+ * come in a burst, C once the queue has stood a whole interval; then the slot frees and D comes to an empty queue.
+ * A clock the test moves: no timing. The interval (queueTimeoutMs) is a minute so its real timer never fires.
+ */
+async function codelScenario(targetWaitMs: number, extra: Partial<QueueLimits> = {}) {
+  let t = 0;
+  const reasons: Refusal[] = [];
+  const q = new BoundedQueue(
+    'test',
+    { concurrency: 1, queueLimit: 10, queueTimeoutMs: 60_000, retryAfterSeconds: 1, targetWaitMs, ...extra },
+    (why) => reasons.push(why),
+    () => t,
+  );
+  const gate = deferred();
+  const first = q.run(() => gate.promise);
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ran',
+      (e: QuarryError) => String(e.details?.reason),
+    );
+  const a = outcome(q.run(() => 'a'));
+  t = 30_000; // A has waited 30 s, past the 1 s target, but the queue has stood for less than the interval: a burst.
+  const b = outcome(q.run(() => 'b'));
+  const checkpoint = outcome(q.run(() => 'checkpoint', { bypassLimit: true }));
+  t = 61_000; // The queue has not emptied for a whole interval and its head waited past the target.
+  const c = outcome(q.run(() => 'c'));
+  await settle();
+  gate.resolve();
+  await first;
+  const results = { a: await a, b: await b, c: await c, checkpoint: await checkpoint };
+  // Emptied: a new task is admitted again.
+  const d = await outcome(q.run(() => 'd'));
+  return { results, d, reasons };
+}
 
 describe('BoundedQueue', () => {
   it('runs at most `concurrency` tasks at once, the rest in arrival order', async () => {
@@ -103,45 +139,12 @@ describe('BoundedQueue', () => {
   });
 
   it('CoDel target: a burst may wait the interval, a standing queue past the target sheds at once and from the head', async () => {
-    // A clock the test moves: no timing. The interval (queueTimeoutMs) is a minute so its real timer never fires.
-    let t = 0;
-    const limits = { concurrency: 1, queueLimit: 10, queueTimeoutMs: 60_000, retryAfterSeconds: 1 };
-    const run = async (targetWaitMs: number) => {
-      const reasons: Refusal[] = [];
-      const q = new BoundedQueue(
-        'test',
-        { ...limits, targetWaitMs },
-        (why) => reasons.push(why),
-        () => t,
-      );
-      t = 0;
-      const gate = deferred();
-      const first = q.run(() => gate.promise);
-      const outcome = (p: Promise<unknown>) =>
-        p.then(
-          () => 'ran',
-          (e: QuarryError) => String(e.details?.reason),
-        );
-      const a = outcome(q.run(() => 'a'));
-      t = 30_000; // A has waited 30 s, past the 1 s target, but the queue has stood for less than the interval: a burst.
-      const b = outcome(q.run(() => 'b'));
-      const checkpoint = outcome(q.run(() => 'checkpoint', { bypassLimit: true }));
-      t = 61_000; // The queue has not emptied for a whole interval and its head waited past the target.
-      const c = outcome(q.run(() => 'c'));
-      await settle();
-      gate.resolve();
-      await first;
-      const results = { a: await a, b: await b, c: await c, checkpoint: await checkpoint };
-      // Emptied: a new task is admitted again.
-      const d = await outcome(q.run(() => 'd'));
-      return { results, d, reasons };
-    };
-    const codel = await run(1_000);
+    const codel = await codelScenario(1_000);
     expect(codel.results).toEqual({ a: 'queue_timeout', b: 'queue_timeout', c: 'queue_timeout', checkpoint: 'ran' });
     expect(codel.d).toBe('ran');
     expect(codel.reasons).toEqual(['queue_timeout', 'queue_timeout', 'queue_timeout']);
     // Off (0): the same sequence admits and runs everything (the interval alone is the deadline).
-    const off = await run(0);
+    const off = await codelScenario(0);
     expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
   });
 
@@ -250,46 +253,13 @@ describe('BoundedQueue', () => {
 
 describe('BoundedQueue, newest first while standing (adaptive LIFO: searches)', () => {
   it('a burst may wait the interval; standing, the queue sheds what waited past the target and takes the new', async () => {
-    // A clock the test moves: no timing. The interval (queueTimeoutMs) is a minute so its real timer never fires.
-    let t = 0;
-    const limits = { concurrency: 1, queueLimit: 10, queueTimeoutMs: 60_000, retryAfterSeconds: 1, newestFirst: true };
-    const run = async (targetWaitMs: number) => {
-      const reasons: Refusal[] = [];
-      const q = new BoundedQueue(
-        'test',
-        { ...limits, targetWaitMs },
-        (why) => reasons.push(why),
-        () => t,
-      );
-      t = 0;
-      const gate = deferred();
-      const first = q.run(() => gate.promise);
-      const outcome = (p: Promise<unknown>) =>
-        p.then(
-          () => 'ran',
-          (e: QuarryError) => String(e.details?.reason),
-        );
-      const a = outcome(q.run(() => 'a'));
-      t = 30_000; // A has waited 30 s, past the 1 s target, but the queue has stood for less than the interval: a burst.
-      const b = outcome(q.run(() => 'b'));
-      const checkpoint = outcome(q.run(() => 'checkpoint', { bypassLimit: true }));
-      t = 61_000; // The queue has not emptied for a whole interval and its head waited past the target.
-      const c = outcome(q.run(() => 'c'));
-      await settle();
-      gate.resolve();
-      await first;
-      const results = { a: await a, b: await b, c: await c, checkpoint: await checkpoint };
-      // Emptied: a new task is admitted again.
-      const d = await outcome(q.run(() => 'd'));
-      return { results, d, reasons };
-    };
-    const codel = await run(1_000);
+    const codel = await codelScenario(1_000, { newestFirst: true });
     // Standing: the tasks that waited past the target are shed, the new one (C) is taken and served.
     expect(codel.results).toEqual({ a: 'queue_timeout', b: 'queue_timeout', c: 'ran', checkpoint: 'ran' });
     expect(codel.d).toBe('ran');
     expect(codel.reasons).toEqual(['queue_timeout', 'queue_timeout']);
     // Off (0): the same sequence admits and runs everything (the interval alone is the deadline).
-    const off = await run(0);
+    const off = await codelScenario(0, { newestFirst: true });
     expect(off.results).toEqual({ a: 'ran', b: 'ran', c: 'ran', checkpoint: 'ran' });
   });
 
