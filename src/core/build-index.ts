@@ -86,7 +86,8 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: Math.max(embedded, chunks) });
   };
 
-  const groupSize = req.background ? BACKGROUND_GROUP_ARTICLES : GROUP_ARTICLES;
+  const background = req.background === true;
+  const groupSize = background ? BACKGROUND_GROUP_ARTICLES : GROUP_ARTICLES;
   try {
     for (let i = 0; i < total; i += groupSize) {
       req.checkpoint?.();
@@ -96,7 +97,6 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
       const cpu = profile ? process.cpuUsage() : undefined;
       let groupDone = 0;
       // Background: live writes during a rebuild are embedded before the groups queued here (worker-embedder.ts).
-      const background = req.background === true;
       const prepared = embedChunked(
         chunked,
         embedder,

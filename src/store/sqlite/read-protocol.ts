@@ -19,3 +19,8 @@ export interface ReadResponse {
 
 export type ReadArgs<M extends ReadMethod> = Parameters<ArticleDatabase[M]>;
 export type ReadResult<M extends ReadMethod> = ReturnType<ArticleDatabase[M]>;
+
+/** `db.method(...args)`: one read, wherever it runs (in the worker, or on the main thread without one). */
+export function runRead<M extends ReadMethod>(db: ArticleDatabase, method: M, args: ReadArgs<M>): ReadResult<M> {
+  return (db[method] as (...a: ReadArgs<M>) => ReadResult<M>).apply(db, args);
+}

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { isQuarryError } from '../../errors.ts';
 import { ArticleDatabase, DATABASE_FILE } from './database.ts';
-import { READ_METHODS, type ReadRequest, type ReadResponse } from './read-protocol.ts';
+import { READ_METHODS, type ReadArgs, type ReadRequest, type ReadResponse, runRead } from './read-protocol.ts';
 
 const port = parentPort!;
 const connections = new Map<string, ArticleDatabase>();
@@ -39,7 +39,7 @@ port.on('message', (msg: ReadRequest) => {
   try {
     if (!READ_METHODS.includes(msg.method)) throw new Error(`not a read method: ${msg.method}`);
     const db = connectionOf(msg.dir);
-    const result = (db[msg.method] as (...a: unknown[]) => unknown).apply(db, msg.args);
+    const result = runRead(db, msg.method, msg.args as ReadArgs<typeof msg.method>);
     port.postMessage({ id: msg.id, result } satisfies ReadResponse);
   } catch (e) {
     const error = isQuarryError(e) ? { code: e.code, message: e.message, field: e.field } : { message: (e as Error).message ?? String(e) };

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../../errors.ts';
 import type { ArticleDatabase } from './database.ts';
-import type { ReadArgs, ReadMethod, ReadRequest, ReadResponse, ReadResult } from './read-protocol.ts';
+import { type ReadArgs, type ReadMethod, type ReadRequest, type ReadResponse, type ReadResult, runRead } from './read-protocol.ts';
 
 /** The compiled thread next to this file in dist/; from the TypeScript sources (tests, benches) a boot file that registers tsx first. */
 const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./read-worker-boot.mjs', import.meta.url) : new URL('./read-worker-thread.js', import.meta.url);
@@ -56,7 +56,7 @@ export class ReadWorker {
    * is gone (also for a call in flight when it died).
    */
   via<M extends ReadMethod>(db: ArticleDatabase, dir: string, method: M, ...args: ReadArgs<M>): Promise<ReadResult<M>> {
-    const local = () => (db[method] as (...a: ReadArgs<M>) => ReadResult<M>).apply(db, args);
+    const local = () => runRead(db, method, args);
     if (this.failed) return Promise.resolve(local());
     return this.request<ReadResult<M>>({ kind: 'read', id: this.nextId++, dir, method, args }).catch((e: Error) => {
       if (this.failed) return local();

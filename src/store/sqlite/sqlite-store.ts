@@ -28,7 +28,7 @@ import { checkIntegrity } from './integrity.ts';
 import { acquireWriterLock } from './lock.ts';
 import { MaintenancePolicy } from './maintenance.ts';
 import { SqliteScope } from './metadata-index.ts';
-import type { ReadArgs, ReadMethod, ReadResult } from './read-protocol.ts';
+import { type ReadArgs, type ReadMethod, type ReadResult, runRead } from './read-protocol.ts';
 import { ReadWorker } from './read-worker.ts';
 import { openCheckpoint, releaseCheckpoint, writeSnapshot } from './snapshot.ts';
 
@@ -218,7 +218,7 @@ export class SqliteStore implements IndexStore {
    */
   private readsOf(gen: Generation): <M extends ReadMethod>(method: M, ...args: ReadArgs<M>) => Promise<ReadResult<M>> {
     const worker = this.readWorker;
-    if (!worker) return async (method, ...args) => (gen.db[method] as (...a: typeof args) => ReadResult<typeof method>).apply(gen.db, args);
+    if (!worker) return async (method, ...args) => runRead(gen.db, method, args);
     if (!this.readWorkerGens.has(gen)) {
       this.readWorkerGens.add(gen);
       gen.onClose(() => worker.forget(gen.dir));
