@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Article } from '../../src/corpus/article.ts';
 import { DATABASE_FILE } from '../../src/store/sqlite/database.ts';
@@ -53,8 +54,9 @@ function swapGate() {
   };
 }
 
-async function openStore(root: string, onCompactionBuilt?: (seq: number) => Promise<void>): Promise<SqliteStore> {
+async function openStore(root: string, onCompactionBuilt?: (seq: number) => Promise<void>, logger?: pino.Logger): Promise<SqliteStore> {
   return SqliteStore.open({
+    logger,
     root,
     identity: { model: MODEL, chunker: CHUNKER },
     access: 'write',
@@ -79,10 +81,13 @@ const upsert = (store: SqliteStore, articles: Article[]) =>
 const remove = (store: SqliteStore, id: string) => store.write([{ op: 'delete', id }]);
 
 /** 300 articles × 4 chunks, then deletes up to the first that crosses 20% deleted points (starting a compaction). */
-async function storeWithCompactionStarted(onCompactionBuilt?: (seq: number) => Promise<void>): Promise<{ store: SqliteStore; root: string }> {
+async function storeWithCompactionStarted(
+  onCompactionBuilt?: (seq: number) => Promise<void>,
+  logger?: pino.Logger,
+): Promise<{ store: SqliteStore; root: string }> {
   const root = mkdtempSync(join(tmpdir(), 'quarry-compaction-live-'));
   roots.push(root);
-  const store = await openStore(root, onCompactionBuilt);
+  const store = await openStore(root, onCompactionBuilt, logger);
   const builder = await store.beginGeneration({ source: { kind: 'empty' } });
   await builder.publish({ folderFiles: new Map(), buildSeconds: 0 });
   for (let n = 0; n < 300; n += 25)
@@ -205,6 +210,44 @@ describe('HNSW compaction built beside the live graph', () => {
         } finally {
           await reopened.close();
         }
+      }
+    } finally {
+      gate.open();
+      await store.close();
+    }
+  });
+
+  it('catches the compacted graph up outside the swap when many changes landed meanwhile, writes during the catch-up included', async () => {
+    const gate = swapGate();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { store } = await storeWithCompactionStarted(gate.hook, logger);
+    try {
+      await gate.reached;
+      // 40 new articles (160 adds) and 20 deletes while the graph waits: more than the swap replays holding writes.
+      for (let n = 4000; n < 4040; n += 10) await upsert(store, Array.from({ length: 10 }, (_, i) => article(n + i)));
+      for (let n = 200; n < 220; n++) await remove(store, `a${n}`);
+      gate.open();
+      // Writes queued while the graph catches up between turns of the event loop: they land between its slices
+      // or before the swap, and the swapped-in graph must hold them either way.
+      const during = [upsert(store, [article(5000)]), remove(store, 'a4001'), upsert(store, [article(4002, ' changed')]), upsert(store, [article(5001)])];
+      await Promise.all(during);
+      await expect.poll(() => lines.some((l) => l.msg === 'compacted HNSW graph swapped in')).toBe(true);
+      const swapped = lines.find((l) => l.msg === 'compacted HNSW graph swapped in')!;
+      expect(swapped.replayed as number).toBeGreaterThanOrEqual(160 + 20 * 4);
+      expect(swapped.replayedHoldingWrites as number).toBeLessThan((swapped.replayed as number) / 2);
+
+      expect((await store.checkIntegrity()).problems).toEqual([]);
+      const st = await store.stats();
+      // 239 after the set-up, + 40 - 20, + a5000 and a5001, - a4001 = 260; the compacted graph dropped the old deletes.
+      expect(st.articles).toBe(260);
+      expect(st.hnsw.points).toBeLessThan(1200);
+      for (const id of [4000, 4039, 5000, 5001]) expect((await nearest(store, article(id).paragraphs[1]!))[0]).toBe(`a${id}`);
+      expect((await nearest(store, article(4002, ' changed').paragraphs[0]!))[0]).toBe('a4002');
+      for (const gone of [article(4001), article(210), article(4002)]) {
+        const ids = await nearest(store, gone.paragraphs[3]!, 10);
+        if (gone.id !== 'a4002') expect(ids).not.toContain(gone.id);
+        expect(ids.filter((id) => id.startsWith('missing'))).toEqual([]);
       }
     } finally {
       gate.open();

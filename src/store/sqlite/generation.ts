@@ -5,12 +5,18 @@ import { type StageProfile, timed } from '../../util/stage-profile.ts';
 import type { Manifest } from '../manifest.ts';
 import type { WriteOp, WriteOutcome } from '../store.ts';
 import { type CompactedGraph, removeUnfinishedCompactions } from './compaction.ts';
-import { ArticleDatabase, DATABASE_FILE, type WriteResult } from './database.ts';
+import { ArticleDatabase, type Change, DATABASE_FILE, type WriteResult } from './database.ts';
 import { findDuplicates } from './find-duplicates.ts';
 import { MetadataIndex } from './metadata-index.ts';
 import { checkpointBytes, publishCheckpoint, VectorIndex } from './vector-index.ts';
 
 const YIELD_EVERY = 512;
+/** A compaction's swap replays at most about this many changes while it holds writes (catchUpCompacted). */
+const HELD_REPLAY = 64;
+/** HNSW inserts between two turns of the event loop while a compacted graph catches up (~1–5 ms each). */
+const REPLAY_SLICE = 16;
+/** Open catch-up rounds at most: writes that outpace the replay leave the rest to the swap. */
+const CATCH_UP_ROUNDS = 8;
 /** lastCheckpointSeq when the graph in memory is not the one on disk whatever its seq. */
 const NO_CHECKPOINT = -1;
 
@@ -199,7 +205,8 @@ export class Generation {
    * inside the mutation queue and has kept the log after S from being pruned.
    */
   installCompacted(graph: CompactedGraph): { replayed: number } {
-    const replayed = replayChanges(this.db, graph.vectors);
+    const replayed = applyChanges(this.db, graph.vectors, this.db.changesAfter(graph.vectors.seq));
+    graph.vectors.seq = Math.max(graph.vectors.seq, this.db.lastSeq());
     // Published before the swap: if the file cannot be renamed, the live graph and its checkpoint stay as they were.
     publishCheckpoint(this.dir, graph.file, graph.seq, graph.points);
     const old = this.vectorIndex;
@@ -209,6 +216,27 @@ export class Generation {
     this.lastCheckpointSeq = graph.seq;
     this.lastCheckpointAt = new Date().toISOString();
     return { replayed };
+  }
+
+  /**
+   * Brings a compacted graph (not yet live) towards the change log while writes go on, before its swap holds
+   * them: in slices, serving the event loop between slices. Replayed in the swap, the changes of a compaction
+   * that took a minute under writes were hundreds of HNSW inserts in one task, which held every search for
+   * 0.2–0.5 s (soak: searches refused past their deadline). Returns once what is left is small enough for the
+   * swap (or after a few rounds if writes outpace it), or when `abandoned()` says the graph will not be installed.
+   */
+  async catchUpCompacted(graph: CompactedGraph, abandoned: () => boolean): Promise<number> {
+    let replayed = 0;
+    for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+      const changes = this.db.changesAfter(graph.vectors.seq);
+      if (changes.length <= HELD_REPLAY) break;
+      for (let i = 0; i < changes.length; i += REPLAY_SLICE) {
+        if (abandoned()) return replayed;
+        replayed += applyChanges(this.db, graph.vectors, changes.slice(i, i + REPLAY_SLICE));
+        await yieldToEventLoop();
+      }
+    }
+    return replayed;
   }
 
   /** Ends a build: the database durable, the change log (only the build's own inserts) pruned, the graph saved. */
@@ -254,7 +282,13 @@ export class Generation {
 
 /** Applies the changes logged after the checkpoint (idempotent: adds of deleted chunks are skipped). */
 function replayChanges(db: ArticleDatabase, vectors: VectorIndex): number {
-  const changes = db.changesAfter(vectors.seq);
+  const replayed = applyChanges(db, vectors, db.changesAfter(vectors.seq));
+  vectors.seq = Math.max(vectors.seq, db.lastSeq());
+  return replayed;
+}
+
+/** Applies logged changes in order (idempotent: an add of a chunk deleted since is skipped). */
+function applyChanges(db: ArticleDatabase, vectors: VectorIndex, changes: Change[]): number {
   for (const change of changes) {
     if (change.op === 'delete') vectors.remove(change.chunkRowid);
     else {
@@ -263,7 +297,6 @@ function replayChanges(db: ArticleDatabase, vectors: VectorIndex): number {
     }
     vectors.seq = change.seq;
   }
-  vectors.seq = Math.max(vectors.seq, db.lastSeq());
   return changes.length;
 }
 

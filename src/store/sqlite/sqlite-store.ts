@@ -265,14 +265,19 @@ export class SqliteStore implements IndexStore {
       try {
         const graph = await job.built;
         await this.opts.onCompactionBuilt?.(graph.seq);
-        await this.mutations.run(() => {
-          if (job.cancelled || this.closed || this.gen !== gen) return;
+        const abandoned = () => job.cancelled || this.closed || this.gen !== gen;
+        const caughtUp = await gen.catchUpCompacted(graph, abandoned);
+        const installed = await this.mutations.run(() => {
+          if (abandoned()) return false;
           const { replayed } = gen.installCompacted(graph);
           this.log.info(
-            { points: graph.vectors.points, deleted: gen.deletedPoints, replayed, buildMs: graph.buildMs, ms: Math.round(performance.now() - started) },
+            { points: graph.vectors.points, deleted: gen.deletedPoints, replayed: caughtUp + replayed, replayedHoldingWrites: replayed, buildMs: graph.buildMs, ms: Math.round(performance.now() - started) },
             'compacted HNSW graph swapped in',
           );
+          return true;
         });
+        // Its native memory now, not when V8 gets round to the object (VectorIndex.release).
+        if (!installed) graph.vectors.release();
       } catch (e) {
         if (!job.cancelled) {
           this.compactionRetryAt = Date.now() + COMPACTION_RETRY_MS;
