@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.ts';
-import { flag, has } from './lib/args.ts';
+import { flag, has, serverEnv } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
 import { closedLoop, type LoadSummary, openLoop, type Sample, summarise } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
@@ -62,13 +62,7 @@ export async function run(args: string[]): Promise<void> {
   if (q) underTest.QUARRY_SEARCH_QUEUE_LIMIT = q;
   if (qt) underTest.QUARRY_SEARCH_QUEUE_TIMEOUT_MS = qt;
   // Any other server setting, e.g. --server-env QUARRY_QUERY_THREADS=1 (applies to every server this run starts).
-  const extra = Object.fromEntries(
-    (flag(args, 'server-env', '') || '')
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => kv.split('=') as [string, string]),
-  );
-  Object.assign(baseEnv, extra);
+  Object.assign(baseEnv, serverEnv(args));
   const result = newResult('overload', args);
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -158,7 +152,7 @@ export async function run(args: string[]): Promise<void> {
         await off.stop();
       }
 
-    const settings = { ...underTest, ...extra };
+    const settings = { ...underTest, ...serverEnv(args) };
     const priorities = { generatorNice, serverNice };
     Object.assign(result, {
       priorities,

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- soak [--minutes 30] [--clients 8] [--write-every 20] [--sample-seconds 30] [--warmup-minutes 2] [--no-doc]`
+ * `npm run bench -- soak [--minutes 30] [--clients 8] [--write-every 20] [--sample-seconds 30] [--warmup-minutes 2] [--no-doc]
+ *   [--server-env K=V,…] [--server-node-args '--cpu-prof --cpu-prof-dir=DIR']`
  *
  * Leaks and drift over a long run: a `quarry serve` child on a copy of the bbc-news index (real model), a
  * mixed load of searches and writes (every `write-every`-th request replaces one of 200 articles, so the index
@@ -18,7 +19,7 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flag, has } from './lib/args.ts';
+import { flag, has, serverEnv } from './lib/args.ts';
 import { bbcArticles, ensureBbcIndex } from './lib/bbc-index.ts';
 import { bbcTitles, mulberry32, scifactQueries, seededShuffle } from './lib/corpus.ts';
 import { closedLoop, type LoadRequest, type Sample, send, summarise, type TransportLog } from './lib/http-load.ts';
@@ -59,6 +60,9 @@ interface Point {
   /** RSS split (/proc status): anonymous memory (heaps, native allocations) vs file-backed pages (mmap'd SQLite, code). */
   rssAnonMiB: number;
   rssFileMiB: number;
+  /** The longest the server's event loop was held in the window (prom-client's nodejs_eventloop_lag_max_seconds,
+   * reset at each scrape): a stall long enough to push queued searches past their deadline shows here. */
+  loopLagMaxMs: number;
   /** The rebuild's state at the sample (idle before it, running, succeeded). */
   rebuild: string;
   /** Transport errors by code, and requests retried after a keep-alive race, in the window (see http-load.ts send). */
@@ -135,7 +139,8 @@ export async function run(args: string[]): Promise<void> {
       // One client address generates the whole load: the per-address search limit would measure itself.
       QUARRY_SEARCH_RATE: '0',
       QUARRY_QUERY_CACHE_SIZE: '0',
-    });
+      ...serverEnv(args),
+    }, { nodeArgs: (flag(args, 'server-node-args', '') || '').split(' ').filter(Boolean) });
     const next = mix(writeEvery);
     const points: Point[] = [];
     let rebuild: Record<string, unknown> = {};
@@ -191,7 +196,9 @@ export async function run(args: string[]): Promise<void> {
           const wt = windowTransport;
           windowTransport = { keepAliveRetries: 0, errors: {} };
           const p = procStats(server.pid);
-          const heap = metricValue((await metricsText()) ?? '', 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const metrics = (await metricsText()) ?? '';
+          const heap = metricValue(metrics, 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const lagMax = metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') ?? Number.NaN;
           const refusedAfter = await refusedNow();
           const refused = Object.fromEntries(
             Object.entries(refusedAfter)
@@ -216,6 +223,7 @@ export async function run(args: string[]): Promise<void> {
             refused,
             rssAnonMiB: round(p.rssAnonMiB, 1),
             rssFileMiB: round(p.rssFileMiB, 1),
+            loopLagMaxMs: round(lagMax * 1000, 1),
             rebuild: rebuildState,
             transportErrors: wt.errors,
             keepAliveRetries: wt.keepAliveRetries,

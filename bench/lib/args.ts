@@ -17,3 +17,13 @@ export function numberList(args: string[], name: string, fallback: number[]): nu
   const v = flag(args, name, undefined);
   return v === undefined ? fallback : v.split(',').map(Number);
 }
+
+/** `--server-env K=V,K2=V2`: extra settings for the `quarry serve` a benchmark starts. */
+export function serverEnv(args: string[]): Record<string, string> {
+  return Object.fromEntries(
+    (flag(args, 'server-env', '') || '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
