@@ -132,15 +132,18 @@ export async function run(args: string[]): Promise<void> {
   const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
   try {
     cpSync(ensureBbcIndex(), join(work, 'index'), { recursive: true });
-    const server = await startServe({
-      QUARRY_INDEX_DIR: join(work, 'index'),
-      QUARRY_SEEDS_DIR: join(work, 'none'),
-      QUARRY_API_KEY: API_KEY,
-      // One client address generates the whole load: the per-address search limit would measure itself.
-      QUARRY_SEARCH_RATE: '0',
-      QUARRY_QUERY_CACHE_SIZE: '0',
-      ...serverEnv(args),
-    }, { nodeArgs: (flag(args, 'server-node-args', '') || '').split(' ').filter(Boolean) });
+    const server = await startServe(
+      {
+        QUARRY_INDEX_DIR: join(work, 'index'),
+        QUARRY_SEEDS_DIR: join(work, 'none'),
+        QUARRY_API_KEY: API_KEY,
+        // One client address generates the whole load: the per-address search limit would measure itself.
+        QUARRY_SEARCH_RATE: '0',
+        QUARRY_QUERY_CACHE_SIZE: '0',
+        ...serverEnv(args),
+      },
+      { nodeArgs: (flag(args, 'server-node-args', '') || '').split(' ').filter(Boolean) },
+    );
     const next = mix(writeEvery);
     const points: Point[] = [];
     let rebuild: Record<string, unknown> = {};

@@ -225,7 +225,11 @@ describe('HNSW compaction built beside the live graph', () => {
     try {
       await gate.reached;
       // 40 new articles (160 adds) and 20 deletes while the graph waits: more than the swap replays holding writes.
-      for (let n = 4000; n < 4040; n += 10) await upsert(store, Array.from({ length: 10 }, (_, i) => article(n + i)));
+      for (let n = 4000; n < 4040; n += 10)
+        await upsert(
+          store,
+          Array.from({ length: 10 }, (_, i) => article(n + i)),
+        );
       for (let n = 200; n < 220; n++) await remove(store, `a${n}`);
       gate.open();
       // Writes queued while the graph catches up between turns of the event loop: they land between its slices

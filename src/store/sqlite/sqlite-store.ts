@@ -271,7 +271,14 @@ export class SqliteStore implements IndexStore {
           if (abandoned()) return false;
           const { replayed } = gen.installCompacted(graph);
           this.log.info(
-            { points: graph.vectors.points, deleted: gen.deletedPoints, replayed: caughtUp + replayed, replayedHoldingWrites: replayed, buildMs: graph.buildMs, ms: Math.round(performance.now() - started) },
+            {
+              points: graph.vectors.points,
+              deleted: gen.deletedPoints,
+              replayed: caughtUp + replayed,
+              replayedHoldingWrites: replayed,
+              buildMs: graph.buildMs,
+              ms: Math.round(performance.now() - started),
+            },
             'compacted HNSW graph swapped in',
           );
           return true;
