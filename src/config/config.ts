@@ -65,9 +65,10 @@ export const ConfigSchema = z
     /**
      * Run searches' SQLite look-ups (BM25, highlights, chunk texts, article fields; about half of a search's
      * main-thread time) in a worker thread with read-only connections of its own. Off by default: it halves the main
-     * thread's share of a read-only load (admitted p99 at 2x capacity 342 -> 123-150 ms), but every write empties
-     * the worker connection's page cache, and with 1 write in 20 requests searches answered fell from 119-138/s to
-     * 46-52/s (docs/benchmarks.md, overload). For an index that is searched far more than it is written. SQLite only.
+     * thread's share of a read-only load (admitted p99 at 2x capacity 12.2x -> 4.2-6.0x the unloaded one), but
+     * every write empties the worker connection's page cache, and with 1 write in 20 requests at 100 req/s searches
+     * took p50 34-44 ms against 18-19 ms without it, and 3-8% were refused against under 0.5% (docs/benchmarks.md,
+     * overload). For an index that is searched far more than it is written. SQLite only.
      */
     searchReadWorker: bool.default(false),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
