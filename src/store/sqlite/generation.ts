@@ -202,11 +202,11 @@ export class Generation {
    * it is brought up to date here by replaying the changes logged after S (a delete is applied, an add of a
    * chunk deleted since is skipped), then its file — the graph as of S — becomes the checkpoint, so nothing is
    * written while writes wait: a crash from here on reopens from it plus the log after S. The caller runs this
-   * inside the mutation queue and has kept the log after S from being pruned.
+   * inside the mutation queue and has kept the log after S from being pruned; catchUpCompacted, outside it, has
+   * replayed most of that log already.
    */
   installCompacted(graph: CompactedGraph): { replayed: number } {
-    const replayed = applyChanges(this.db, graph.vectors, this.db.changesAfter(graph.vectors.seq));
-    graph.vectors.seq = Math.max(graph.vectors.seq, this.db.lastSeq());
+    const replayed = replayChanges(this.db, graph.vectors);
     // Published before the swap: if the file cannot be renamed, the live graph and its checkpoint stay as they were.
     publishCheckpoint(this.dir, graph.file, graph.seq, graph.points);
     const old = this.vectorIndex;
