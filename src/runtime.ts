@@ -5,14 +5,18 @@ import { withQueryCache } from './embed/query-cache.ts';
 import { createTokenCounter, createTransformersEmbedder } from './embed/transformers-embedder.ts';
 import { withWorkers } from './embed/worker-embedder.ts';
 import type { Logger } from './logger.ts';
+import type { LivePressure } from './util/live-pressure.ts';
 import type { StageProfile } from './util/stage-profile.ts';
 
 /**
  * The real model, as configured. One per process. `passagesOnly`: an embedder for a build, which embeds no query
  * (with the query worker off, no model session is loaded on this thread). `profile` collects where passage
- * embedding time goes (benchmarks).
+ * embedding time goes (benchmarks). `pressure`: a live rebuild's batches wait while live requests are held up (serve).
  */
-export async function createEmbedder(config: Config, opts: { profile?: StageProfile; passagesOnly?: boolean } = {}): Promise<Embedder> {
+export async function createEmbedder(
+  config: Config,
+  opts: { profile?: StageProfile; passagesOnly?: boolean; pressure?: LivePressure } = {},
+): Promise<Embedder> {
   const options = {
     model: config.model,
     dtype: config.dtype,
@@ -37,6 +41,7 @@ export async function createEmbedder(config: Config, opts: { profile?: StageProf
     passageSessions: config.passageSessions,
     passageThreads: config.passageThreads,
     backgroundNice: config.rebuildNice,
+    backgroundPace: opts.pressure ? () => opts.pressure!.calm() : undefined,
     profile: opts.profile,
   });
   return config.queryCacheSize > 0 ? withQueryCache(model, config.queryCacheSize) : model;

@@ -149,6 +149,8 @@ export class BackgroundSessions {
   constructor(
     private readonly start: () => Promise<ModelWorker[]>,
     private readonly idleCloseMs = BACKGROUND_IDLE_CLOSE_MS,
+    /** Awaited before each batch: resolves when live requests are not held up (LivePressure.calm). */
+    private readonly pace: () => Promise<void> = async () => {},
   ) {}
 
   /** Whether its sessions are up now (tests, stats). */
@@ -169,7 +171,9 @@ export class BackgroundSessions {
           this.pool = null;
           throw e;
         });
-      return await (await this.pool).run(job);
+      const pool = await this.pool;
+      await this.pace();
+      return await pool.run(job);
     } finally {
       if (--this.pending === 0 && !this.closed) {
         this.idleTimer = setTimeout(() => void this.closeIdle(), this.idleCloseMs);
@@ -212,6 +216,8 @@ export interface WorkerRoles {
    * first one comes (see BackgroundSessions). 0 or absent: they wait behind live batches on the passage sessions.
    */
   backgroundNice?: number;
+  /** Awaited before each background batch (see BackgroundSessions): lets live requests go first. */
+  backgroundPace?: () => Promise<void>;
   /** Collects where the time of passage embedding goes (worker messaging, model, pooling): profiling only. */
   profile?: StageProfile;
 }
@@ -237,18 +243,22 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
   const backgroundNice = roles.backgroundNice ?? 0;
   const background =
     pool && backgroundNice > 0
-      ? new BackgroundSessions(async () => {
-          const started = await Promise.allSettled(
-            Array.from({ length: sessions }, (_, i) => startModelWorker(passageOpts, `background-${i + 1}`, backgroundNice)),
-          );
-          const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-          const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failed) {
-            await Promise.all(workers.map((w) => w.close()));
-            throw failed.reason;
-          }
-          return workers;
-        })
+      ? new BackgroundSessions(
+          async () => {
+            const started = await Promise.allSettled(
+              Array.from({ length: sessions }, (_, i) => startModelWorker(passageOpts, `background-${i + 1}`, backgroundNice)),
+            );
+            const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+            const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+            if (failed) {
+              await Promise.all(workers.map((w) => w.close()));
+              throw failed.reason;
+            }
+            return workers;
+          },
+          undefined,
+          roles.backgroundPace,
+        )
       : null;
   const { profile } = roles;
 

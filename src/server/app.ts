@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import pino from 'pino';
 import type { Config } from '../config/config.ts';
 import type { Quarry } from '../core/quarry.ts';
+import type { LivePressure } from '../util/live-pressure.ts';
 import { requireReadKey, requireWriteKey } from './auth.ts';
 import { compose } from './compose.ts';
 import { jsonBody } from './content-type.ts';
@@ -27,6 +28,8 @@ export interface AppDeps {
   logger?: pino.Logger;
   /** Shutdown state, set by whoever stops the server (cli/commands/serve.ts); a fresh one when left out. */
   lifecycle?: Lifecycle;
+  /** Told when searches wait past their queue's target, so a live rebuild's embedding gives way (runtime.ts). */
+  pressure?: LivePressure;
 }
 
 /** QUARRY_TRUST_PROXY as Express takes it. */
@@ -77,6 +80,8 @@ export function createApp(deps: AppDeps): Express {
       draining: () => lifecycle.draining,
     },
   );
+
+  deps.pressure?.watch(() => admission.queue.pressed);
 
   const app = express();
   app.disable('x-powered-by');

@@ -106,9 +106,18 @@ export class BoundedQueue {
   }
 
   /**
+   * Tasks wait past the target now, or the last to start had (or the queue stands): the work it admits is at
+   * its limit, and background work should give way (LivePressure).
+   */
+  get pressed(): boolean {
+    const head = this.waiters[0];
+    return this.standing || this.aboveTargetSince !== null || (head !== undefined && this.now() - head.since > (this.limits.targetWaitMs ?? 0));
+  }
+
+  /**
    * Whether the queue stands: every task that started for an interval had waited past the target, or (in arrival
-   * order only) the head has waited a whole interval (nothing started at all). Once standing, it stays so until a slot has sat free, nothing
-   * waiting, for the target's length (noteIdle).
+   * order only) the head has waited a whole interval (nothing started at all). Once standing, it stays so until a
+   * slot has sat free, nothing waiting, for the target's length (noteIdle).
    */
   private isStanding(now: number): boolean {
     const target = this.limits.targetWaitMs ?? 0;

@@ -43,6 +43,27 @@ describe('background passage sessions (a live rebuild at lower CPU priority)', (
     await expect(sessions.run(job('d'))).rejects.toMatchObject({ code: 'model_unavailable' });
   });
 
+  it('each batch waits for the pace (live requests first) before it runs', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    let paced = 0;
+    const sessions = new BackgroundSessions(
+      async () => [recordingWorker(log, 'w')],
+      60_000,
+      () => {
+        paced++;
+        return new Promise<void>((r) => (release = r));
+      },
+    );
+    const a = sessions.run(job('a'));
+    await pollUntil(() => paced === 1, { what: 'the batch to ask for its pace' });
+    expect(log).toEqual([]);
+    release();
+    await a;
+    expect(log).toEqual(['w a']);
+    await sessions.close();
+  });
+
   it('a start that fails fails its batches and is not kept: the next batch tries again', async () => {
     const log: string[] = [];
     let starts = 0;

@@ -243,6 +243,34 @@ describe('BoundedQueue', () => {
     expect(reasons).toEqual([]);
   });
 
+  it('is pressed (background work should give way) while a task waits past the target, or the last one started past it', async () => {
+    let t = 0;
+    const q = new BoundedQueue(
+      'test',
+      { concurrency: 1, queueLimit: 10, queueTimeoutMs: 60_000, targetWaitMs: 1_000, retryAfterSeconds: 1 },
+      undefined,
+      () => t,
+    );
+    expect(q.pressed).toBe(false);
+    const gate = deferred();
+    const first = q.run(() => gate.promise);
+    const second = deferred();
+    const waiting = q.run(() => second.promise);
+    t = 500;
+    expect(q.pressed).toBe(false); // waiting, but within the target
+    t = 1_500;
+    expect(q.pressed).toBe(true); // the head is past the target
+    gate.resolve();
+    await first;
+    await settle();
+    expect(q.waiting).toBe(0);
+    expect(q.pressed).toBe(true); // nothing waits, but the last start had waited past the target
+    second.resolve();
+    await waiting;
+    expect(await q.run(() => 'next')).toBe('next'); // starts at once, within the target
+    expect(q.pressed).toBe(false);
+  });
+
   it('frees the slot of a task that fails', async () => {
     const q = new BoundedQueue('test', { concurrency: 1, queueLimit: 1, queueTimeoutMs: 0, retryAfterSeconds: 1 });
     await expect(q.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');

@@ -8,26 +8,37 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'port to listen on (default 3000, or PORT)')
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .action(async (flags: CommonFlags & { port?: string; host?: string }, cmd: Command) => {
-      const [{ configFrom }, { openOrBuild }, { createEmbedder, createLogger }, { createApp }, { listen }, { buildProgressBar }, { Lifecycle }] =
-        await Promise.all([
-          import('../context.ts'),
-          import('../../core/open-or-build.ts'),
-          import('../../runtime.ts'),
-          import('../../server/app.ts'),
-          import('../../server/listen.ts'),
-          import('../progress.ts'),
-          import('../../server/lifecycle.ts'),
-        ]);
+      const [
+        { configFrom },
+        { openOrBuild },
+        { createEmbedder, createLogger },
+        { createApp },
+        { listen },
+        { buildProgressBar },
+        { Lifecycle },
+        { LivePressure },
+      ] = await Promise.all([
+        import('../context.ts'),
+        import('../../core/open-or-build.ts'),
+        import('../../runtime.ts'),
+        import('../../server/app.ts'),
+        import('../../server/listen.ts'),
+        import('../progress.ts'),
+        import('../../server/lifecycle.ts'),
+        import('../../util/live-pressure.ts'),
+      ]);
       const config = configFrom(cmd.optsWithGlobals(), { port: flags.port, host: flags.host });
       const logger = createLogger(config);
-      const embedder = await createEmbedder(config);
+      // The app reports when searches are held up; a live rebuild's embedding waits for them (util/live-pressure.ts).
+      const pressure = new LivePressure();
+      const embedder = await createEmbedder(config, { pressure });
       const bar = buildProgressBar();
       const { quarry, report } = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop);
       for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
       if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
 
       const lifecycle = new Lifecycle();
-      const app = createApp({ quarry, config, logger, lifecycle });
+      const app = createApp({ quarry, config, logger, lifecycle, pressure });
       const running = await listen(app, config.port, config.host);
       const s = await quarry.stats();
       process.stdout.write(
