@@ -1,9 +1,10 @@
 /**
  * Whether live requests are being held up now, so that background work can give way. A live rebuild embeds on
- * threads at the lowest CPU priority, but the kernel's priority only decides who waits for a busy core: on this
- * machine's two vCPUs (hyperthreads of one core) a rebuild batch running beside a search still slows it, and in
- * the soak the searches of a rebuild's minutes were refused past their deadline (docs/benchmarks.md, soak). The
- * rebuild asks {@link LivePressure.calm} before each batch and waits while any source reports pressure.
+ * threads at the lowest CPU priority, but the kernel's priority only decides who waits for a busy core: a rebuild
+ * batch running on the other vCPU still slowed the main thread (shared caches and memory bandwidth, or the host's
+ * sharing of the vCPUs), and in the soak searches were refused past their deadline during a rebuild and not before
+ * (docs/benchmarks.md, soak). The rebuild asks {@link LivePressure.calm} before each batch and waits while any
+ * source reports pressure.
  */
 export class LivePressure {
   private readonly sources: Array<() => boolean> = [];
