@@ -146,12 +146,17 @@ export class BackgroundSessions {
   private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
+  private readonly idleCloseMs: number;
+  /** Awaited before each batch: resolves when live requests are not held up (LivePressure.calm). */
+  private readonly pace: () => Promise<void>;
+
   constructor(
     private readonly start: () => Promise<ModelWorker[]>,
-    private readonly idleCloseMs = BACKGROUND_IDLE_CLOSE_MS,
-    /** Awaited before each batch: resolves when live requests are not held up (LivePressure.calm). */
-    private readonly pace: () => Promise<void> = async () => {},
-  ) {}
+    opts: { idleCloseMs?: number; pace?: () => Promise<void> } = {},
+  ) {
+    this.idleCloseMs = opts.idleCloseMs ?? BACKGROUND_IDLE_CLOSE_MS;
+    this.pace = opts.pace ?? (async () => {});
+  }
 
   /** Whether its sessions are up now (tests, stats). */
   get started(): boolean {
@@ -256,8 +261,7 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
             }
             return workers;
           },
-          undefined,
-          roles.backgroundPace,
+          { pace: roles.backgroundPace },
         )
       : null;
   const { profile } = roles;

@@ -64,10 +64,11 @@ export class BoundedQueue {
   private aboveTargetSince: number | null = null;
   /**
    * Once found standing, a newest-first queue stays so until a slot has sat free with nothing waiting for the
-   * target's length: the arrivals no longer keep it busy (one in arrival order: see newestFirst). Served newest first, a standing queue under overload does empty now and
-   * then (its newest task starts at once, the late ones are shed); ending on that, it went back to arrival order and
-   * let waits grow for a whole interval before standing again, and at 2x capacity p99 came from those swings. Under
-   * overload the next arrival comes within a fraction of the target; below capacity a slot soon waits that long.
+   * target's length: the arrivals no longer keep it busy (one in arrival order: see newestFirst). Served newest
+   * first, a standing queue under overload does empty now and then (its newest task starts at once, the late ones
+   * are shed); ending on that, it went back to arrival order and let waits grow for a whole interval before
+   * standing again, and at 2x capacity p99 came from those swings. Under overload the next arrival comes within a
+   * fraction of the target; below capacity a slot soon waits that long.
    */
   private standing = false;
   /** Since when a slot has been free with nothing waiting (null: every slot busy, or a task waiting). */

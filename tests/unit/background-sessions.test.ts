@@ -24,10 +24,13 @@ describe('background passage sessions (a live rebuild at lower CPU priority)', (
   it('start on the first batch, serve the batches after it, and close once idle; a later batch starts them again', async () => {
     const log: string[] = [];
     let starts = 0;
-    const sessions = new BackgroundSessions(async () => {
-      starts++;
-      return [recordingWorker(log, `w${starts}`)];
-    }, 1);
+    const sessions = new BackgroundSessions(
+      async () => {
+        starts++;
+        return [recordingWorker(log, `w${starts}`)];
+      },
+      { idleCloseMs: 1 },
+    );
     expect(sessions.started).toBe(false);
     await Promise.all([sessions.run(job('a')), sessions.run(job('b'))]);
     // Both batches went to one set of sessions: the second did not start another.
@@ -47,14 +50,13 @@ describe('background passage sessions (a live rebuild at lower CPU priority)', (
     const log: string[] = [];
     let release!: () => void;
     let paced = 0;
-    const sessions = new BackgroundSessions(
-      async () => [recordingWorker(log, 'w')],
-      60_000,
-      () => {
+    const sessions = new BackgroundSessions(async () => [recordingWorker(log, 'w')], {
+      idleCloseMs: 60_000,
+      pace: () => {
         paced++;
         return new Promise<void>((r) => (release = r));
       },
-    );
+    });
     const a = sessions.run(job('a'));
     await pollUntil(() => paced === 1, { what: 'the batch to ask for its pace' });
     expect(log).toEqual([]);
@@ -67,11 +69,14 @@ describe('background passage sessions (a live rebuild at lower CPU priority)', (
   it('a start that fails fails its batches and is not kept: the next batch tries again', async () => {
     const log: string[] = [];
     let starts = 0;
-    const sessions = new BackgroundSessions(async () => {
-      starts++;
-      if (starts === 1) throw new Error('model file missing');
-      return [recordingWorker(log, 'w')];
-    }, 60_000);
+    const sessions = new BackgroundSessions(
+      async () => {
+        starts++;
+        if (starts === 1) throw new Error('model file missing');
+        return [recordingWorker(log, 'w')];
+      },
+      { idleCloseMs: 60_000 },
+    );
     await expect(sessions.run(job('a'))).rejects.toThrow('model file missing');
     expect(sessions.started).toBe(false);
     await sessions.run(job('b'));
