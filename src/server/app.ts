@@ -69,6 +69,7 @@ export function createApp(deps: AppDeps): Express {
       queueLimit: config.searchQueueLimit,
       queueTimeoutMs: config.searchQueueTimeoutMs,
       targetWaitMs: config.searchQueueTargetMs,
+      overflowConcurrency: config.searchOverflowConcurrency,
     },
     {
       registry: metrics.registry,

@@ -29,6 +29,27 @@ export interface QueueLimits {
    * with nothing left waiting.
    */
   newestFirst?: boolean;
+  /**
+   * Newest first only: tasks that run at once while the queue overflows — stands because it refused tasks for
+   * being full throughout an interval (overflowGapMs) — until it calms (default: concurrency). Admitting at full
+   * concurrency under such overload keeps every core busy, and an admitted task then waits where no queue sees it
+   * (on this machine: for the event loop, behind the other searches' main-thread work); fewer leave the slack
+   * that keeps an admitted task's latency near the unloaded one, at the price of throughput until the load falls.
+   * A queue that stands only because its tasks waited past the target (a milder overload: a rebuild, a burst)
+   * keeps every slot: there, fewer slots only refused more (147 searches in one soak window during a rebuild).
+   */
+  overflowConcurrency?: number;
+  /**
+   * Newest first only: how long a slot must sit free with nothing waiting to end a standing queue (default: the
+   * target). It must be a gap that overload practically never leaves between arrivals.
+   */
+  calmMs?: number;
+  /**
+   * Newest first only (0 or absent: off): a queue that refuses tasks for being full again and again, never more than
+   * this many ms apart, for a whole interval, stands. Such a queue never shows its wait to the CoDel measure when
+   * arrivals reach it in bursts (after the event loop was busy): the first of each burst starts at once.
+   */
+  overflowGapMs?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -73,6 +94,11 @@ export class BoundedQueue {
   private standing = false;
   /** Since when a slot has been free with nothing waiting (null: every slot busy, or a task waiting). */
   private freeSince: number | null = null;
+  /** Since when tasks have been refused for a full queue with no gap over overflowGapMs (null: not now), and the last. */
+  private overflowSince: number | null = null;
+  private lastOverflow = 0;
+  /** Standing because it overflowed (see overflowConcurrency): fewer slots until it calms. */
+  private overflowing = false;
 
   constructor(
     readonly name: string,
@@ -81,6 +107,24 @@ export class BoundedQueue {
     /** Milliseconds, monotonic; tests pass their own. */
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /** Slots for running tasks: fewer while the queue overflows (overflowConcurrency). */
+  get slots(): number {
+    const { concurrency, overflowConcurrency } = this.limits;
+    return this.overflowing && overflowConcurrency !== undefined ? Math.min(concurrency, overflowConcurrency) : concurrency;
+  }
+
+  /** A refusal for a full queue: one more in a run of them that, lasting an interval, makes the queue stand. */
+  private noteOverflow(now: number): void {
+    const gap = this.limits.overflowGapMs ?? 0;
+    if (gap <= 0 || !this.limits.newestFirst || (this.limits.targetWaitMs ?? 0) <= 0) return;
+    if (this.overflowSince === null || now - this.lastOverflow > gap) this.overflowSince = now;
+    this.lastOverflow = now;
+    if (now - this.overflowSince >= this.limits.queueTimeoutMs) {
+      this.standing = true;
+      this.overflowing = true;
+    }
+  }
 
   /** CoDel's bookkeeping as a task starts, after waiting `waited` ms. */
   private noteStart(waited: number, now: number): void {
@@ -95,14 +139,16 @@ export class BoundedQueue {
 
   /** Keeps freeSince, and ends a standing queue whose free slot has waited the target for work (see standing). */
   private noteIdle(now: number): void {
-    if (this.running >= this.limits.concurrency || this.waiters.length > 0) {
+    if (this.running >= this.slots || this.waiters.length > 0) {
       this.freeSince = null;
       return;
     }
     this.freeSince ??= now;
-    if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.targetWaitMs ?? 0)) {
+    if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.calmMs ?? this.limits.targetWaitMs ?? 0)) {
       this.standing = false;
       this.aboveTargetSince = null;
+      this.overflowSince = null;
+      this.overflowing = false;
     }
   }
 
@@ -117,8 +163,9 @@ export class BoundedQueue {
 
   /**
    * Whether the queue stands: every task that started for an interval had waited past the target, or (in arrival
-   * order only) the head has waited a whole interval (nothing started at all). Once standing, it stays so until a
-   * slot has sat free, nothing waiting, for the target's length (noteIdle).
+   * order only) the head has waited a whole interval (nothing started at all), or (newest first, overflowGapMs) it
+   * has refused tasks for being full throughout an interval. Once standing, a newest-first queue stays so until a
+   * slot has sat free, nothing waiting, for calmMs (noteIdle).
    */
   private isStanding(now: number): boolean {
     const target = this.limits.targetWaitMs ?? 0;
@@ -150,6 +197,11 @@ export class BoundedQueue {
     for (const w of [...this.waiters]) if (!w.bypass && now - w.since > target) w.expire();
   }
 
+  /** Whether the queue stands now (see isStanding); a gauge for operators. */
+  get standingNow(): boolean {
+    return this.standing;
+  }
+
   /** Tasks running now. */
   get active(): number {
     return this.running;
@@ -176,16 +228,20 @@ export class BoundedQueue {
 
   /**
    * What acquire() would answer a new task right now, without queueing it: the refusal, or null when it would
-   * run or wait. Lets a caller refuse before spending anything on the task (the HTTP front door, server/overload.ts).
+   * run or wait. Lets a caller refuse before spending anything on the task (the HTTP front door, server/overload.ts);
+   * the caller refuses on a refusal, so a `queue_full` counts as an overflow (overflowGapMs).
    */
   refusalNow(): 'queue_full' | 'queue_timeout' | null {
-    if (this.running < this.limits.concurrency && this.waiters.length === 0) return null;
+    if (this.running < this.slots && this.waiters.length === 0) return null;
     const now = this.now();
     if (this.limits.newestFirst) {
       // Standing, the tasks past the target are about to be shed: they leave room.
       const target = this.limits.targetWaitMs ?? 0;
       const waiting = this.isStanding(now) ? this.waiters.filter((w) => w.bypass || now - w.since <= target).length : this.waiters.length;
-      return waiting >= this.limits.queueLimit ? 'queue_full' : null;
+      if (waiting < this.limits.queueLimit) return null;
+      // The caller refuses the task on this answer (the front door), so it counts as an overflow.
+      this.noteOverflow(now);
+      return 'queue_full';
     }
     if (this.waiters.length >= this.limits.queueLimit) return 'queue_full';
     return this.overTarget(now) ? 'queue_timeout' : null;
@@ -195,7 +251,7 @@ export class BoundedQueue {
   acquire(opts: { signal?: AbortSignal; bypassLimit?: boolean } = {}): Promise<void> {
     const { signal, bypassLimit = false } = opts;
     if (signal?.aborted) return Promise.reject(this.refusal('aborted', signal));
-    if (this.running < this.limits.concurrency && this.waiters.length === 0) {
+    if (this.running < this.slots && this.waiters.length === 0) {
       const now = this.now();
       this.noteIdle(now);
       this.running++;
@@ -205,7 +261,10 @@ export class BoundedQueue {
     }
     const now = this.now();
     if (!bypassLimit && this.limits.newestFirst) this.shedLate(now);
-    if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) return Promise.reject(this.refusal('queue_full'));
+    if (!bypassLimit && this.waiters.length >= this.limits.queueLimit) {
+      this.noteOverflow(now);
+      return Promise.reject(this.refusal('queue_full'));
+    }
     if (!bypassLimit && !this.limits.newestFirst && this.overTarget(now)) return Promise.reject(this.refusal('queue_timeout'));
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -253,7 +312,7 @@ export class BoundedQueue {
   }
 
   private pump(): void {
-    while (this.running < this.limits.concurrency && this.waiters.length > 0) {
+    while (this.running < this.slots && this.waiters.length > 0) {
       if (!this.limits.newestFirst) {
         // In arrival order, a standing queue past its target sheds from the head (those that waited longest).
         const head = this.waiters[0]!;

@@ -352,6 +352,171 @@ describe('BoundedQueue, newest first while standing (adaptive LIFO: searches)', 
   });
 });
 
+describe('BoundedQueue, fewer slots while it overflows (searches under sustained overload)', () => {
+  const outcomeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ran',
+      (e: QuarryError) => String(e.details?.reason),
+    );
+
+  it('a queue refusing for being full throughout an interval stands, and then runs overflowConcurrency tasks at once until a slot sits free for calmMs', async () => {
+    let t = 0;
+    const reasons: Refusal[] = [];
+    const q = new BoundedQueue(
+      'test',
+      {
+        concurrency: 2,
+        overflowConcurrency: 1,
+        queueLimit: 1,
+        queueTimeoutMs: 60_000,
+        targetWaitMs: 1_000,
+        calmMs: 3_000,
+        overflowGapMs: 100,
+        newestFirst: true,
+        retryAfterSeconds: 1,
+      },
+      (why) => reasons.push(why),
+      () => t,
+    );
+    let running = 0;
+    let most = 0;
+    const task = (gate: Promise<void>) => async () => {
+      running++;
+      most = Math.max(most, running);
+      await gate;
+      running--;
+    };
+    // Two slots busy, one waiting: full. Arrivals refused for a full queue every 50 ms (within the 100-ms gap).
+    const gates = [deferred(), deferred(), deferred()];
+    const busy = gates.map((g) => outcomeOf(q.run(task(g.promise))));
+    for (t = 0; t < 60_000; t += 50) expect(q.refusalNow()).toBe('queue_full');
+    expect(q.standingNow).toBe(false); // 59.95 s of overflow: less than the interval
+    t = 60_000;
+    expect(q.refusalNow()).toBe('queue_full');
+    expect(q.standingNow).toBe(true);
+    // Standing: a slot that frees is not refilled while the other still runs (one slot while standing). The task
+    // that waited through the overflow, 60 s past the target, is shed as the new one X queues.
+    gates[0]!.resolve();
+    await settle();
+    const xGate = deferred();
+    const x = outcomeOf(q.run(task(xGate.promise)));
+    await settle();
+    expect(running).toBe(1); // X waits, though a second slot is free
+    gates[1]!.resolve();
+    await settle();
+    expect(running).toBe(1); // X runs, alone
+    xGate.resolve();
+    expect(await Promise.all(busy)).toEqual(['ran', 'ran', 'queue_timeout']);
+    expect(await x).toBe('ran');
+    expect(most).toBe(2);
+    // Still standing: the next two arrivals do not run side by side.
+    t = 61_000; // a slot free for 1 s < calmMs
+    most = 0;
+    const [g1, g2] = [deferred(), deferred()];
+    const pair = [outcomeOf(q.run(task(g1.promise))), outcomeOf(q.run(task(g2.promise)))];
+    await settle();
+    expect(running).toBe(1);
+    g1.resolve();
+    g2.resolve();
+    expect(await Promise.all(pair)).toEqual(['ran', 'ran']);
+    expect(most).toBe(1);
+    // A slot free with nothing waiting for calmMs: the overload is over, two slots again.
+    t = 64_000;
+    expect(q.refusalNow()).toBeNull();
+    const [h1, h2] = [deferred(), deferred()];
+    const again = [outcomeOf(q.run(task(h1.promise))), outcomeOf(q.run(task(h2.promise)))];
+    await settle();
+    expect(q.standingNow).toBe(false);
+    expect(running).toBe(2);
+    h1.resolve();
+    h2.resolve();
+    expect(await Promise.all(again)).toEqual(['ran', 'ran']);
+    expect(reasons.filter((r) => r !== 'queue_full')).toEqual(['queue_timeout']);
+  });
+
+  it('a queue standing only on waits past the target keeps every slot (overflowConcurrency is for overflow)', async () => {
+    let t = 0;
+    const q = new BoundedQueue(
+      'test',
+      {
+        concurrency: 2,
+        overflowConcurrency: 1,
+        queueLimit: 10,
+        queueTimeoutMs: 60_000,
+        targetWaitMs: 1_000,
+        calmMs: 3_000,
+        overflowGapMs: 100,
+        newestFirst: true,
+        retryAfterSeconds: 1,
+      },
+      () => {},
+      () => t,
+    );
+    const [g1, g2, ga] = [deferred(), deferred(), deferred()];
+    const held = [q.run(() => g1.promise), q.run(() => g2.promise)];
+    const a = q.run(() => ga.promise); // waits
+    t = 2_000;
+    g1.resolve();
+    await held[0];
+    await settle(); // A starts 2 s late, past the target
+    t = 62_000; // every start for an interval waited past the target: standing
+    expect(q.refusalNow()).toBeNull();
+    expect(q.standingNow).toBe(true);
+    expect(q.slots).toBe(2);
+    g2.resolve();
+    ga.resolve();
+    await Promise.all([held[1], a]);
+    // Still standing (no slot free for calmMs yet), and two run side by side.
+    let running = 0;
+    let most = 0;
+    const [x, y] = [deferred(), deferred()];
+    const task = (gate: Promise<void>) => async () => {
+      running++;
+      most = Math.max(most, running);
+      await gate;
+      running--;
+    };
+    const both = [q.run(task(x.promise)), q.run(task(y.promise))];
+    await settle();
+    expect(q.standingNow).toBe(true);
+    expect(most).toBe(2);
+    x.resolve();
+    y.resolve();
+    await Promise.all(both);
+  });
+
+  it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
+    let t = 0;
+    const q = new BoundedQueue(
+      'test',
+      { concurrency: 1, queueLimit: 1, queueTimeoutMs: 60_000, targetWaitMs: 1_000, overflowGapMs: 100, newestFirst: true, retryAfterSeconds: 1 },
+      () => {},
+      () => t,
+    );
+    const [a, b] = [deferred(), deferred()];
+    const runs = [q.run(() => a.promise), q.run(() => b.promise)];
+    // Refusals for 2 minutes, but every 150 ms: each gap starts the run again.
+    for (t = 0; t < 120_000; t += 150) expect(q.refusalNow()).toBe('queue_full');
+    expect(q.standingNow).toBe(false);
+    // The same queue in arrival order (writes) never stands on overflow, whatever the gaps.
+    const fifo = new BoundedQueue(
+      'fifo',
+      { concurrency: 1, queueLimit: 1, queueTimeoutMs: 60_000, targetWaitMs: 1_000, overflowGapMs: 100, retryAfterSeconds: 1 },
+      () => {},
+      () => t,
+    );
+    const [c, d] = [deferred(), deferred()];
+    const fifoRuns = [fifo.run(() => c.promise), fifo.run(() => d.promise)];
+    const start = t;
+    for (; t < start + 120_000; t += 10) expect(fifo.refusalNow()).toBe('queue_full');
+    expect(fifo.standingNow).toBe(false);
+    for (const g of [a, b, c, d]) g.resolve();
+    await Promise.all(runs);
+    // (The FIFO queue's waiter, its head for two minutes, is shed by the stall rule of arrival order.)
+    await Promise.allSettled(fifoRuns);
+  });
+});
+
 describe('time limits', () => {
   it('withTimeout answers with the error once the time passes, and with the result before', async () => {
     const never = new Promise<string>(() => {});
