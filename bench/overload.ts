@@ -40,6 +40,40 @@ function p99AfterOnset(samples: Sample[]): number {
   );
 }
 
+/**
+ * Each second of a row: admitted answers, their p99 and slowest, and the generator's worst lateness; and the
+ * slowest admitted requests (when due, latency, lateness). A row's p99 can come from one second (a transient at
+ * its start, a stall of the machine): this says which, in the raw file.
+ */
+function timeline(samples: Sample[]) {
+  const bySecond = new Map<number, Sample[]>();
+  for (const x of samples) {
+    const k = Math.floor(x.at / 1000);
+    let list = bySecond.get(k);
+    if (!list) bySecond.set(k, (list = []));
+    list.push(x);
+  }
+  const perSecond = [...bySecond]
+    .sort((a, b) => a[0] - b[0])
+    .map(([second, xs]) => {
+      const ok = xs.filter((x) => x.status >= 200 && x.status < 300).map((x) => x.ms);
+      return {
+        second,
+        sent: xs.length,
+        ok: ok.length,
+        p99: ok.length ? round(percentile(ok, 99), 1) : null,
+        max: ok.length ? round(Math.max(...ok), 1) : null,
+        lateMax: round(Math.max(0, ...xs.map((x) => x.late ?? 0)), 1),
+      };
+    });
+  const slowest = samples
+    .filter((x) => x.status >= 200 && x.status < 300)
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 10)
+    .map((x) => ({ at: round(x.at, 0), ms: round(x.ms, 1), late: round(x.late ?? 0, 1) }));
+  return { perSecond, slowest };
+}
+
 /** "Protection off": as many slots as requests, nothing refused. */
 const UNBOUNDED = unboundedSearch(64);
 
@@ -115,7 +149,7 @@ export async function run(args: string[]): Promise<void> {
 
     const s = await serve(underTest);
     let unloaded: LoadSummary;
-    const open: Array<{ multiple: number; rate: number; steadyP99: number } & LoadSummary> = [];
+    const open: Array<{ multiple: number; rate: number; steadyP99: number; timeline: ReturnType<typeof timeline> } & LoadSummary> = [];
     let refused: Record<string, number | null>;
     try {
       unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next })), seconds);
@@ -125,7 +159,7 @@ export async function run(args: string[]): Promise<void> {
         const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: multiple }));
         const r = summarise(samples, seconds);
         const steadyP99 = p99AfterOnset(samples);
-        open.push({ multiple, rate, steadyP99, ...r });
+        open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples) });
         log(
           `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms`,
         );
