@@ -23,7 +23,7 @@ export interface QueueLimits {
   /**
    * While standing, serve the newest task first, shed every task that has waited past the target (a full queue,
    * once they are shed, still refuses the new one: refused on arrival, it costs the HTTP front door least), and
-   * stand until a slot has sat free for the target's length: Facebook's adaptive LIFO (searches). Without it the
+   * stand until a slot has sat free for calmMs: Facebook's adaptive LIFO (searches). Without it the
    * queue keeps arrival order throughout (writes must commit in it): standing, it refuses a new task while the head
    * has waited past the target, sheds the head past it, and stops standing once a task starts within the target
    * with nothing left waiting.
@@ -84,12 +84,12 @@ export class BoundedQueue {
    */
   private aboveTargetSince: number | null = null;
   /**
-   * Once found standing, a newest-first queue stays so until a slot has sat free with nothing waiting for the
-   * target's length: the arrivals no longer keep it busy (one in arrival order: see newestFirst). Served newest
-   * first, a standing queue under overload does empty now and then (its newest task starts at once, the late ones
-   * are shed); ending on that, it went back to arrival order and let waits grow for a whole interval before
-   * standing again, and at 2x capacity p99 came from those swings. Under overload the next arrival comes within a
-   * fraction of the target; below capacity a slot soon waits that long.
+   * Once found standing, a newest-first queue stays so until a slot has sat free with nothing waiting for calmMs:
+   * the arrivals no longer keep it busy (one in arrival order: see newestFirst). Served newest first, a standing
+   * queue under overload does empty now and then (its newest task starts at once, the late ones are shed); ending
+   * on that, it went back to arrival order and let waits grow for a whole interval before standing again, and at 2x
+   * capacity p99 came from those swings. Under overload the next arrival comes well within calmMs (searches: three
+   * targets); below capacity a slot soon waits that long.
    */
   private standing = false;
   /** Since when a slot has been free with nothing waiting (null: every slot busy, or a task waiting). */
@@ -137,7 +137,7 @@ export class BoundedQueue {
     }
   }
 
-  /** Keeps freeSince, and ends a standing queue whose free slot has waited the target for work (see standing). */
+  /** Keeps freeSince, and ends a standing queue whose free slot has waited calmMs for work (see standing). */
   private noteIdle(now: number): void {
     if (this.running >= this.slots || this.waiters.length > 0) {
       this.freeSince = null;
