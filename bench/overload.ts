@@ -25,7 +25,7 @@ import { flag, has, serverEnv } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
 import { closedLoop, type LoadSummary, openLoop, type Sample, summarise } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
-import { atGeneratorPriority, searchRequests, unboundedSearch } from './lib/search-load.ts';
+import { atGeneratorPriority, searchConcurrencyOf, searchRequests, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, startServe } from './lib/serve-child.ts';
 import { percentile, round } from './lib/stats.ts';
 
@@ -125,8 +125,8 @@ export async function run(args: string[]): Promise<void> {
     // The saturating rate is the service's capacity: measured with the queue unbounded (nothing refused) at the
     // concurrency under test. Against the protected server a closed loop of many clients turns into a retry
     // storm (each refusal is answered at once and the client asks again), which measures the refusals instead.
-    const concurrency = underTest.QUARRY_SEARCH_CONCURRENCY ?? String(loadConfig({ env: {} }).searchConcurrency);
-    const cap = await serve({ ...UNBOUNDED, QUARRY_SEARCH_CONCURRENCY: concurrency });
+    const concurrency = searchConcurrencyOf(underTest);
+    const cap = await serve(unboundedSearch(concurrency));
     let saturation: LoadSummary;
     let capacityProbe: { rate: number } & LoadSummary;
     let capacity: number;

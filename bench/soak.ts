@@ -19,13 +19,12 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../src/config/config.ts';
 import { flag, has, serverEnv } from './lib/args.ts';
 import { bbcArticles, ensureBbcIndex } from './lib/bbc-index.ts';
 import { bbcTitles, mulberry32, scifactQueries, seededShuffle } from './lib/corpus.ts';
 import { closedLoop, type LoadRequest, type Sample, send, summarise, type TransportLog } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
-import { unboundedSearch } from './lib/search-load.ts';
+import { searchConcurrencyOf, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, procStats, startServe } from './lib/serve-child.ts';
 import { median, percentile, round } from './lib/stats.ts';
 import { olsSlope, theilSenSlope } from './lib/trend.ts';
@@ -159,8 +158,8 @@ export async function run(args: string[]): Promise<void> {
     // measured 85.9 req/s there, against 110-126 before that policy), and the soak would offer 80% of that.
     // Writes keep their shipped queue: the mix's writes are what they are. The write pool goes in first.
     let saturation: ReturnType<typeof summarise>;
-    const concurrency = env.QUARRY_SEARCH_CONCURRENCY ?? String(loadConfig({ env: {} }).searchConcurrency);
-    const capacityServer = await startServe({ ...env, ...unboundedSearch(Number(concurrency)) });
+    const concurrency = searchConcurrencyOf(env);
+    const capacityServer = await startServe({ ...env, ...unboundedSearch(concurrency) });
     try {
       const pool = mix(1);
       const base = new URL(capacityServer.url);

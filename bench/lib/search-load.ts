@@ -1,4 +1,5 @@
 import { getPriority, setPriority } from 'node:os';
+import { loadConfig } from '../../src/config/config.ts';
 import { bbcTitles, scifactQueries, seededShuffle } from './corpus.ts';
 import type { LoadRequest } from './http-load.ts';
 
@@ -10,6 +11,9 @@ export function searchRequests(): () => LoadRequest {
   let i = 0;
   return () => ({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i++ % queries.length]!)}`, kind: 'search' });
 }
+
+/** The search concurrency a server started with `env` runs: its QUARRY_SEARCH_CONCURRENCY, or the default. */
+export const searchConcurrencyOf = (env: Record<string, string>): number => Number(env.QUARRY_SEARCH_CONCURRENCY ?? loadConfig({ env: {} }).searchConcurrency);
 
 /** Search admission with nothing refused (the capacity measurements, and "protection off"): `concurrency` slots. */
 export const unboundedSearch = (concurrency: number): Record<string, string> => ({

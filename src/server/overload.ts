@@ -104,38 +104,21 @@ export function searchAdmission(
       details: { retryAfterSeconds: 1, reason: 'loop_lag' },
     });
   if (opts.registry) {
-    new Gauge({
-      name: 'quarry_search_in_flight',
-      help: 'Searches running now (at most QUARRY_SEARCH_CONCURRENCY)',
-      registers: [opts.registry],
-      collect() {
-        this.set(queue.active);
-      },
-    });
-    new Gauge({
-      name: 'quarry_search_queue_standing',
-      help: 'Whether the search queue stands (1: sustained overload, served newest first)',
-      registers: [opts.registry],
-      collect() {
-        this.set(queue.standingNow ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'quarry_search_slots',
-      help: 'Searches allowed to run at once now (QUARRY_SEARCH_OVERFLOW_CONCURRENCY while the queue overflows)',
-      registers: [opts.registry],
-      collect() {
-        this.set(queue.slots);
-      },
-    });
-    new Gauge({
-      name: 'quarry_search_queue_depth',
-      help: 'Searches waiting for a slot (at most QUARRY_SEARCH_QUEUE_LIMIT)',
-      registers: [opts.registry],
-      collect() {
-        this.set(queue.waiting);
-      },
-    });
+    const registry = opts.registry;
+    // The queue's state, read at each scrape.
+    const gauge = (name: string, help: string, value: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(value());
+        },
+      });
+    gauge('quarry_search_in_flight', 'Searches running now (at most QUARRY_SEARCH_CONCURRENCY)', () => queue.active);
+    gauge('quarry_search_queue_standing', 'Whether the search queue stands (1: sustained overload, served newest first)', () => (queue.standingNow ? 1 : 0));
+    gauge('quarry_search_slots', 'Searches allowed to run at once now (QUARRY_SEARCH_OVERFLOW_CONCURRENCY while the queue overflows)', () => queue.slots);
+    gauge('quarry_search_queue_depth', 'Searches waiting for a slot (at most QUARRY_SEARCH_QUEUE_LIMIT)', () => queue.waiting);
   }
 
   // While the loop is shedding, and for an interval after (the backlog is likely still arriving), a search is

@@ -358,37 +358,46 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       () => 'ran',
       (e: QuarryError) => String(e.details?.reason),
     );
+  /** Two slots, one while overflowing; a 1-s target, a minute's interval (its timer never fires), calm after 3 s. */
+  const overflowLimits = (queueLimit: number): QueueLimits => ({
+    concurrency: 2,
+    overflowConcurrency: 1,
+    queueLimit,
+    queueTimeoutMs: 60_000,
+    targetWaitMs: 1_000,
+    calmMs: 3_000,
+    overflowGapMs: 100,
+    newestFirst: true,
+    retryAfterSeconds: 1,
+  });
+  /** Tasks held open by a gate, counting how many run at once now and at most. */
+  const counted = () => {
+    const c = {
+      running: 0,
+      most: 0,
+      task: (gate: Promise<void>) => async () => {
+        c.running++;
+        c.most = Math.max(c.most, c.running);
+        await gate;
+        c.running--;
+      },
+    };
+    return c;
+  };
 
   it('a queue refusing for being full throughout an interval stands, and then runs overflowConcurrency tasks at once until a slot sits free for calmMs', async () => {
     let t = 0;
     const reasons: Refusal[] = [];
     const q = new BoundedQueue(
       'test',
-      {
-        concurrency: 2,
-        overflowConcurrency: 1,
-        queueLimit: 1,
-        queueTimeoutMs: 60_000,
-        targetWaitMs: 1_000,
-        calmMs: 3_000,
-        overflowGapMs: 100,
-        newestFirst: true,
-        retryAfterSeconds: 1,
-      },
+      overflowLimits(1),
       (why) => reasons.push(why),
       () => t,
     );
-    let running = 0;
-    let most = 0;
-    const task = (gate: Promise<void>) => async () => {
-      running++;
-      most = Math.max(most, running);
-      await gate;
-      running--;
-    };
+    const c = counted();
     // Two slots busy, one waiting: full. Arrivals refused for a full queue every 50 ms (within the 100-ms gap).
     const gates = [deferred(), deferred(), deferred()];
-    const busy = gates.map((g) => outcomeOf(q.run(task(g.promise))));
+    const busy = gates.map((g) => outcomeOf(q.run(c.task(g.promise))));
     for (t = 0; t < 60_000; t += 50) expect(q.refusalNow()).toBe('queue_full');
     expect(q.standingNow).toBe(false); // 59.95 s of overflow: less than the interval
     t = 60_000;
@@ -399,35 +408,35 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     gates[0]!.resolve();
     await settle();
     const xGate = deferred();
-    const x = outcomeOf(q.run(task(xGate.promise)));
+    const x = outcomeOf(q.run(c.task(xGate.promise)));
     await settle();
-    expect(running).toBe(1); // X waits, though a second slot is free
+    expect(c.running).toBe(1); // X waits, though a second slot is free
     gates[1]!.resolve();
     await settle();
-    expect(running).toBe(1); // X runs, alone
+    expect(c.running).toBe(1); // X runs, alone
     xGate.resolve();
     expect(await Promise.all(busy)).toEqual(['ran', 'ran', 'queue_timeout']);
     expect(await x).toBe('ran');
-    expect(most).toBe(2);
+    expect(c.most).toBe(2);
     // Still standing: the next two arrivals do not run side by side.
     t = 61_000; // a slot free for 1 s < calmMs
-    most = 0;
+    c.most = 0;
     const [g1, g2] = [deferred(), deferred()];
-    const pair = [outcomeOf(q.run(task(g1.promise))), outcomeOf(q.run(task(g2.promise)))];
+    const pair = [outcomeOf(q.run(c.task(g1.promise))), outcomeOf(q.run(c.task(g2.promise)))];
     await settle();
-    expect(running).toBe(1);
+    expect(c.running).toBe(1);
     g1.resolve();
     g2.resolve();
     expect(await Promise.all(pair)).toEqual(['ran', 'ran']);
-    expect(most).toBe(1);
+    expect(c.most).toBe(1);
     // A slot free with nothing waiting for calmMs: the overload is over, two slots again.
     t = 64_000;
     expect(q.refusalNow()).toBeNull();
     const [h1, h2] = [deferred(), deferred()];
-    const again = [outcomeOf(q.run(task(h1.promise))), outcomeOf(q.run(task(h2.promise)))];
+    const again = [outcomeOf(q.run(c.task(h1.promise))), outcomeOf(q.run(c.task(h2.promise)))];
     await settle();
     expect(q.standingNow).toBe(false);
-    expect(running).toBe(2);
+    expect(c.running).toBe(2);
     h1.resolve();
     h2.resolve();
     expect(await Promise.all(again)).toEqual(['ran', 'ran']);
@@ -438,17 +447,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     let t = 0;
     const q = new BoundedQueue(
       'test',
-      {
-        concurrency: 2,
-        overflowConcurrency: 1,
-        queueLimit: 10,
-        queueTimeoutMs: 60_000,
-        targetWaitMs: 1_000,
-        calmMs: 3_000,
-        overflowGapMs: 100,
-        newestFirst: true,
-        retryAfterSeconds: 1,
-      },
+      overflowLimits(10),
       () => {},
       () => t,
     );
@@ -467,19 +466,12 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     ga.resolve();
     await Promise.all([held[1], a]);
     // Still standing (no slot free for calmMs yet), and two run side by side.
-    let running = 0;
-    let most = 0;
+    const c = counted();
     const [x, y] = [deferred(), deferred()];
-    const task = (gate: Promise<void>) => async () => {
-      running++;
-      most = Math.max(most, running);
-      await gate;
-      running--;
-    };
-    const both = [q.run(task(x.promise)), q.run(task(y.promise))];
+    const both = [q.run(c.task(x.promise)), q.run(c.task(y.promise))];
     await settle();
     expect(q.standingNow).toBe(true);
-    expect(most).toBe(2);
+    expect(c.most).toBe(2);
     x.resolve();
     y.resolve();
     await Promise.all(both);
