@@ -1,6 +1,22 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ROOT } from './args.ts';
+
+/**
+ * The environment `npm start` gives the server: the `KEY=value` words before `node` in package.json's start script
+ * (glibc's MALLOC_MMAP_THRESHOLD_, see README "Memory"), so a benchmark's server is the one users start.
+ */
+export function startScriptEnv(): Record<string, string> {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const env: Record<string, string> = {};
+  for (const word of start.split(/\s+/)) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(\S*)$/.exec(word);
+    if (!m) break;
+    env[m[1]!] = m[2]!;
+  }
+  return env;
+}
 
 export interface ServeChild {
   url: string;
@@ -12,9 +28,9 @@ export interface ServeChild {
 }
 
 /**
- * `quarry serve` in its own process (as `npm start` runs it), so the load generator in this process never
- * shares its event loop. `env` adds QUARRY_* settings; the parent's own QUARRY_* variables are dropped so
- * a benchmark measures what it says it does.
+ * `quarry serve` in its own process, as `npm start` runs it (its environment included), so the load generator in
+ * this process never shares its event loop. `env` adds QUARRY_* settings (and may override the start script's);
+ * the parent's own QUARRY_* variables are dropped so a benchmark measures what it says it does.
  */
 export function startServe(env: Record<string, string>, opts: { timeoutMs?: number; nice?: number; nodeArgs?: string[] } = {}): Promise<ServeChild> {
   const timeoutMs = opts.timeoutMs ?? 600_000;
@@ -25,7 +41,7 @@ export function startServe(env: Record<string, string>, opts: { timeoutMs?: numb
   const command = opts.nice === undefined ? [process.execPath] : ['nice', '-n', String(opts.nice), process.execPath];
   const child = spawn(command[0]!, [...command.slice(1), ...(opts.nodeArgs ?? []), 'bin/quarry.js', 'serve'], {
     cwd: ROOT,
-    env: { ...base, PORT: '0', QUARRY_LOG_LEVEL: 'warn', ...env },
+    env: { ...base, ...startScriptEnv(), PORT: '0', QUARRY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
