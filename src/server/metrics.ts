@@ -1,3 +1,5 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { Request, RequestHandler, Response } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Quarry, SearchListener } from '../core/quarry.ts';
@@ -68,6 +70,7 @@ export function createMetrics(quarry: Quarry): AppMetrics {
   stat('quarry_index_chunks', 'Paragraph chunks in the index', 'chunks');
   stat('quarry_index_deleted_points', 'Points marked deleted in the HNSW graph, waiting for compaction', 'deleted');
   stat('quarry_write_queue_depth', 'Writes (embedding + commit) waiting in the write queue', 'writeQueue');
+  liveHeapGauge(registers);
 
   return {
     registry,
@@ -100,6 +103,29 @@ export function createMetrics(quarry: Quarry): AppMetrics {
       searches.observe({ mode }, tookMs / 1000);
     },
   };
+}
+
+/**
+ * V8 heap used just after the latest full (mark-compact) collection: the live set, what a leak grows. Heap used at
+ * an arbitrary moment (nodejs_heap_size_used_bytes) also holds the garbage of the last seconds, and swung from 42 to
+ * 178 MiB between 30-s samples of one soak (docs/benchmarks.md): it hides a slow leak and can fake one. The observer
+ * lives as long as the registry, like prom-client's own GC observer; it does not keep the process alive.
+ */
+function liveHeapGauge(registers: Registry[]): void {
+  let live = Number.NaN;
+  const observer = new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR))
+      live = getHeapStatistics().used_heap_size;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  new Gauge({
+    name: 'quarry_heap_live_bytes',
+    help: 'V8 heap used right after the latest full garbage collection (the live set; NaN before the first one)',
+    registers,
+    collect() {
+      this.set(live);
+    },
+  });
 }
 
 /** The route pattern Express matched ("/articles/:id"), a label set by `label()`, or UNMATCHED_ROUTE. */

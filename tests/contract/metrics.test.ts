@@ -1,4 +1,6 @@
 import { rmSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
@@ -117,6 +119,22 @@ describe('/metrics (Prometheus text)', () => {
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(sample(text, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
+  });
+
+  it('reports the live heap after a full garbage collection', async () => {
+    // A full collection on demand, without starting the test process with --expose-gc.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    // The GC observer is told asynchronously: poll the scrape, bounded by count.
+    let live = Number.NaN;
+    for (let i = 0; i < 50 && !(live > 0); i++) {
+      live = sample(await scrape(service.url), 'quarry_heap_live_bytes') ?? Number.NaN;
+      if (!(live > 0)) await new Promise((r) => setImmediate(r));
+    }
+    expect(live).toBeGreaterThan(0);
+    const text = await scrape(service.url);
+    expect(live).toBeLessThanOrEqual(sample(text, 'nodejs_heap_size_total_bytes') ?? 0);
   });
 
   it('keeps one registry per app: a second app in the same process starts clean', async () => {
