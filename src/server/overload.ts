@@ -90,12 +90,27 @@ export function searchAdmission(
       calmMs: 3 * target,
       // Refusals for a full queue at most 100 ms apart (a busy event loop hands arrivals over in bursts) for an interval.
       overflowGapMs: 100,
+      // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
+      // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
+      standOnWaits: false,
       ...limits,
       newestFirst: true,
       retryAfterSeconds: 1,
     },
     opts.onRefuse,
   );
+  // One line as an episode of shedding begins and one as it ends: whether the searches refused came from a sustained
+  // overload or from one stall, and for how long (the soak bench reads them).
+  queue.onStandingChange = (c) => {
+    if (c.standing)
+      opts.logger?.warn(
+        { cause: c.cause, slots: queue.slots, targetMs: target, intervalMs: limits.queueTimeoutMs },
+        c.cause === 'overflow'
+          ? 'search queue overflowing: refused for being full throughout an interval; serving newest first with fewer slots'
+          : 'search queue standing: every search that started in an interval had waited past the target; serving newest first, shedding late ones',
+      );
+    else opts.logger?.warn({ forMs: Math.round(c.forMs), refused: c.refused }, 'search queue calm again');
+  };
   const lagTarget = opts.loopLagTargetMs ?? 0;
   const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;
   const lagMonitor = shedder ? LoopLagShedder.monitor(shedder) : null;

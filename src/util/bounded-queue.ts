@@ -40,6 +40,14 @@ export interface QueueLimits {
    */
   overflowConcurrency?: number;
   /**
+   * Whether waits past the target alone (every start for an interval) make the queue stand (default true). The
+   * search queue turns it off and stands only when it overflows: its queue limit already bounds the wait, and with
+   * fewer clients than the limit (a page's users, the soak's 8) waits never overflow it. There standing on waits
+   * only turned waits into refusals: after a stall or a dip in the machine's speed, the clients' next searches came
+   * late in a row, the queue stood, and it shed 35-64 searches a window at 80-90% load in the soak (docs/benchmarks.md).
+   */
+  standOnWaits?: boolean;
+  /**
    * Newest first only: how long a slot must sit free with nothing waiting to end a standing queue (default: the
    * target). It must be a gap that overload practically never leaves between arrivals.
    */
@@ -53,6 +61,14 @@ export interface QueueLimits {
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
+
+/**
+ * A standing queue's episode, as it begins (and again if waits past the target turn into a full queue: `overflow`
+ * then means fewer slots) and as it ends: what an operator needs to tell a real overload from a stall.
+ */
+export type StandingChange =
+  | { standing: true; cause: 'waits' | 'overflow' }
+  | { standing: false /** How long it stood. */; forMs: number /** Tasks refused meanwhile. */; refused: number };
 
 /** Why a task never ran. */
 export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted' | 'loop_lag';
@@ -99,6 +115,11 @@ export class BoundedQueue {
   private lastOverflow = 0;
   /** Standing because it overflowed (see overflowConcurrency): fewer slots until it calms. */
   private overflowing = false;
+  /** Since when the queue stands, and what it refused since (StandingChange). */
+  private standingSince = 0;
+  private refusedWhileStanding = 0;
+  /** Told when the queue begins or ends standing (the server logs it). */
+  onStandingChange: (change: StandingChange) => void = () => {};
 
   constructor(
     readonly name: string,
@@ -120,10 +141,25 @@ export class BoundedQueue {
     if (gap <= 0 || !this.limits.newestFirst || (this.limits.targetWaitMs ?? 0) <= 0) return;
     if (this.overflowSince === null || now - this.lastOverflow > gap) this.overflowSince = now;
     this.lastOverflow = now;
-    if (now - this.overflowSince >= this.limits.queueTimeoutMs) {
-      this.standing = true;
+    if (now - this.overflowSince >= this.limits.queueTimeoutMs && !this.overflowing) {
+      this.beginStanding(now, 'overflow');
       this.overflowing = true;
     }
+  }
+
+  private beginStanding(now: number, cause: 'waits' | 'overflow'): void {
+    if (!this.standing) {
+      this.standing = true;
+      this.standingSince = now;
+      this.refusedWhileStanding = 0;
+    }
+    this.onStandingChange({ standing: true, cause });
+  }
+
+  private endStanding(now: number): void {
+    if (!this.standing) return;
+    this.standing = false;
+    this.onStandingChange({ standing: false, forMs: now - this.standingSince, refused: this.refusedWhileStanding });
   }
 
   /** CoDel's bookkeeping as a task starts, after waiting `waited` ms. */
@@ -133,7 +169,7 @@ export class BoundedQueue {
     else if (!this.standing) this.aboveTargetSince = null;
     else if (!this.limits.newestFirst && this.waiters.length === 0) {
       this.aboveTargetSince = null;
-      this.standing = false;
+      this.endStanding(now);
     }
   }
 
@@ -145,7 +181,7 @@ export class BoundedQueue {
     }
     this.freeSince ??= now;
     if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.calmMs ?? this.limits.targetWaitMs ?? 0)) {
-      this.standing = false;
+      this.endStanding(now);
       this.aboveTargetSince = null;
       this.overflowSince = null;
       this.overflowing = false;
@@ -179,7 +215,8 @@ export class BoundedQueue {
       // through it past the target (13 in one soak sample at a rebuild's swap). Its deadline's timer still refuses
       // a search that waits the whole interval.
       const stalled = !this.limits.newestFirst && head !== undefined && now - head.since >= interval;
-      if (stalled || (this.aboveTargetSince !== null && now - this.aboveTargetSince >= interval)) this.standing = true;
+      const late = this.limits.standOnWaits !== false && this.aboveTargetSince !== null && now - this.aboveTargetSince >= interval;
+      if (stalled || late) this.beginStanding(now, 'waits');
     }
     return this.standing;
   }
@@ -241,6 +278,7 @@ export class BoundedQueue {
       if (waiting < this.limits.queueLimit) return null;
       // The caller refuses the task on this answer (the front door), so it counts as an overflow.
       this.noteOverflow(now);
+      if (this.standing) this.refusedWhileStanding++;
       return 'queue_full';
     }
     if (this.waiters.length >= this.limits.queueLimit) return 'queue_full';
@@ -332,6 +370,7 @@ export class BoundedQueue {
 
   private refusal(why: 'queue_full' | 'queue_timeout' | 'aborted', signal?: AbortSignal): unknown {
     this.onRefuse(why);
+    if (this.standing && why !== 'aborted') this.refusedWhileStanding++;
     if (why === 'aborted') return signal?.reason instanceof QuarryError ? signal.reason : new QuarryError('timeout', `${this.name}: the request was withdrawn`);
     return this.refusalError(why);
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { untilCommitted, withTimeout } from '../../src/core/time-limits.ts';
 import { QuarryError } from '../../src/errors.ts';
 import { TokenBucketStore } from '../../src/server/token-bucket.ts';
-import { BoundedQueue, type QueueLimits, type Refusal } from '../../src/util/bounded-queue.ts';
+import { BoundedQueue, type QueueLimits, type Refusal, type StandingChange } from '../../src/util/bounded-queue.ts';
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -477,6 +477,50 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     await Promise.all(both);
   });
 
+  it('with standOnWaits off (searches), waits past the target alone never make it stand: late tasks run, none is shed', async () => {
+    const scenario = async (standOnWaits: boolean) => {
+      let t = 0;
+      const reasons: Refusal[] = [];
+      const q = new BoundedQueue(
+        'test',
+        { ...overflowLimits(10), standOnWaits },
+        (why) => reasons.push(why),
+        () => t,
+      );
+      const [g1, g2, ga] = [deferred(), deferred(), deferred()];
+      const order: string[] = [];
+      const held = [q.run(() => g1.promise), q.run(() => g2.promise)];
+      const a = q.run(() => ga.promise);
+      const rest = ['b', 'c'].map((name) =>
+        q
+          .run(() => void order.push(name))
+          .then(
+            () => 'ran',
+            (e: QuarryError) => String(e.details?.reason),
+          ),
+      );
+      t = 2_000;
+      g1.resolve();
+      await held[0];
+      await settle(); // A starts 2 s late, past the target; B and C wait on
+      t = 62_000; // a whole interval of late starts (the interval is 60 s)
+      ga.resolve();
+      g2.resolve();
+      await Promise.all([held[1], a]);
+      const outcomes = await Promise.all(rest);
+      return { outcomes, order, reasons, standing: q.standingNow };
+    };
+    // Off: B and C, 62 s late, still run in arrival order, and the queue never stood.
+    expect(await scenario(false)).toEqual({ outcomes: ['ran', 'ran'], order: ['b', 'c'], reasons: [], standing: false });
+    // On (the default, as writes use it): the same waits make it stand, and both are shed.
+    expect(await scenario(true)).toEqual({
+      outcomes: ['queue_timeout', 'queue_timeout'],
+      order: [],
+      reasons: ['queue_timeout', 'queue_timeout'],
+      standing: true,
+    });
+  });
+
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
     let t = 0;
     const q = new BoundedQueue(
@@ -506,6 +550,30 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     await Promise.all(runs);
     // (The FIFO queue's waiter, its head for two minutes, is shed by the stall rule of arrival order.)
     await Promise.allSettled(fifoRuns);
+  });
+
+  it('tells when an episode begins (and why) and when it ends (how long, how many refused)', async () => {
+    let t = 0;
+    const q = new BoundedQueue('test', overflowLimits(1), undefined, () => t);
+    const changes: StandingChange[] = [];
+    q.onStandingChange = (c) => changes.push(c);
+    const gates = [deferred(), deferred(), deferred()];
+    const busy = gates.map((g) => outcomeOf(q.run(() => g.promise)));
+    for (t = 0; t < 60_000; t += 50) q.refusalNow();
+    expect(changes).toEqual([]);
+    t = 60_000;
+    expect(q.refusalNow()).toBe('queue_full'); // standing from here, and this refusal is counted in the episode
+    expect(q.refusalNow()).toBeNull(); // standing, the waiter past the target is about to be shed: room for one
+    expect(changes).toEqual([{ standing: true, cause: 'overflow' }]);
+    for (const g of gates) g.resolve();
+    expect(await Promise.all(busy)).toEqual(['ran', 'ran', 'queue_timeout']); // the waiter, past the target, is shed
+    t = 63_000; // a slot free, nothing waiting, for calmMs
+    expect(q.refusalNow()).toBeNull();
+    await q.run(() => 'calm');
+    expect(changes).toEqual([
+      { standing: true, cause: 'overflow' },
+      { standing: false, forMs: 3_000, refused: 2 },
+    ]);
   });
 });
 
