@@ -139,7 +139,7 @@ export const ConfigSchema = z
      * targets. 1: at full concurrency both cores stay busy and an admitted search waits for the event loop, where no
      * queue sees it (admitted p99 at 2x capacity 12x the unloaded one); one at a time it is answered near its
      * unloaded latency while the server answers 60-70% of its capacity until the load falls (docs/benchmarks.md,
-     * overload). A queue that stands only on waits past the target keeps QUARRY_SEARCH_CONCURRENCY.
+     * overload).
      */
     searchOverflowConcurrency: int(1, 1024).default(1),
     /**
@@ -154,11 +154,11 @@ export const ConfigSchema = z
      */
     searchQueueTimeoutMs: int(0, 600_000).default(250),
     /**
-     * CoDel-style target for the search queue's wait (0 = off): once every search that started for
-     * QUARRY_SEARCH_QUEUE_TIMEOUT_MS had waited longer than this, or the queue has been full throughout that interval
-     * (a standing queue, not a burst), the queue serves the newest first and answers 503 + Retry-After to those that
-     * have waited past the target (in the second case with QUARRY_SEARCH_OVERFLOW_CONCURRENCY slots), until a slot sits
-     * free three times this long (util/bounded-queue.ts, server/overload.ts). Chosen in docs/benchmarks.md (overload).
+     * CoDel-style target for the search queue's wait (0 = off): once the queue has been full throughout
+     * QUARRY_SEARCH_QUEUE_TIMEOUT_MS (a standing queue, not a burst), it serves the newest first with
+     * QUARRY_SEARCH_OVERFLOW_CONCURRENCY slots and answers 503 + Retry-After to those that have waited past the target,
+     * until a slot sits free three times this long (util/bounded-queue.ts, server/overload.ts). Waits past it alone do
+     * not make the search queue stand (see standOnWaits). Chosen in docs/benchmarks.md (overload).
      */
     searchQueueTargetMs: int(0, 600_000).default(10),
     /**
