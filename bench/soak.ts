@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- soak [--minutes 30] [--clients 8] [--write-every 20] [--sample-seconds 30] [--warmup-minutes 2] [--no-doc]
+ * `npm run bench -- soak [--minutes 30] [--clients 8] [--write-every 20] [--sample-seconds 30] [--warmup-minutes 2] [--load 0.8] [--no-rebuild] [--freeze-ms 0 --freeze-every 10] [--no-doc]
  *   [--server-env K=V,…] [--server-node-args '--cpu-prof --cpu-prof-dir=DIR']`
  *
  * Leaks and drift over a long run: a `quarry serve` child on a copy of the bbc-news index (real model), a
@@ -12,7 +12,8 @@
  * client never has two requests out; when the server slows, as during the rebuild, the clients slow with it,
  * as real ones do, instead of piling up an unbounded backlog, and make up at most a second of it afterwards).
  *
- * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used (/metrics),
+ * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used and its live part
+ * after the latest full GC (/metrics),
  * and the p99 of the requests answered in that window. A Theil–Sen slope per metric over the samples after
  * the warm-up, with the "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
  */
@@ -38,9 +39,9 @@ const POOL = 200;
  * noise of each metric on this machine (GC sawtooth, page cache, a rebuild's transient) yet to catch a leak
  * that would matter in days: 5% of ~450 MiB RSS in 28 min is ~50 MiB/h, which fills 2 GiB in ~1.5 days.
  */
-const FLAT: Record<'rssMiB' | 'heapMiB' | 'fds' | 'searchP99Ms', { relative?: number; absolute?: number }> = {
+const FLAT: Record<'rssMiB' | 'heapLiveMiB' | 'fds' | 'searchP99Ms', { relative?: number; absolute?: number }> = {
   rssMiB: { relative: 0.05 },
-  heapMiB: { relative: 0.1 },
+  heapLiveMiB: { relative: 0.1 },
   fds: { absolute: 2 },
   searchP99Ms: { relative: 0.25 },
 };
@@ -48,7 +49,13 @@ const FLAT: Record<'rssMiB' | 'heapMiB' | 'fds' | 'searchP99Ms', { relative?: nu
 interface Point {
   minute: number;
   rssMiB: number;
+  /** V8 heap used at the sample: live objects and the garbage not yet collected (reported, not fitted). */
   heapMiB: number;
+  /**
+   * V8 heap used just after the server's latest full GC (quarry_heap_live_bytes): the live set, what a leak grows.
+   * The runs before 2026-12-01 fitted heapMiB, whose samples swing with the GC's timing (42–178 MiB in one run).
+   */
+  heapLiveMiB: number;
   fds: number;
   searchP99Ms: number;
   writeP99Ms: number;
@@ -87,6 +94,35 @@ function mix(writeEvery: number): () => LoadRequest {
     }
     return { method: 'GET', path: `/search?q=${encodeURIComponent(queries[n % queries.length]!)}`, kind: 'search' };
   };
+}
+
+/**
+ * The search queue's shedding episodes from the server's log (server/overload.ts logs each start and end at warn):
+ * the minute of the run, and the fields of the line. They tell a stall's burst of refusals from a sustained overload.
+ */
+function standingEpisodesIn(output: string, runStartedAt: number): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"search queue ')) continue;
+    try {
+      const { time, level: _level, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      out.push({ minute: round((Number(time) - runStartedAt) / 60_000, 2), ...rest });
+    } catch {}
+  }
+  return out;
+}
+
+/** "none", or how many episodes began (and by which cause), when, and how long the longest stood. */
+function episodeSummary(episodes: Array<Record<string, unknown>>): string {
+  const begun = episodes.filter((e) => e.cause !== undefined);
+  if (begun.length === 0) return 'none';
+  const ended = episodes.filter((e) => e.forMs !== undefined);
+  const byCause = new Map<string, number>();
+  for (const e of begun) byCause.set(String(e.cause), (byCause.get(String(e.cause)) ?? 0) + 1);
+  const causes = [...byCause].map(([c, n]) => `${n} ${c}`);
+  const longest = Math.max(0, ...ended.map((e) => Number(e.forMs)));
+  const refused = ended.reduce((n, e) => n + Number(e.refused), 0);
+  return `${begun.length} (${causes.join(', ')}) at minutes ${begun.map((e) => e.minute).join(', ')}; longest ${longest} ms; ${refused} searches refused in them`;
 }
 
 /** How far behind its schedule a soak client may fall and still make it up (pacedLoop). */
@@ -137,6 +173,17 @@ export async function run(args: string[]): Promise<void> {
   const writeEvery = Number(flag(args, 'write-every', '20'));
   const sampleSeconds = Number(flag(args, 'sample-seconds', '30'));
   const warmupMinutes = Number(flag(args, 'warmup-minutes', String(Math.min(2, minutes / 10))));
+  // The share of the saturating rate offered. The issue's soak is 0.8; a short run at more (and without the rebuild)
+  // shows sooner how often the search queue refuses at a load it should carry.
+  const load = Number(flag(args, 'load', '0.8'));
+  if (!(load > 0 && load <= 2)) throw new Error(`--load must be a share of the saturating rate in (0, 2], not ${flag(args, 'load', '')}`);
+  const withRebuild = !has(args, 'no-rebuild');
+  // A stall of the whole machine on demand (another tenant, a page-in storm): the server is stopped (SIGSTOP) for
+  // freeze-ms every freeze-every seconds and continued. What such a stall costs in refused searches is a property of
+  // the admission policy, and a natural stall comes too rarely to compare policies on (one window in some runs).
+  const freezeMs = Number(flag(args, 'freeze-ms', '0'));
+  const freezeEverySeconds = Number(flag(args, 'freeze-every', '10'));
+  if (!(freezeMs >= 0 && freezeEverySeconds > 0)) throw new Error('--freeze-ms must be ≥ 0 and --freeze-every > 0');
   const result = newResult('soak', args);
   const work = mkdtempSync(join(tmpdir(), 'quarry-bench-soak-'));
   const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
@@ -176,11 +223,13 @@ export async function run(args: string[]): Promise<void> {
     const server = await startServe(env, { nodeArgs: (flag(args, 'server-node-args', '') || '').split(' ').filter(Boolean) });
     const points: Point[] = [];
     let rebuild: Record<string, unknown> = {};
+    let runStartedAt = Date.now();
+    let standingEpisodes: ReturnType<typeof standingEpisodesIn> = [];
     let totals: ReturnType<typeof summarise>;
     try {
       // Warm the model and caches of the server under test.
       await closedLoop({ url: server.url, connections: 2, seconds: 10, next });
-      const rate = round(saturation.throughput * 0.8, 1);
+      const rate = round(saturation.throughput * load, 1);
       log(`saturating rate ${saturation.throughput} req/s (2xx); soak at ${rate} req/s for ${minutes} min with ${clients} clients`);
 
       const all: Sample[] = [];
@@ -212,6 +261,7 @@ export async function run(args: string[]): Promise<void> {
       let refusedBefore: Record<string, number> = {};
       refusedBefore = await refusedNow();
       const t0 = performance.now();
+      runStartedAt = Date.now();
       const sampler = setInterval(() => {
         void (async () => {
           const w = window;
@@ -221,6 +271,7 @@ export async function run(args: string[]): Promise<void> {
           const p = procStats(server.pid);
           const metrics = (await metricsText()) ?? '';
           const heap = metricValue(metrics, 'nodejs_heap_size_used_bytes') ?? Number.NaN;
+          const heapLive = metricValue(metrics, 'quarry_heap_live_bytes') ?? Number.NaN;
           const lagMax = metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') ?? Number.NaN;
           const refusedAfter = await refusedNow();
           const refused = Object.fromEntries(
@@ -237,6 +288,7 @@ export async function run(args: string[]): Promise<void> {
             minute: round((performance.now() - t0) / 60_000, 2),
             rssMiB: round(p.rssMiB, 1),
             heapMiB: round(heap / 2 ** 20, 1),
+            heapLiveMiB: round(heapLive / 2 ** 20, 1),
             fds: p.fds,
             searchP99Ms: round(percentile(ok('search'), 99), 1),
             writeP99Ms: round(percentile(ok('write'), 99), 1),
@@ -255,7 +307,15 @@ export async function run(args: string[]): Promise<void> {
           log(JSON.stringify(point));
         })();
       }, sampleSeconds * 1000);
+      const freezer =
+        freezeMs > 0
+          ? setInterval(() => {
+              process.kill(server.pid, 'SIGSTOP');
+              setTimeout(() => process.kill(server.pid, 'SIGCONT'), freezeMs);
+            }, freezeEverySeconds * 1000)
+          : null;
       const rebuildRun = (async () => {
+        if (!withRebuild) return;
         await new Promise((r) => setTimeout(r, (minutes * 60_000) / 2));
         const started = performance.now();
         const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
@@ -290,12 +350,14 @@ export async function run(args: string[]): Promise<void> {
         },
       });
       clearInterval(sampler);
+      if (freezer) clearInterval(freezer);
       await rebuildRun;
       totals = summarise(all, minutes * 60);
       const errorsByStatus = Object.fromEntries(Object.entries(totals.byStatus).filter(([st]) => !st.startsWith('2')));
       Object.assign(result, { errorsByStatus, transport });
     } finally {
       await server.stop();
+      standingEpisodes = standingEpisodesIn(server.output(), runStartedAt);
     }
 
     const measured = points.filter((p) => p.minute >= warmupMinutes);
@@ -303,12 +365,16 @@ export async function run(args: string[]): Promise<void> {
     // it ended. A leak shows as a slope inside each stretch; what a rebuild leaves behind shows as a step between.
     const rStart = Number(rebuild.startMinute ?? Number.POSITIVE_INFINITY);
     const rEnd = rStart + Number(rebuild.minutes ?? 0);
-    const spans: Record<string, Point[]> = {
-      whole: measured,
-      beforeRebuild: measured.filter((p) => p.minute < rStart),
-      afterRebuild: measured.filter((p) => p.minute > rEnd + sampleSeconds / 60),
-    };
-    const fitStretch = (ps: Point[], k: keyof typeof FLAT) => {
+    const spans: Record<string, Point[]> = withRebuild
+      ? {
+          whole: measured,
+          beforeRebuild: measured.filter((p) => p.minute < rStart),
+          afterRebuild: measured.filter((p) => p.minute > rEnd + sampleSeconds / 60),
+        }
+      : { whole: measured };
+    const fitStretch = (all: Point[], k: keyof typeof FLAT) => {
+      // A sample without the metric (the live heap before the server's first full GC) is left out.
+      const ps = all.filter((p) => Number.isFinite(p[k]));
       const xs = ps.map((p) => p.minute);
       const ys = ps.map((p) => p[k]);
       const slope = theilSenSlope(xs, ys);
@@ -333,6 +399,9 @@ export async function run(args: string[]): Promise<void> {
       .reduce((n, [, c]) => n + c, 0);
     Object.assign(result, {
       minutes,
+      load,
+      withRebuild,
+      freeze: freezeMs > 0 ? { ms: freezeMs, everySeconds: freezeEverySeconds } : null,
       clients,
       writeEvery,
       sampleSeconds,
@@ -343,6 +412,7 @@ export async function run(args: string[]): Promise<void> {
       points,
       trend,
       errors,
+      standingEpisodes,
       flatDefinition: FLAT,
     });
     const file = writeResult(result);
@@ -350,11 +420,13 @@ export async function run(args: string[]): Promise<void> {
     const t = trend as Record<string, Record<string, Fit>>;
     const every = Math.max(1, Math.round(300 / sampleSeconds));
     const body = [
-      `Mix: 1 write in ${writeEvery} requests (a bbc-news article replacing one of ${POOL}), the rest hybrid searches (held-out queries, query cache off). Saturating rate of the mix: **${saturation.throughput} req/s** (closed loop, 16 clients, 30 s, on a server of its own with the search queue unbounded); soak at 80% = ${round(saturation.throughput * 0.8, 1)} req/s offered by ${clients} Poisson-paced clients for ${minutes} min; achieved ${totals.offered} req/s. Rebuild at minute ${rebuild.startMinute} took ${rebuild.minutes} min (${rebuild.state}).`,
+      `Mix: 1 write in ${writeEvery} requests (a bbc-news article replacing one of ${POOL}), the rest hybrid searches (held-out queries, query cache off). Saturating rate of the mix: **${saturation.throughput} req/s** (closed loop, 16 clients, 30 s, on a server of its own with the search queue unbounded); soak at ${round(load * 100, 0)}% = ${round(saturation.throughput * load, 1)} req/s offered by ${clients} Poisson-paced clients for ${minutes} min; achieved ${totals.offered} req/s. ${withRebuild ? `Rebuild at minute ${rebuild.startMinute} took ${rebuild.minutes} min (${rebuild.state}).` : 'No rebuild (--no-rebuild).'}`,
       '',
       `**Errors: ${errors}** of ${totals.requests} requests (non-2xx or transport errors${errors ? `: ${JSON.stringify(result.errorsByStatus)}` : ''}; transport errors by code ${JSON.stringify((result.transport as { errors: unknown }).errors)}; requests sent again after a keep-alive race, as HTTP clients do: ${(result.transport as { keepAliveRetries: number }).keepAliveRetries}). Latency over the whole run (2xx): p50 ${totals.p50} ms, p99 ${totals.p99} ms.`,
       '',
-      `Slopes (Theil–Sen: the median of all pairwise slopes, robust to the rebuild's transient; least squares beside it) over the whole run after a ${warmupMinutes}-minute warm-up, and over the steady stretches before the rebuild began and after it ended. "Flat" = the fitted change over the stretch within the limit (RSS ±${(FLAT.rssMiB.relative ?? 0) * 100}% of its median, V8 heap ±${(FLAT.heapMiB.relative ?? 0) * 100}%, open fds ±${FLAT.fds.absolute}, search p99 ±${(FLAT.searchP99Ms.relative ?? 0) * 100}%); a leak shows as a slope inside a stretch, what the rebuild leaves behind as a step between them.`,
+      `Search queue shedding episodes (from the server's log): ${episodeSummary(standingEpisodes)}.`,
+      '',
+      `Slopes (Theil–Sen: the median of all pairwise slopes, robust to the rebuild's transient; least squares beside it) over the whole run after a ${warmupMinutes}-minute warm-up, and over the steady stretches before the rebuild began and after it ended. "Flat" = the fitted change over the stretch within the limit (RSS ±${(FLAT.rssMiB.relative ?? 0) * 100}% of its median, V8 heap live after a full GC ±${(FLAT.heapLiveMiB.relative ?? 0) * 100}%, open fds ±${FLAT.fds.absolute}, search p99 ±${(FLAT.searchP99Ms.relative ?? 0) * 100}%); a leak shows as a slope inside a stretch, what the rebuild leaves behind as a step between them.`,
       '',
       markdownTable(
         ['metric', 'stretch', 'samples', 'median', 'slope /h (Theil–Sen)', 'slope /h (OLS)', 'change over stretch', 'flat limit', 'flat?'],
@@ -376,14 +448,14 @@ export async function run(args: string[]): Promise<void> {
       `Samples (every ${every * sampleSeconds} s, and every one with errors or during the rebuild; all in the raw file):`,
       '',
       markdownTable(
-        ['minute', 'rebuild', 'RSS MiB (anon / file)', 'heap MiB', 'fds', 'search p99 ms', 'write p99 ms', 'req/s', 'errors'],
+        ['minute', 'rebuild', 'RSS MiB (anon / file)', 'heap MiB (live after GC)', 'fds', 'search p99 ms', 'write p99 ms', 'req/s', 'errors'],
         points
           .filter((p, i) => i % every === every - 1 || p.errors > 0 || p.rebuild === 'running')
           .map((p) => [
             p.minute,
             p.rebuild,
             `${p.rssMiB} (${p.rssAnonMiB} / ${p.rssFileMiB})`,
-            p.heapMiB,
+            `${p.heapMiB} (${p.heapLiveMiB})`,
             p.fds,
             p.searchP99Ms,
             p.writeP99Ms,
