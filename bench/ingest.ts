@@ -9,7 +9,6 @@
  * the idle server for comparison. Reports articles/s, chunks/s, per-batch latency, and search latency
  * p50/p99 during ingest vs idle. Results: bench/results/ingest-<timestamp>.json and a table on stdout.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { flag, ROOT } from './lib/args.ts';
 import { readDocs } from './lib/corpus.ts';
 import { markdownTable, newResult, writeResult } from './lib/results.ts';
+import { type ServeChild, startServe } from './lib/serve-child.ts';
 import { percentile, round } from './lib/stats.ts';
 
 const API_KEY = 'bench-ingest-key-0123456789';
@@ -45,37 +45,25 @@ const QUERIES = [
   'car maker profits',
 ];
 
-interface ServeChild {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** `quarry serve` in its own process, so the client loops below never share its event loop. */
+/**
+ * `quarry serve` in its own process (as `npm start` runs it, its environment included), so the client loops below
+ * never share its event loop. The parent's QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1);
+ * the bench's own win.
+ */
 function startServer(indexDir: string, seedsDir: string, nodeArgs: string[] = []): Promise<ServeChild> {
-  // QUARRY_* settings pass through (to compare e.g. QUARRY_PASSAGE_WORKER=0/1); the bench's own win.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PORT'));
-  Object.assign(env, {
-    QUARRY_INDEX_DIR: indexDir,
-    QUARRY_SEEDS_DIR: seedsDir,
-    QUARRY_API_KEY: API_KEY,
-    PORT: '0',
-    QUARRY_LOG_LEVEL: 'warn',
-    // One client address sends thousands of requests: the per-address limits are not under test.
-    QUARRY_SEARCH_RATE: '0',
-    QUARRY_WRITE_RATE: '0',
-  });
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/quarry.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve({ url: m[1]!, stop: async () => void (child.kill('SIGTERM'), await exited) });
-    });
-    void exited.then(() => reject(new Error(`quarry serve exited before serving:\n${out}`)));
-  });
+  const passed = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('QUARRY_') && e[1] !== undefined));
+  return startServe(
+    {
+      ...passed,
+      QUARRY_INDEX_DIR: indexDir,
+      QUARRY_SEEDS_DIR: seedsDir,
+      QUARRY_API_KEY: API_KEY,
+      // One client address sends thousands of requests: the per-address limits are not under test.
+      QUARRY_SEARCH_RATE: '0',
+      QUARRY_WRITE_RATE: '0',
+    },
+    { nodeArgs },
+  );
 }
 
 interface Sample {
