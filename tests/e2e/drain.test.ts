@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChildServer } from '../helpers/child-server.ts';
+import { pollUntil } from '../helpers/poll.ts';
 import { SEEDS_DIR } from '../helpers/real-service.ts';
 
 /*
@@ -105,5 +106,17 @@ describe('draining shutdown', () => {
     } finally {
       await again.kill('SIGTERM');
     }
+  });
+  it('npm start hands SIGTERM to the server (a service manager signals npm): it drains, stops and leaves no process', async () => {
+    const indexDir = mkdtempSync(join(tmpdir(), 'quarry-drain-npm-'));
+    temp.push(indexDir);
+    // Before the start script exec'd node, sh sat between npm and the server: SIGTERM to npm killed sh and left
+    // the server running, orphaned, never drained.
+    const server = await startChildServer({ indexDir, seedsDir: SEEDS_DIR, npmStart: true, env: { QUARRY_LOG_LEVEL: 'info' } });
+    expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
+    await server.kill('SIGTERM');
+    await pollUntil(() => server.output().includes('"msg":"stopped"'), { what: 'the server to log that it stopped', attempts: 900 });
+    expect(server.output()).toContain('"signal":"SIGTERM"');
+    await pollUntil(async () => (await freshConnection(server.url)) === 'ECONNREFUSED', { what: 'the port to be closed' });
   });
 });

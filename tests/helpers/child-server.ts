@@ -28,6 +28,11 @@ export function startChildServer(opts: {
   timeoutMs?: number;
   /** Where Quarry is installed (default: this checkout). */
   cwd?: string;
+  /**
+   * Start it as users do, `npm start` (its start script's environment included): `pid` is then npm's, and a signal
+   * goes to npm, as a service manager's would.
+   */
+  npmStart?: boolean;
 }): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
   Object.assign(env, {
@@ -38,7 +43,10 @@ export function startChildServer(opts: {
     QUARRY_LOG_LEVEL: 'warn',
     ...opts.env,
   });
-  const child: ChildProcess = spawn(process.execPath, ['bin/quarry.js', 'serve'], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Under `npm test` npm says where its CLI is; elsewhere the `npm` on the PATH.
+  const npm = process.env.npm_execpath?.endsWith('.js') ? [process.execPath, process.env.npm_execpath] : ['npm'];
+  const [command, ...args] = opts.npmStart ? [...npm, 'start'] : [process.execPath, 'bin/quarry.js', 'serve'];
+  const child: ChildProcess = spawn(command!, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
