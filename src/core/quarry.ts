@@ -85,6 +85,17 @@ export class Quarry {
       onRefuse: (why) => {
         for (const l of this.refusalListeners) l(why);
       },
+      // One line as an episode of refusing late writes begins and one as it ends, like the search queue's
+      // (server/overload.ts): a sustained write overload and one long stall (a slow disk, a swap) look different here.
+      onStandingChange: (c) => {
+        const log = deps.logger ?? silentLogger;
+        if (c.standing)
+          log.warn(
+            { cause: c.cause, targetMs: deps.config.writeQueueTargetMs, intervalMs: deps.config.writeQueueTimeoutMs },
+            'write queue standing: writes waited past the target for an interval; refusing late writes',
+          );
+        else log.warn({ forMs: Math.round(c.forMs), refused: c.refused }, 'write queue calm again');
+      },
     });
     this.rebuilder = new Rebuilder({
       store: deps.store,

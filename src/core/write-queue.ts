@@ -1,4 +1,4 @@
-import { BoundedQueue, type Refusal } from '../util/bounded-queue.ts';
+import { BoundedQueue, type Refusal, type StandingChange } from '../util/bounded-queue.ts';
 
 /** Writes whose preparation (chunking, embedding) may run ahead of the write being committed. */
 const PREPARE_AHEAD = 2;
@@ -11,6 +11,10 @@ export interface WriteQueueOptions {
   onRefuse?: (why: Refusal) => void;
   /** Writes prepared or preparing but not yet committing, at most. */
   prepareAhead?: number;
+  /** Told as the queue begins and ends standing (Quarry logs it, as the server does for searches). */
+  onStandingChange?: (change: StandingChange) => void;
+  /** Milliseconds, monotonic; tests pass their own. */
+  now?: () => number;
 }
 
 export interface WriteOptions {
@@ -45,7 +49,9 @@ export class WriteQueue {
         retryAfterSeconds: 2,
       },
       opts.onRefuse,
+      opts.now,
     );
+    if (opts.onStandingChange) this.commits.onStandingChange = opts.onStandingChange;
     this.prepareAhead = opts.prepareAhead ?? PREPARE_AHEAD;
   }
 

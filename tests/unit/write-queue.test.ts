@@ -16,6 +16,25 @@ function gate(): { promise: Promise<void>; open: () => void; fail: (e: Error) =>
 }
 
 describe('WriteQueue', () => {
+  it('tells when it begins standing (writes waited an interval) and when it is calm again, for the log', async () => {
+    let t = 0;
+    const changes: unknown[] = [];
+    const q = new WriteQueue(10, { queueTimeoutMs: 1000, targetWaitMs: 100, now: () => t, onStandingChange: (c) => changes.push(c) });
+    const slow = gate();
+    const a = q.run(() => slow.promise);
+    const b = q.run(() => 'b');
+    t = 1500; // b has waited past the interval behind a stalled commit: the queue stands
+    await expect(q.run(() => 'c')).rejects.toMatchObject({ code: 'overloaded' });
+    expect(changes).toEqual([{ standing: true, cause: 'waits' }]);
+    slow.open();
+    await Promise.allSettled([a, b]);
+    t = 2000; // a write that starts at once, nothing waiting: calm again
+    expect(await q.run(() => 'd')).toBe('d');
+    expect(changes).toHaveLength(2);
+    expect(changes[1]).toMatchObject({ standing: false, forMs: 500 });
+    expect((changes[1] as { refused: number }).refused).toBeGreaterThanOrEqual(1);
+  });
+
   it('runs tasks one at a time, in arrival order', async () => {
     const q = new WriteQueue(10);
     const log: string[] = [];
