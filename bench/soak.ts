@@ -13,8 +13,8 @@
  * as real ones do, instead of piling up an unbounded backlog, and make up at most a second of it afterwards).
  *
  * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used and its live part
- * after the latest full GC (/metrics),
- * and the p99 of the requests answered in that window. A Theil–Sen slope per metric over the samples after
+ * after the latest full GC (/metrics), where the anonymous memory sits (glibc's main arena, its other arenas, the rest:
+ * serve-child.ts anonSplit), the HNSW graph's points and deleted points, and the p99 of the requests answered in that window. A Theil–Sen slope per metric over the samples after
  * the warm-up, with the "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
  */
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { bbcTitles, mulberry32, scifactQueries, seededShuffle } from './lib/corp
 import { closedLoop, type LoadRequest, type Sample, send, summarise, type TransportLog } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
 import { searchConcurrencyOf, unboundedSearch } from './lib/search-load.ts';
-import { metricValue, procStats, startServe } from './lib/serve-child.ts';
+import { anonSplit, metricValue, procStats, startServe } from './lib/serve-child.ts';
 import { median, percentile, round } from './lib/stats.ts';
 import { olsSlope, theilSenSlope } from './lib/trend.ts';
 
@@ -68,6 +68,11 @@ interface Point {
   /** RSS split (/proc status): anonymous memory (heaps, native allocations) vs file-backed pages (mmap'd SQLite, code). */
   rssAnonMiB: number;
   rssFileMiB: number;
+  /** Anonymous memory by region (serve-child.ts anonSplit): glibc's main arena, its other arenas, the rest (V8, mmapped blocks). */
+  anonSplitMiB: { brk: number; arenas: number; other: number };
+  /** Paragraph points in the HNSW graph and those marked deleted, waiting for compaction (/metrics). */
+  chunks: number;
+  deletedPoints: number;
   /** The longest the server's event loop was held in the window (prom-client's nodejs_eventloop_lag_max_seconds,
    * reset at each scrape): a stall long enough to push queued searches past their deadline shows here. */
   loopLagMaxMs: number;
@@ -269,6 +274,7 @@ export async function run(args: string[]): Promise<void> {
           const wt = windowTransport;
           windowTransport = { keepAliveRetries: 0, errors: {} };
           const p = procStats(server.pid);
+          const split = anonSplit(server.pid);
           const metrics = (await metricsText()) ?? '';
           const heap = metricValue(metrics, 'nodejs_heap_size_used_bytes') ?? Number.NaN;
           const heapLive = metricValue(metrics, 'quarry_heap_live_bytes') ?? Number.NaN;
@@ -298,6 +304,9 @@ export async function run(args: string[]): Promise<void> {
             refused,
             rssAnonMiB: round(p.rssAnonMiB, 1),
             rssFileMiB: round(p.rssFileMiB, 1),
+            anonSplitMiB: { brk: round(split.brk, 1), arenas: round(split.arenas, 1), other: round(split.other, 1) },
+            chunks: metricValue(metrics, 'quarry_index_chunks') ?? Number.NaN,
+            deletedPoints: metricValue(metrics, 'quarry_index_deleted_points') ?? Number.NaN,
             loopLagMaxMs: round(lagMax * 1000, 1),
             rebuild: rebuildState,
             transportErrors: wt.errors,

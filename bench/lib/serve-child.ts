@@ -91,3 +91,27 @@ export function metricValue(text: string, name: string, labels = ''): number | n
   const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `) || (!labels && l.startsWith(`${name}{`)));
   return line === undefined ? null : Number(line.split(' ').at(-1));
 }
+
+/**
+ * Where a process's anonymous resident memory sits (MiB, /proc/<pid>/smaps): `brk` is glibc's main arena ([heap]);
+ * `arenas` the other glibc arenas, which glibc maps at 64-MiB-aligned addresses (HEAP_MAX_SIZE) — native allocations
+ * of the worker threads (ONNX runtime, hnswlib, SQLite); `other` the rest: V8's heap pages, blocks mmapped on their own
+ * (past MALLOC_MMAP_THRESHOLD_), thread stacks. A growth in one of them says where to look.
+ */
+export function anonSplit(pid: number): { brk: number; arenas: number; other: number } {
+  const out = { brk: 0, arenas: 0, other: 0 };
+  let kind: keyof typeof out | null = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-[0-9a-f]+ (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const [, start, , path] = head;
+      if (path === '[heap]') kind = 'brk';
+      else if (path === '') kind = BigInt(`0x${start}`) % (64n << 20n) === 0n ? 'arenas' : 'other';
+      else kind = path!.startsWith('[') ? 'other' : null;
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon && kind) out[kind] += Number(anon[1]) / 1024;
+  }
+  return out;
+}
