@@ -74,6 +74,33 @@ function timeline(samples: Sample[]) {
   return { perSecond, slowest };
 }
 
+/** The search queue's standing episodes in a stretch of the server's log (server/overload.ts logs each begin and end). */
+interface Episodes {
+  began: number;
+  ended: number;
+  /** Of which, began for overflowing (the others for waits past the target). */
+  overflow: number;
+  standingMs: number;
+}
+
+function standingEpisodes(log: string): Episodes {
+  const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0 };
+  for (const line of log.split('\n')) {
+    if (!line.includes('search queue')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; cause?: string; forMs?: number };
+      if (entry.msg?.startsWith('search queue calm again')) {
+        e.ended++;
+        e.standingMs += entry.forMs ?? 0;
+      } else if (entry.msg?.startsWith('search queue')) {
+        e.began++;
+        if (entry.cause === 'overflow') e.overflow++;
+      }
+    } catch {}
+  }
+  return e;
+}
+
 /** "Protection off": as many slots as requests, nothing refused. */
 const UNBOUNDED = unboundedSearch(64);
 
@@ -149,28 +176,45 @@ export async function run(args: string[]): Promise<void> {
 
     const s = await serve(underTest);
     let unloaded: LoadSummary;
-    const open: Array<{ multiple: number; rate: number; steadyP99: number; timeline: ReturnType<typeof timeline> } & LoadSummary> = [];
+    const open: Array<
+      {
+        multiple: number;
+        rate: number;
+        steadyP99: number;
+        timeline: ReturnType<typeof timeline>;
+        rowRefused: Record<string, number>;
+        episodes: Episodes;
+      } & LoadSummary
+    > = [];
     let refused: Record<string, number | null>;
-    try {
-      unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next })), seconds);
-      log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
-      for (const multiple of [1, 2, 4]) {
-        const rate = round(capacity * multiple, 1);
-        const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: multiple }));
-        const r = summarise(samples, seconds);
-        const steadyP99 = p99AfterOnset(samples);
-        open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples) });
-        log(
-          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms`,
-        );
-      }
+    const refusedNow = async (): Promise<Record<string, number | null>> => {
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
-      refused = Object.fromEntries(
+      return Object.fromEntries(
         ['queue_full', 'queue_timeout', 'loop_lag', 'timeout'].map((reason) => [
           reason,
           metricValue(metrics, 'quarry_overload_refused_total', `queue="search",reason="${reason}"`),
         ]),
       );
+    };
+    try {
+      unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next })), seconds);
+      log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
+      for (const multiple of [1, 2, 4]) {
+        const rate = round(capacity * multiple, 1);
+        const before = await refusedNow();
+        const outputAt = s.output().length;
+        const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: multiple }));
+        const r = summarise(samples, seconds);
+        const steadyP99 = p99AfterOnset(samples);
+        const after = await refusedNow();
+        const rowRefused = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v ?? 0) - (before[k] ?? 0)]));
+        const episodes = standingEpisodes(s.output().slice(outputAt));
+        open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples), rowRefused, episodes });
+        log(
+          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}`,
+        );
+      }
+      refused = await refusedNow();
     } finally {
       await s.stop();
     }
