@@ -81,20 +81,23 @@ interface Episodes {
   /** Of which, began for overflowing (the others for waits past the target). */
   overflow: number;
   standingMs: number;
+  /** When each began, in seconds from the row's start (the log's timestamps). */
+  beganAtS: number[];
 }
 
-function standingEpisodes(log: string): Episodes {
-  const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0 };
+function standingEpisodes(log: string, rowStartedAt: number): Episodes {
+  const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0, beganAtS: [] };
   for (const line of log.split('\n')) {
     if (!line.includes('search queue')) continue;
     try {
-      const entry = JSON.parse(line) as { msg?: string; cause?: string; forMs?: number };
+      const entry = JSON.parse(line) as { msg?: string; cause?: string; forMs?: number; time?: number };
       if (entry.msg?.startsWith('search queue calm again')) {
         e.ended++;
         e.standingMs += entry.forMs ?? 0;
       } else if (entry.msg?.startsWith('search queue')) {
         e.began++;
         if (entry.cause === 'overflow') e.overflow++;
+        if (entry.time !== undefined) e.beganAtS.push(Math.round((entry.time - rowStartedAt) / 100) / 10);
       }
     } catch {}
   }
@@ -203,12 +206,13 @@ export async function run(args: string[]): Promise<void> {
         const rate = round(capacity * multiple, 1);
         const before = await refusedNow();
         const outputAt = s.output().length;
+        const rowStartedAt = Date.now();
         const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: multiple }));
         const r = summarise(samples, seconds);
         const steadyP99 = p99AfterOnset(samples);
         const after = await refusedNow();
         const rowRefused = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v ?? 0) - (before[k] ?? 0)]));
-        const episodes = standingEpisodes(s.output().slice(outputAt));
+        const episodes = standingEpisodes(s.output().slice(outputAt), rowStartedAt);
         open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples), rowRefused, episodes });
         log(
           `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}`,
