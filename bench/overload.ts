@@ -27,6 +27,7 @@ import { closedLoop, type LoadSummary, openLoop, type Sample, summarise } from '
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
 import { atGeneratorPriority, searchConcurrencyOf, searchRequests, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, startServe } from './lib/serve-child.ts';
+import { standingEpisodesIn } from './lib/standing-episodes.ts';
 import { percentile, round } from './lib/stats.ts';
 
 /** p99 of the admitted requests due 1 s or more after the row began: the sustained overload, its onset left out. */
@@ -74,7 +75,7 @@ function timeline(samples: Sample[]) {
   return { perSecond, slowest };
 }
 
-/** The search queue's standing episodes in a stretch of the server's log (server/overload.ts logs each begin and end). */
+/** The search queue's standing episodes in one row (lib/standing-episodes.ts), counted. */
 interface Episodes {
   began: number;
   ended: number;
@@ -85,21 +86,17 @@ interface Episodes {
   beganAtS: number[];
 }
 
-function standingEpisodes(log: string, rowStartedAt: number): Episodes {
+function countEpisodes(output: string, rowStartedAt: number): Episodes {
   const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0, beganAtS: [] };
-  for (const line of log.split('\n')) {
-    if (!line.includes('search queue')) continue;
-    try {
-      const entry = JSON.parse(line) as { msg?: string; cause?: string; forMs?: number; time?: number };
-      if (entry.msg?.startsWith('search queue calm again')) {
-        e.ended++;
-        e.standingMs += entry.forMs ?? 0;
-      } else if (entry.msg?.startsWith('search queue')) {
-        e.began++;
-        if (entry.cause === 'overflow') e.overflow++;
-        if (entry.time !== undefined) e.beganAtS.push(Math.round((entry.time - rowStartedAt) / 100) / 10);
-      }
-    } catch {}
+  for (const line of standingEpisodesIn(output, rowStartedAt)) {
+    if (line.forMs !== undefined) {
+      e.ended++;
+      e.standingMs += Number(line.forMs);
+    } else if (line.cause !== undefined) {
+      e.began++;
+      if (line.cause === 'overflow') e.overflow++;
+      e.beganAtS.push(round(line.atMs / 1000, 1));
+    }
   }
   return e;
 }
@@ -212,7 +209,7 @@ export async function run(args: string[]): Promise<void> {
         const steadyP99 = p99AfterOnset(samples);
         const after = await refusedNow();
         const rowRefused = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v ?? 0) - (before[k] ?? 0)]));
-        const episodes = standingEpisodes(s.output().slice(outputAt), rowStartedAt);
+        const episodes = countEpisodes(s.output().slice(outputAt), rowStartedAt);
         open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples), rowRefused, episodes });
         log(
           `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}`,

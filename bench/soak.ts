@@ -13,9 +13,9 @@
  * as real ones do, instead of piling up an unbounded backlog, and make up at most a second of it afterwards).
  *
  * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used and its live part
- * after the latest full GC (/metrics), where the anonymous memory sits (glibc's main arena, its other arenas, the rest:
- * serve-child.ts anonSplit), the HNSW graph's points and deleted points, and the p99 of the requests answered in that window. A Theil–Sen slope per metric over the samples after
- * the warm-up, with the "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
+ * after the latest full GC (/metrics), where the anonymous memory sits (glibc's main arena, its other arenas, the
+ * rest: serve-child.ts anonSplit), the HNSW graph's points and deleted points, and the p99 of the requests answered
+ * in that window. A Theil–Sen slope per metric over the samples after the warm-up, with the "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
  */
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ import { closedLoop, type LoadRequest, type Sample, send, summarise, type Transp
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
 import { searchConcurrencyOf, unboundedSearch } from './lib/search-load.ts';
 import { anonSplit, metricValue, procStats, startServe } from './lib/serve-child.ts';
+import { standingEpisodesIn } from './lib/standing-episodes.ts';
 import { median, percentile, round } from './lib/stats.ts';
 import { olsSlope, theilSenSlope } from './lib/trend.ts';
 
@@ -101,20 +102,9 @@ function mix(writeEvery: number): () => LoadRequest {
   };
 }
 
-/**
- * The search queue's shedding episodes from the server's log (server/overload.ts logs each start and end at warn):
- * the minute of the run, and the fields of the line. They tell a stall's burst of refusals from a sustained overload.
- */
-function standingEpisodesIn(output: string, runStartedAt: number): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('{') || !line.includes('"search queue ')) continue;
-    try {
-      const { time, level: _level, ...rest } = JSON.parse(line) as Record<string, unknown>;
-      out.push({ minute: round((Number(time) - runStartedAt) / 60_000, 2), ...rest });
-    } catch {}
-  }
-  return out;
+/** The search queue's shedding episodes (lib/standing-episodes.ts) at the minute of the run they were logged. */
+function standingEpisodesAt(output: string, runStartedAt: number): Array<Record<string, unknown>> {
+  return standingEpisodesIn(output, runStartedAt).map(({ atMs, ...rest }) => ({ minute: round(atMs / 60_000, 2), ...rest }));
 }
 
 /** "none", or how many episodes began (and by which cause), when, and how long the longest stood. */
@@ -229,7 +219,7 @@ export async function run(args: string[]): Promise<void> {
     const points: Point[] = [];
     let rebuild: Record<string, unknown> = {};
     let runStartedAt = Date.now();
-    let standingEpisodes: ReturnType<typeof standingEpisodesIn> = [];
+    let standingEpisodes: ReturnType<typeof standingEpisodesAt> = [];
     let totals: ReturnType<typeof summarise>;
     try {
       // Warm the model and caches of the server under test.
@@ -366,7 +356,7 @@ export async function run(args: string[]): Promise<void> {
       Object.assign(result, { errorsByStatus, transport });
     } finally {
       await server.stop();
-      standingEpisodes = standingEpisodesIn(server.output(), runStartedAt);
+      standingEpisodes = standingEpisodesAt(server.output(), runStartedAt);
     }
 
     const measured = points.filter((p) => p.minute >= warmupMinutes);

@@ -76,6 +76,7 @@ export class Quarry {
   private closing = false;
 
   constructor(deps: QuarryDeps) {
+    const logger = deps.logger ?? silentLogger;
     this.config = deps.config;
     this.model = deps.embedder;
     this.store = deps.store;
@@ -88,13 +89,12 @@ export class Quarry {
       // One line as an episode of refusing late writes begins and one as it ends, like the search queue's
       // (server/overload.ts): a sustained write overload and one long stall (a slow disk, a swap) look different here.
       onStandingChange: (c) => {
-        const log = deps.logger ?? silentLogger;
         if (c.standing)
-          log.warn(
+          logger.warn(
             { cause: c.cause, targetMs: deps.config.writeQueueTargetMs, intervalMs: deps.config.writeQueueTimeoutMs },
             'write queue standing: writes waited past the target for an interval; refusing late writes',
           );
-        else log.warn({ forMs: Math.round(c.forMs), refused: c.refused }, 'write queue calm again');
+        else logger.warn({ forMs: Math.round(c.forMs), refused: c.refused }, 'write queue calm again');
       },
     });
     this.rebuilder = new Rebuilder({
@@ -102,7 +102,7 @@ export class Quarry {
       embedder: () => this.embedder,
       chunker: deps.config,
       queue: this.queue,
-      logger: deps.logger ?? silentLogger,
+      logger,
     });
   }
 

@@ -1,0 +1,18 @@
+import { round } from './stats.ts';
+
+/**
+ * The search queue's standing episodes in a stretch of a `quarry serve` child's output (server/overload.ts logs each
+ * start and end at warn, as JSON): each line's fields without pino's time and level, with `atMs`, when it was logged,
+ * in ms from `origin` (epoch ms). A start has `cause`; an end has `forMs` and `refused`.
+ */
+export function standingEpisodesIn(output: string, origin: number): Array<{ atMs: number } & Record<string, unknown>> {
+  const out: Array<{ atMs: number } & Record<string, unknown>> = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"search queue ')) continue;
+    try {
+      const { time, level: _level, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      out.push({ atMs: round(Number(time) - origin, 0), ...rest });
+    } catch {}
+  }
+  return out;
+}
