@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- overload [--seconds 20] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--queue-target MS]
+ * `npm run bench -- overload [--seconds 20] [--multiples 1,2,4] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--queue-target MS]
  *   [--generator-nice 10] [--server-nice 0] [--no-doc]`
  *
  * Search admission under overload: a `quarry serve` child on the bbc-news index (real model, query cache off,
@@ -8,7 +8,8 @@
  * clients with the queue unbounded, for reference; and the capacity the multiples are of: the 2xx rate of the
  * protected server under an open loop at 4× the larger estimate, since the closed loop in the niced generator
  * under-measures it), then an open loop (Poisson arrivals) at 1×, 2× and 4× the capacity with the settings under
- * test: throughput, p50/p99 of the admitted requests, share refused; and 2× with the protection off (an unbounded
+ * test, each row begun on a calm server (its search queue idle and not standing): throughput, p50/p99 of the
+ * admitted requests, share refused; and 2× with the protection off (an unbounded
  * queue) for contrast. `--sweep` first measures throughput and latency by
  * QUARRY_SEARCH_CONCURRENCY with an unbounded queue (closed loop, 16 clients), to choose it.
  *
@@ -23,7 +24,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.ts';
 import { flag, has, serverEnv } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
-import { closedLoop, type LoadSummary, openLoop, type Sample, summarise } from './lib/http-load.ts';
+import { closedLoop, type LoadRequest, type LoadSummary, openLoop, type Sample, send, summarise } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
 import { atGeneratorPriority, searchConcurrencyOf, searchRequests, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, startServe } from './lib/serve-child.ts';
@@ -101,11 +102,47 @@ function countEpisodes(output: string, rowStartedAt: number): Episodes {
   return e;
 }
 
+/** How a row's server was brought to calm before it: whether the last row had left its search queue standing. */
+interface Calming {
+  wasStanding: boolean;
+  /** Single searches sent, one every 100 ms, until it stood no more (each ends a standing queue whose slot sat free). */
+  probes: number;
+}
+
+/**
+ * Waits until the server's search queue is idle and not standing (its gauges in /metrics). A standing queue ends only
+ * when a search arrives to a slot that sat free for the calm (server/overload.ts), so one search is sent each 100 ms
+ * until it does; at most 50 of them, then the bench stops: a queue that never calms is a finding, not a row to measure.
+ */
+async function untilCalm(url: string, next: () => LoadRequest): Promise<Calming> {
+  const gauges = async () => {
+    const m = await (await fetch(`${url}/metrics`)).text();
+    return {
+      busy: (metricValue(m, 'quarry_search_in_flight') ?? 0) + (metricValue(m, 'quarry_search_queue_depth') ?? 0),
+      standing: metricValue(m, 'quarry_search_queue_standing') === 1,
+    };
+  };
+  const first = await gauges();
+  let now = first;
+  for (let probes = 0; probes <= 50; probes++) {
+    if (now.busy === 0 && !now.standing) return { wasStanding: first.standing, probes };
+    await new Promise((r) => setTimeout(r, 100));
+    if (now.busy === 0) await send(new URL(url), next());
+    now = await gauges();
+  }
+  throw new Error(`overload bench: the search queue did not calm within 50 searches 100 ms apart (${JSON.stringify(now)})`);
+}
+
 /** "Protection off": as many slots as requests, nothing refused. */
 const UNBOUNDED = unboundedSearch(64);
 
 export async function run(args: string[]): Promise<void> {
   const seconds = Number(flag(args, 'seconds', '20'));
+  // The open-loop rows, as multiples of the capacity; 2 is required (the target is at 2x). 0.8 measures what the
+  // protection refuses below capacity, with Poisson bursts that a closed loop of a few clients (the soak) never makes.
+  const multiples = flag(args, 'multiples', '1,2,4').split(',').map(Number);
+  if (!multiples.includes(2) || multiples.some((m) => !(m > 0)))
+    throw new Error(`--multiples: positive numbers including 2, got ${flag(args, 'multiples', '')}`);
   const index = ensureBbcIndex();
   const seeds = mkdtempSync(join(tmpdir(), 'quarry-bench-noseeds-'));
   const next = searchRequests();
@@ -184,6 +221,7 @@ export async function run(args: string[]): Promise<void> {
         timeline: ReturnType<typeof timeline>;
         rowRefused: Record<string, number>;
         episodes: Episodes;
+        calming: Calming;
       } & LoadSummary
     > = [];
     let refused: Record<string, number | null>;
@@ -199,8 +237,12 @@ export async function run(args: string[]): Promise<void> {
     try {
       unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next })), seconds);
       log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
-      for (const multiple of [1, 2, 4]) {
+      for (const multiple of multiples) {
         const rate = round(capacity * multiple, 1);
+        // Each row starts from a calm server, as an overload does in production. Without this the 2x row began
+        // within a few ms of the 1x row's last answer, before a slot had sat free for the calm the queue needs, and
+        // inherited its standing episode (on 2026-12-01 05:55 it stood through the whole 2x row, begun in the 1x).
+        const calming = await untilCalm(s.url, next);
         const before = await refusedNow();
         const outputAt = s.output().length;
         const rowStartedAt = Date.now();
@@ -210,9 +252,9 @@ export async function run(args: string[]): Promise<void> {
         const after = await refusedNow();
         const rowRefused = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v ?? 0) - (before[k] ?? 0)]));
         const episodes = countEpisodes(s.output().slice(outputAt), rowStartedAt);
-        open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples), rowRefused, episodes });
+        open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples), rowRefused, episodes, calming });
         log(
-          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}`,
+          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}; before the row ${JSON.stringify(calming)}`,
         );
       }
       refused = await refusedNow();

@@ -143,6 +143,11 @@ export const ConfigSchema = z
      */
     searchOverflowConcurrency: int(1, 1024).default(1),
     /**
+     * How long the search queue must refuse searches (for being full or at their deadline, never more than 100 ms
+     * apart) before it overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS).
+     */
+    searchOverflowIntervalMs: int(0, 600_000).default(0),
+    /**
      * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue once
      * those past the target are shed, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
      */

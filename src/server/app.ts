@@ -70,6 +70,7 @@ export function createApp(deps: AppDeps): Express {
       queueTimeoutMs: config.searchQueueTimeoutMs,
       targetWaitMs: config.searchQueueTargetMs,
       overflowConcurrency: config.searchOverflowConcurrency,
+      ...(config.searchOverflowIntervalMs > 0 ? { overflowIntervalMs: config.searchOverflowIntervalMs } : {}),
     },
     {
       registry: metrics.registry,

@@ -54,10 +54,12 @@ export interface QueueLimits {
   calmMs?: number;
   /**
    * Newest first only (0 or absent: off): a queue that refuses tasks for being full again and again, never more than
-   * this many ms apart, for a whole interval, stands. Such a queue never shows its wait to the CoDel measure when
-   * arrivals reach it in bursts (after the event loop was busy): the first of each burst starts at once.
+   * this many ms apart, for a whole interval (overflowIntervalMs), stands. Such a queue never shows its wait to the
+   * CoDel measure when arrivals reach it in bursts (after the event loop was busy): the first of each burst starts at once.
    */
   overflowGapMs?: number;
+  /** Newest first only: how long the run of refusals (overflowGapMs) must last to overflow (default: queueTimeoutMs). */
+  overflowIntervalMs?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -141,7 +143,7 @@ export class BoundedQueue {
     if (gap <= 0 || !this.limits.newestFirst || (this.limits.targetWaitMs ?? 0) <= 0) return;
     if (this.overflowSince === null || now - this.lastOverflow > gap) this.overflowSince = now;
     this.lastOverflow = now;
-    if (now - this.overflowSince >= this.limits.queueTimeoutMs && !this.overflowing) {
+    if (now - this.overflowSince >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
     }

@@ -521,6 +521,26 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     });
   });
 
+  it('overflowIntervalMs sets how long the run of full-queue refusals must last, apart from the deadline', async () => {
+    const standsAfter = async (extra: Partial<QueueLimits>) => {
+      let t = 0;
+      const q = new BoundedQueue('test', { ...overflowLimits(1), ...extra }, undefined, () => t);
+      const gates = [deferred(), deferred(), deferred()];
+      const busy = gates.map((g) => q.run(() => g.promise).catch(() => 'refused'));
+      let at: number | null = null;
+      for (t = 0; t <= 70_000 && at === null; t += 50) {
+        expect(q.refusalNow()).toBe('queue_full');
+        if (q.standingNow) at = t;
+      }
+      for (const g of gates) g.resolve();
+      await Promise.all(busy);
+      return at;
+    };
+    // The deadline (a minute) is the interval by default; a 1-s overflow interval stands a second in.
+    expect(await standsAfter({})).toBe(60_000);
+    expect(await standsAfter({ overflowIntervalMs: 1_000 })).toBe(1_000);
+  });
+
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
     let t = 0;
     const q = new BoundedQueue(
