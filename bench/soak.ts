@@ -71,6 +71,13 @@ interface Point {
   rssFileMiB: number;
   /** Anonymous memory by region (serve-child.ts anonSplit): glibc's main arena, its other arenas, the rest (V8, mmapped blocks). */
   anonSplitMiB: { brk: number; arenas: number; other: number };
+  /**
+   * The main thread's V8 heap as committed (nodejs_heap_size_total_bytes: pages V8 holds, used or not) and memory
+   * outside it held by JS objects (nodejs_external_memory_bytes: Buffers, typed arrays): the parts of `other` above
+   * that the main isolate accounts for. Worker isolates and ONNX Runtime's arena are the rest of it.
+   */
+  v8CommittedMiB: number;
+  externalMiB: number;
   /** Paragraph points in the HNSW graph and those marked deleted, waiting for compaction (/metrics). */
   chunks: number;
   deletedPoints: number;
@@ -295,6 +302,8 @@ export async function run(args: string[]): Promise<void> {
             rssAnonMiB: round(p.rssAnonMiB, 1),
             rssFileMiB: round(p.rssFileMiB, 1),
             anonSplitMiB: { brk: round(split.brk, 1), arenas: round(split.arenas, 1), other: round(split.other, 1) },
+            v8CommittedMiB: round((metricValue(metrics, 'nodejs_heap_size_total_bytes') ?? Number.NaN) / 2 ** 20, 1),
+            externalMiB: round((metricValue(metrics, 'nodejs_external_memory_bytes') ?? Number.NaN) / 2 ** 20, 1),
             chunks: metricValue(metrics, 'quarry_index_chunks') ?? Number.NaN,
             deletedPoints: metricValue(metrics, 'quarry_index_deleted_points') ?? Number.NaN,
             loopLagMaxMs: round(lagMax * 1000, 1),
