@@ -12,10 +12,11 @@
  * client never has two requests out; when the server slows, as during the rebuild, the clients slow with it,
  * as real ones do, instead of piling up an unbounded backlog, and make up at most a second of it afterwards).
  *
- * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used and its live part
- * after the latest full GC (/metrics), where the anonymous memory sits (glibc's main arena, its other arenas, the
- * rest: serve-child.ts anonSplit), the HNSW graph's points and deleted points, and the p99 of the requests answered
- * in that window. A Theil–Sen slope per metric over the samples after the warm-up, with the "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
+ * Every `sample-seconds`: the server's RSS and open file descriptors (/proc/<pid>), V8 heap used, its live part
+ * after the latest full GC and what it has committed (/metrics), where the anonymous memory sits (glibc's main arena,
+ * its other arenas, the rest: serve-child.ts anonSplit), the HNSW graph's points and deleted points, and the p99 of
+ * the requests answered in that window. A Theil–Sen slope per metric over the samples after the warm-up, with the
+ * "flat" thresholds in FLAT below; errors are every non-2xx answer and transport error.
  */
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

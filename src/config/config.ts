@@ -143,8 +143,9 @@ export const ConfigSchema = z
      */
     searchOverflowConcurrency: int(1, 1024).default(1),
     /**
-     * How long the search queue must refuse searches (for being full or at their deadline, never more than 100 ms
-     * apart) before it overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS).
+     * How long the search queue must refuse searches for being full (never more than 100 ms apart) before it
+     * overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS). Shorter cuts the onset of an overload, and makes a burst below
+     * capacity put the server in its one-slot state more often (docs/benchmarks.md, overload).
      */
     searchOverflowIntervalMs: int(0, 600_000).default(0),
     /**
