@@ -149,6 +149,12 @@ export const ConfigSchema = z
      */
     searchOverflowIntervalMs: int(0, 600_000).default(0),
     /**
+     * An overflowing search queue stops overflowing when, over an interval, fewer searches arrived than this many
+     * per search finished (0: only when a slot sits free, see QUARRY_SEARCH_OVERFLOW_CONCURRENCY). With one slot
+     * of two, 2 is about the full capacity; without it a load just below capacity can hold the queue on one slot.
+     */
+    searchOverflowStayRatio: z.coerce.number().min(0).max(1_000).default(0),
+    /**
      * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue once
      * those past the target are shed, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
      */

@@ -71,6 +71,7 @@ export function createApp(deps: AppDeps): Express {
       targetWaitMs: config.searchQueueTargetMs,
       overflowConcurrency: config.searchOverflowConcurrency,
       ...(config.searchOverflowIntervalMs > 0 ? { overflowIntervalMs: config.searchOverflowIntervalMs } : {}),
+      overflowStayRatio: config.searchOverflowStayRatio,
     },
     {
       registry: metrics.registry,

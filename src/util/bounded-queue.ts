@@ -60,6 +60,16 @@ export interface QueueLimits {
   overflowGapMs?: number;
   /** Newest first only: how long the run of refusals (overflowGapMs) must last to overflow (default: queueTimeoutMs). */
   overflowIntervalMs?: number;
+  /**
+   * Newest first only (0 or absent: off): an overflowing queue reviews each interval (queueTimeoutMs) the tasks that
+   * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
+   * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
+   * sit free (calmMs). Running overflowConcurrency slots lowers throughput, so a load just below capacity keeps such
+   * a queue full and it never calms on its own: with a 50-ms overflow interval a burst at 80% of capacity left the
+   * search queue on one slot, refusing 4-12% (docs/benchmarks.md, overload). With one slot of two, 2 is about the
+   * full capacity: one slot finishes more than half of what two do, so the ratio falls under 2 a little above it.
+   */
+  overflowStayRatio?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -117,6 +127,10 @@ export class BoundedQueue {
   private lastOverflow = 0;
   /** Standing because it overflowed (see overflowConcurrency): fewer slots until it calms. */
   private overflowing = false;
+  /** The overflowing queue's review (overflowStayRatio): since when, and the tasks that arrived and finished since. */
+  private reviewSince = 0;
+  private arrived = 0;
+  private finished = 0;
   /** Since when the queue stands, and what it refused since (StandingChange). */
   private standingSince = 0;
   private refusedWhileStanding = 0;
@@ -146,7 +160,38 @@ export class BoundedQueue {
     if (now - this.overflowSince >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
+      this.reviewSince = now;
+      this.arrived = 0;
+      this.finished = 0;
     }
+  }
+
+  /**
+   * An overflowing queue's review, once an interval has passed since the last (overflowStayRatio): it stops standing
+   * if fewer tasks arrived than the ratio times those that finished. A window in which nothing finished (a stall)
+   * never ends it.
+   */
+  private reviewOverflow(now: number): void {
+    const ratio = this.limits.overflowStayRatio ?? 0;
+    if (ratio <= 0 || !this.overflowing || now - this.reviewSince < this.limits.queueTimeoutMs) return;
+    const calmer = this.finished > 0 && this.arrived < ratio * this.finished;
+    this.reviewSince = now;
+    this.arrived = 0;
+    this.finished = 0;
+    if (!calmer) return;
+    this.endStanding(now);
+    this.aboveTargetSince = null;
+    this.overflowSince = null;
+    this.overflowing = false;
+    // Back to every slot: the tasks waiting may start now.
+    this.pump();
+  }
+
+  /** A task arrived: queued, or refused for a full queue (overflowStayRatio counts them while overflowing). */
+  private noteArrival(now: number): void {
+    if (!this.overflowing) return;
+    this.arrived++;
+    this.reviewOverflow(now);
   }
 
   private beginStanding(now: number, cause: 'waits' | 'overflow'): void {
@@ -278,8 +323,9 @@ export class BoundedQueue {
       const target = this.limits.targetWaitMs ?? 0;
       const waiting = this.isStanding(now) ? this.waiters.filter((w) => w.bypass || now - w.since <= target).length : this.waiters.length;
       if (waiting < this.limits.queueLimit) return null;
-      // The caller refuses the task on this answer (the front door), so it counts as an overflow.
+      // The caller refuses the task on this answer (the front door), so it counts as an overflow and an arrival.
       this.noteOverflow(now);
+      this.noteArrival(now);
       if (this.standing) this.refusedWhileStanding++;
       return 'queue_full';
     }
@@ -291,6 +337,7 @@ export class BoundedQueue {
   acquire(opts: { signal?: AbortSignal; bypassLimit?: boolean } = {}): Promise<void> {
     const { signal, bypassLimit = false } = opts;
     if (signal?.aborted) return Promise.reject(this.refusal('aborted', signal));
+    if (!bypassLimit) this.noteArrival(this.now());
     if (this.running < this.slots && this.waiters.length === 0) {
       const now = this.now();
       this.noteIdle(now);
@@ -347,6 +394,10 @@ export class BoundedQueue {
 
   release(): void {
     this.running--;
+    if (this.overflowing) {
+      this.finished++;
+      this.reviewOverflow(this.now());
+    }
     this.pump();
     this.noteIdle(this.now());
   }

@@ -541,6 +541,76 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfter({ overflowIntervalMs: 1_000 })).toBe(1_000);
   });
 
+  /**
+   * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy for 65 s (one review
+   * interval and some): each half second a task finishes and `arrivals` arrive, the first through run() (it waits),
+   * the rest through refusalNow() (the front door's refusals, for a full queue). Whether it still stands at the end.
+   */
+  async function standsAfterSteadyLoad(arrivals: number, overflowStayRatio?: number) {
+    let t = 0;
+    const q = new BoundedQueue(
+      'test',
+      {
+        concurrency: 2,
+        overflowConcurrency: 1,
+        queueLimit: 1,
+        queueTimeoutMs: 60_000,
+        targetWaitMs: 1_000,
+        calmMs: 3_000,
+        overflowGapMs: 1_000,
+        overflowIntervalMs: 2_000,
+        newestFirst: true,
+        retryAfterSeconds: 1,
+        ...(overflowStayRatio === undefined ? {} : { overflowStayRatio }),
+      },
+      undefined,
+      () => t,
+    );
+    const running: Array<() => void> = [];
+    const all: Promise<unknown>[] = [];
+    const submit = () => {
+      const gate = deferred();
+      all.push(
+        q
+          .run(() => {
+            running.push(gate.resolve);
+            return gate.promise;
+          })
+          .catch(() => 'refused'),
+      );
+    };
+    const step = async (n: number, viaFrontDoor: boolean) => {
+      running.shift()?.();
+      await settle();
+      submit();
+      for (let i = 1; i < n; i++) viaFrontDoor ? q.refusalNow() : submit();
+      await settle();
+    };
+    // Four arrivals a step against one finish: full within a step, overflowing after 2 s.
+    for (t = 0; t <= 2_000; t += 500) await step(4, false);
+    expect(q.standingNow).toBe(true);
+    expect(q.slots).toBe(1);
+    for (t = 2_500; t <= 67_500; t += 500) await step(arrivals, true);
+    const stands = q.standingNow;
+    const slots = q.slots;
+    // Finish everything, including the tasks that start as others finish.
+    for (let i = 0; i < 10 && running.length > 0; i++) {
+      for (const done of running.splice(0)) done();
+      await settle();
+    }
+    await Promise.all(all);
+    return { stands, slots };
+  }
+
+  it('overflowStayRatio ends an overflowing queue once fewer tasks arrive than the ratio times those finished', async () => {
+    // The load fell to one arrival per task finished: the one slot is kept busy, so it never calms on its own...
+    expect(await standsAfterSteadyLoad(1)).toEqual({ stands: true, slots: 1 });
+    // ...but with the ratio, the review at the end of an interval finds it calmer and gives back both slots.
+    expect(await standsAfterSteadyLoad(1, 2)).toEqual({ stands: false, slots: 2 });
+    // Three arrivals per task finished (two of them refused at the front door) is still overload: it stands.
+    expect(await standsAfterSteadyLoad(3, 2)).toEqual({ stands: true, slots: 1 });
+  });
+
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
     let t = 0;
     const q = new BoundedQueue(
