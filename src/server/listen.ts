@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { QuarryError } from '../errors.ts';
 
 export interface RunningServer {
   server: Server;
@@ -13,7 +14,17 @@ export interface RunningServer {
 export function listen(app: Express, port: number, host: string): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
-    server.once('error', reject);
+    // The errors an operator fixes with another port or host, named as such (the CLI prints the message).
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const where = `${host}:${port}`;
+      if (e.code === 'EADDRINUSE')
+        reject(new QuarryError('unavailable', `cannot listen on ${where}: the port is in use (set PORT or --port)`, { field: 'port', cause: e }));
+      else if (e.code === 'EACCES')
+        reject(new QuarryError('unavailable', `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`, { field: 'port', cause: e }));
+      else if (e.code === 'EADDRNOTAVAIL')
+        reject(new QuarryError('unavailable', `cannot listen on ${where}: no such address on this machine (set --host)`, { field: 'host', cause: e }));
+      else reject(e);
+    });
     server.once('listening', () => {
       const addr = server.address() as AddressInfo;
       const shownHost = addr.address === '::' || addr.address === '0.0.0.0' ? 'localhost' : addr.address.includes(':') ? `[${addr.address}]` : addr.address;

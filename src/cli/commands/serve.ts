@@ -32,14 +32,25 @@ export function registerServe(program: Command): void {
       // The app reports when searches are held up; a live rebuild's embedding waits for them (util/live-pressure.ts).
       const pressure = new LivePressure();
       const embedder = await createEmbedder(config, { pressure });
-      const bar = buildProgressBar();
-      const { quarry, report } = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop);
-      for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
-      if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
-
-      const lifecycle = new Lifecycle();
-      const app = createApp({ quarry, config, logger, lifecycle, pressure });
-      const running = await listen(app, config.port, config.host);
+      // Until the server listens, a failure (a seeds folder that is not there, a port in use) closes what was
+      // started before the error reaches the CLI: the embedder's worker threads would keep the process alive, and a
+      // server that printed its error but never exited is one a supervisor never restarts.
+      let opened: Awaited<ReturnType<typeof openOrBuild>> | null = null;
+      const started = async () => {
+        const bar = buildProgressBar();
+        opened = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop);
+        const { quarry, report } = opened;
+        for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
+        if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
+        const lifecycle = new Lifecycle();
+        const app = createApp({ quarry, config, logger, lifecycle, pressure });
+        return { quarry, lifecycle, running: await listen(app, config.port, config.host) };
+      };
+      const { quarry, lifecycle, running } = await started().catch(async (e: unknown) => {
+        await (opened as Awaited<ReturnType<typeof openOrBuild>> | null)?.quarry.close().catch(() => {});
+        await embedder.close().catch(() => {});
+        throw e;
+      });
       const s = await quarry.stats();
       process.stdout.write(
         `\nQuarry is serving ${s.articles} article${s.articles === 1 ? '' : 's'} (${s.chunks} paragraphs, ${s.model}) at ${running.url}\n` +
