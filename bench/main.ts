@@ -29,6 +29,7 @@ const BENCHES: Record<string, string> = {
   soak: './soak.ts',
   rebuild: './rebuild.ts',
   'serve-memory': './serve-memory.ts',
+  'rebuild-memory': './rebuild-memory.ts',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -144,16 +144,19 @@ export const ConfigSchema = z
     searchOverflowConcurrency: int(1, 1024).default(1),
     /**
      * How long the search queue must refuse searches for being full (never more than 100 ms apart) before it
-     * overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS). Shorter cuts the onset of an overload, and makes a burst below
-     * capacity put the server in its one-slot state more often (docs/benchmarks.md, overload).
+     * overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS). 50: the onset of an overload from idle is short enough for
+     * admitted p99 at 2x capacity to stay within 3x the unloaded one (250 gave 4.3-6.3x), and a burst below capacity
+     * that overflows the queue ends at the next review (QUARRY_SEARCH_OVERFLOW_STAY_RATIO) (docs/benchmarks.md, overload).
      */
-    searchOverflowIntervalMs: int(0, 600_000).default(0),
+    searchOverflowIntervalMs: int(0, 600_000).default(50),
     /**
-     * An overflowing search queue stops overflowing when, over an interval, fewer searches arrived than this many
-     * per search finished (0: only when a slot sits free, see QUARRY_SEARCH_OVERFLOW_CONCURRENCY). With one slot
-     * of two, 2 is about the full capacity; without it a load just below capacity can hold the queue on one slot.
+     * An overflowing search queue stops overflowing when, over an interval (QUARRY_SEARCH_QUEUE_TIMEOUT_MS), fewer
+     * searches arrived than this many per search finished (0: only when a slot sits free for three targets). With
+     * one slot of two, 2 is about the full capacity (one slot finishes more than half of what two do). Without it
+     * a load below capacity held the queue on one slot: 80% of capacity after an overload was refused 13-16%
+     * (1.5-2.7% with it), and with a 50-ms overflow interval a burst at 80% did the same from idle.
      */
-    searchOverflowStayRatio: z.coerce.number().min(0).max(1_000).default(0),
+    searchOverflowStayRatio: z.coerce.number().min(0).max(1_000).default(2),
     /**
      * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue once
      * those past the target are shed, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
