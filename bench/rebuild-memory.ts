@@ -1,13 +1,15 @@
 /**
- * `npm run bench -- rebuild-memory [--rebuilds 3] [--index bbc|fresh] [--articles 200] [--server-env K=V,…] [--no-doc]`
+ * `npm run bench -- rebuild-memory [--rebuilds 3] [--index bbc|fresh] [--articles 200] [--bulk] [--trickle-ms 0] [--server-env K=V,…] [--no-doc]`
  *
  * Whether a live rebuild leaves the server's memory higher each time (a leak) or once (a high-water mark): the
  * soak (docs/benchmarks.md) found RSS flat before and after its one rebuild but +650 MiB across it. `quarry serve`
  * (as `npm start` runs it) on a copy of the bbc-news index (`--index bbc`, as the soak: 2,225 articles) or a fresh one
  * (`--index fresh`), then `articles` bbc-news articles written through the API (as the soak's pool), no other load;
  * then `rebuilds` times `POST /admin/rebuild`, each followed by waiting for the rebuild to succeed and for its
- * background passage sessions to close (the process's thread count back to where it was before). After the writes
- * and after each rebuild: RSS, its anonymous memory by region (lib/serve-child.ts anonSplit), V8's heap, the
+ * background passage sessions to close (the process's thread count back to where it was before). `--bulk` first
+ * writes the same articles again in one request (one big call to the live passage session); `--trickle-ms` writes
+ * one of them every that many ms while each rebuild runs, as the soak's clients do, so its catch-up rounds replay
+ * writes (the last one with writes held, on the live passage session). After the writes and after each rebuild: RSS, its anonymous memory by region (lib/serve-child.ts anonSplit), V8's heap, the
  * largest anonymous mappings, the threads.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -86,23 +88,43 @@ export async function run(args: string[]): Promise<void> {
   const rows: Array<Record<string, unknown>> = [];
   try {
     const articles = seededShuffle(bbcArticles(), 3).slice(0, count);
-    for (let i = 0; i < articles.length; i += 16) {
+    const write = async (batch: typeof articles, offset: number) => {
       const res = await fetch(`${server.url}/articles`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ articles: articles.slice(i, i + 16).map((a, j) => ({ ...a, id: `pool-${i + j}` })) }),
+        body: JSON.stringify({ articles: batch.map((a, j) => ({ ...a, id: `pool-${offset + j}` })) }),
       });
       if (!res.ok) throw new Error(`writing articles: HTTP ${res.status} ${await res.text()}`);
       await res.arrayBuffer();
-    }
+    };
+    for (let i = 0; i < articles.length; i += 16) await write(articles.slice(i, i + 16), i);
     const threadsAtRest = procStats(server.pid).threads;
-    rows.push(await sample(server, `after ${count} writes`));
+    rows.push(await sample(server, `after ${count} writes (16 a request)`));
     log(JSON.stringify(rows.at(-1)));
+    if (has(args, 'bulk')) {
+      await write(articles, 0);
+      rows.push(await sample(server, `after the ${count} again in one request`));
+      log(JSON.stringify(rows.at(-1)));
+    }
+    const trickleMs = Number(flag(args, 'trickle-ms', '0'));
+    let trickled = 0;
+    let trickleRefused = 0;
     for (let r = 1; r <= rebuilds; r++) {
       const started = performance.now();
       const res = await fetch(`${server.url}/admin/rebuild`, { method: 'POST', headers: auth });
       if (res.status !== 202) throw new Error(`POST /admin/rebuild: HTTP ${res.status} ${await res.text()}`);
       let peakRss = 0;
+      let rebuilding = true;
+      const trickle = (async () => {
+        for (let n = 0; trickleMs > 0 && rebuilding; n++) {
+          // A write refused while the rebuild holds writes (503) is not the bench's failure: counted, not thrown.
+          await write([articles[n % articles.length]!], n % articles.length).then(
+            () => trickled++,
+            () => trickleRefused++,
+          );
+          await new Promise((res) => setTimeout(res, trickleMs));
+        }
+      })();
       await until(
         async () => {
           peakRss = Math.max(peakRss, procStats(server.pid).rssMiB);
@@ -112,11 +134,20 @@ export async function run(args: string[]): Promise<void> {
         },
         30 * 60_000,
         `rebuild ${r}`,
-      );
+      ).finally(() => (rebuilding = false));
+      await trickle;
       const seconds = round((performance.now() - started) / 1000, 1);
       // Its background sessions close once idle (worker-embedder.ts): the threads they started are gone then.
       await until(() => procStats(server.pid).threads <= threadsAtRest, 5 * 60_000, `rebuild ${r}'s sessions closing`);
-      rows.push({ ...(await sample(server, `after rebuild ${r}`)), rebuildSeconds: seconds, peakRssMiB: round(peakRss, 1) });
+      rows.push({
+        ...(await sample(server, `after rebuild ${r}`)),
+        rebuildSeconds: seconds,
+        peakRssMiB: round(peakRss, 1),
+        writesDuring: trickled,
+        writesRefused: trickleRefused,
+      });
+      trickled = 0;
+      trickleRefused = 0;
       log(JSON.stringify(rows.at(-1)));
     }
   } finally {

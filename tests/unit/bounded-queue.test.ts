@@ -546,7 +546,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
    * interval and some): each half second a task finishes and `arrivals` arrive, the first through run() (it waits),
    * the rest through refusalNow() (the front door's refusals, for a full queue). Whether it still stands at the end.
    */
-  async function standsAfterSteadyLoad(arrivals: number, overflowStayRatio?: number) {
+  async function standsAfterSteadyLoad(arrivals: number, overflowStayRatio?: number, extra: Partial<QueueLimits> = {}) {
     let t = 0;
     const q = new BoundedQueue(
       'test',
@@ -562,6 +562,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
         newestFirst: true,
         retryAfterSeconds: 1,
         ...(overflowStayRatio === undefined ? {} : { overflowStayRatio }),
+        ...extra,
       },
       undefined,
       () => t,
@@ -590,7 +591,11 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     for (t = 0; t <= 2_000; t += 500) await step(4, false);
     expect(q.standingNow).toBe(true);
     expect(q.slots).toBe(1);
-    for (t = 2_500; t <= 67_500; t += 500) await step(arrivals, true);
+    let calmAt: number | null = null;
+    for (t = 2_500; t <= 67_500; t += 500) {
+      await step(arrivals, true);
+      if (!q.standingNow) calmAt ??= t;
+    }
     const stands = q.standingNow;
     const slots = q.slots;
     // Finish everything, including the tasks that start as others finish.
@@ -599,16 +604,19 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       await settle();
     }
     await Promise.all(all);
-    return { stands, slots };
+    return { stands, slots, calmAt };
   }
 
   it('overflowStayRatio ends an overflowing queue once fewer tasks arrive than the ratio times those finished', async () => {
     // The load fell to one arrival per task finished: the one slot is kept busy, so it never calms on its own...
-    expect(await standsAfterSteadyLoad(1)).toEqual({ stands: true, slots: 1 });
-    // ...but with the ratio, the review at the end of an interval finds it calmer and gives back both slots.
-    expect(await standsAfterSteadyLoad(1, 2)).toEqual({ stands: false, slots: 2 });
+    expect(await standsAfterSteadyLoad(1)).toEqual({ stands: true, slots: 1, calmAt: null });
+    // ...but with the ratio, the review at the end of an interval (a minute here, from 2 s) finds it calmer and gives
+    // back both slots; overflowReviewMs reviews sooner.
+    expect(await standsAfterSteadyLoad(1, 2)).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
+    expect(await standsAfterSteadyLoad(1, 2, { overflowReviewMs: 5_000 })).toEqual({ stands: false, slots: 2, calmAt: 7_000 });
     // Three arrivals per task finished (two of them refused at the front door) is still overload: it stands.
-    expect(await standsAfterSteadyLoad(3, 2)).toEqual({ stands: true, slots: 1 });
+    expect(await standsAfterSteadyLoad(3, 2)).toEqual({ stands: true, slots: 1, calmAt: null });
+    expect(await standsAfterSteadyLoad(3, 2, { overflowReviewMs: 5_000 })).toEqual({ stands: true, slots: 1, calmAt: null });
   });
 
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
