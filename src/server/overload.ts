@@ -90,11 +90,6 @@ export function searchAdmission(
       calmMs: 3 * target,
       // Refusals for a full queue at most 100 ms apart (a busy event loop hands arrivals over in bursts) for an interval.
       overflowGapMs: 100,
-      // An overflowing queue reviews its arrivals against its finished searches every 100 ms (overflowStayRatio): at
-      // 80% of capacity a Poisson burst overflows the queue now and then, and each such episode refuses searches until
-      // the review ends it (6.4% refused at 0.8x with 250-ms reviews). 100 ms holds 15-50 searches on this machine:
-      // enough to tell 2x capacity (a ratio over 3) from 80% (about 1.3).
-      overflowReviewMs: 100,
       // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
       // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
       standOnWaits: false,

@@ -61,7 +61,7 @@ export interface QueueLimits {
   /** Newest first only: how long the run of refusals (overflowGapMs) must last to overflow (default: queueTimeoutMs). */
   overflowIntervalMs?: number;
   /**
-   * Newest first only (0 or absent: off): an overflowing queue reviews every overflowReviewMs the tasks that
+   * Newest first only (0 or absent: off): an overflowing queue reviews each interval (queueTimeoutMs) the tasks that
    * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
    * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
    * sit free (calmMs). Running overflowConcurrency slots lowers throughput, so a load just below capacity keeps such
@@ -70,8 +70,6 @@ export interface QueueLimits {
    * full capacity: one slot finishes more than half of what two do, so the ratio falls under 2 a little above it.
    */
   overflowStayRatio?: number;
-  /** How long each overflowStayRatio review counts arrivals and finished tasks (default: queueTimeoutMs). */
-  overflowReviewMs?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -175,7 +173,7 @@ export class BoundedQueue {
    */
   private reviewOverflow(now: number): void {
     const ratio = this.limits.overflowStayRatio ?? 0;
-    if (ratio <= 0 || !this.overflowing || now - this.reviewSince < (this.limits.overflowReviewMs ?? this.limits.queueTimeoutMs)) return;
+    if (ratio <= 0 || !this.overflowing || now - this.reviewSince < this.limits.queueTimeoutMs) return;
     const calmer = this.finished > 0 && this.arrived < ratio * this.finished;
     this.reviewSince = now;
     this.arrived = 0;
