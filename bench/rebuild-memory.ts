@@ -9,8 +9,11 @@
  * background passage sessions to close (the process's thread count back to where it was before). `--bulk` first
  * writes the same articles again in one request (one big call to the live passage session); `--trickle-ms` writes
  * one of them every that many ms while each rebuild runs, as the soak's clients do, so its catch-up rounds replay
- * writes (the last one with writes held, on the live passage session). After the writes and after each rebuild: RSS, its anonymous memory by region (lib/serve-child.ts anonSplit), V8's heap, the
- * largest anonymous mappings, the threads.
+ * writes (the last one with writes held, on the live passage session). After the writes and after each rebuild:
+ * RSS, its anonymous memory by region (lib/serve-child.ts anonSplit), V8's heap, the largest anonymous mappings, the
+ * threads. Found (docs/benchmarks.md, soak): a rebuild leaves nothing behind; the first large batch on the live
+ * passage session (a bulk write, or a rebuild's catch-up under writes) raises RSS once by ~500 MiB (ONNX Runtime's
+ * arena keeping that batch's working set), and nothing after it does.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
