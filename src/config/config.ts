@@ -146,7 +146,8 @@ export const ConfigSchema = z
      * How long the search queue must refuse searches for being full (never more than 100 ms apart) before it
      * overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS, 250 ms). Shorter cuts the onset of an overload from idle (at 50 the
      * admitted p99 at 2x capacity was 2.6-3.7x the unloaded one, against 4.5-5.8x), and at 80% of capacity Poisson
-     * bursts then overflow the queue now and then: 2.9-8.9% refused there, against 0.3-1.1% (docs/benchmarks.md, overload).
+     * bursts then overflow the queue now and then: 2.9-8.9% refused there, against 0.3-3.3% (all for a full queue)
+     * at 250 (docs/benchmarks.md, overload).
      */
     searchOverflowIntervalMs: int(0, 600_000).default(0),
     /**
@@ -154,7 +155,7 @@ export const ConfigSchema = z
      * searches arrived than this many per search finished (0: only when a slot sits free for three targets). With
      * one slot of two, 2 is about the full capacity (one slot finishes more than half of what two do). Without it
      * a load below capacity held the queue on one slot: 80% of capacity after an overload was refused 13-16%
-     * (1.3-1.5% with it), and with a 50-ms overflow interval a burst at 80% did the same from idle.
+     * (1.3-1.7% with it), and with a 50-ms overflow interval a burst at 80% did the same from idle.
      */
     searchOverflowStayRatio: z.coerce.number().min(0).max(1_000).default(2),
     /**

@@ -65,8 +65,8 @@ export interface QueueLimits {
    * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
    * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
    * sit free (calmMs). Running overflowConcurrency slots lowers throughput, so a load just below capacity keeps such
-   * a queue full and it never calms on its own: with a 50-ms overflow interval a burst at 80% of capacity left the
-   * search queue on one slot, refusing 4-12% (docs/benchmarks.md, overload). With one slot of two, 2 is about the
+   * a queue full and it never calms on its own: 80% of capacity right after an overload was refused 13-16% by the
+   * search queue on one slot, 1.3-1.7% with this exit (docs/benchmarks.md, overload). With one slot of two, 2 is about the
    * full capacity: one slot finishes more than half of what two do, so the ratio falls under 2 a little above it.
    */
   overflowStayRatio?: number;
