@@ -35,22 +35,20 @@ export function registerServe(program: Command): void {
       // Until the server listens, a failure (a seeds folder that is not there, a port in use) closes what was
       // started before the error reaches the CLI: the embedder's worker threads would keep the process alive, and a
       // server that printed its error but never exited is one a supervisor never restarts.
-      let opened: Awaited<ReturnType<typeof openOrBuild>> | null = null;
-      const started = async () => {
-        const bar = buildProgressBar();
-        opened = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop);
-        const { quarry, report } = opened;
-        for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
-        if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
-        const lifecycle = new Lifecycle();
-        const app = createApp({ quarry, config, logger, lifecycle, pressure });
-        return { quarry, lifecycle, running: await listen(app, config.port, config.host) };
-      };
-      const { quarry, lifecycle, running } = await started().catch(async (e: unknown) => {
-        await (opened as Awaited<ReturnType<typeof openOrBuild>> | null)?.quarry.close().catch(() => {});
-        await embedder.close().catch(() => {});
-        throw e;
-      });
+      const closeStarted =
+        (...started: Array<{ close(): Promise<unknown> }>) =>
+        async (e: unknown) => {
+          for (const s of started) await s.close().catch(() => {});
+          throw e;
+        };
+      const bar = buildProgressBar();
+      const { quarry, report } = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop).catch(closeStarted(embedder));
+      for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
+      if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
+
+      const lifecycle = new Lifecycle();
+      const app = createApp({ quarry, config, logger, lifecycle, pressure });
+      const running = await listen(app, config.port, config.host).catch(closeStarted(quarry, embedder));
       const s = await quarry.stats();
       process.stdout.write(
         `\nQuarry is serving ${s.articles} article${s.articles === 1 ? '' : 's'} (${s.chunks} paragraphs, ${s.model}) at ${running.url}\n` +
