@@ -186,9 +186,11 @@ export function searchAdmission(
   const frontDoor: RequestHandler = (req, res, next) => {
     if (!isSearchRequest(req)) return next();
     lagMonitor?.touch();
+    // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it (and its
+    // queue counts the request, once: refusalNow would count it as an arrival too).
+    if (req.headers.origin !== undefined || opts.draining?.()) return next();
     const why = lagRefusal() ?? queue.refusalNow();
-    // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it.
-    if (why === null || req.headers.origin !== undefined || opts.draining?.()) return next();
+    if (why === null) return next();
     opts.onRefuse?.(why);
     opts.onFrontDoorRefusal?.(req.method);
     logRefusal(why);
