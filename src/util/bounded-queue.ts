@@ -313,7 +313,8 @@ export class BoundedQueue {
   /**
    * What acquire() would answer a new task right now, without queueing it: the refusal, or null when it would
    * run or wait. Lets a caller refuse before spending anything on the task (the HTTP front door, server/overload.ts);
-   * the caller refuses on a refusal, so a `queue_full` counts as an overflow (overflowGapMs).
+   * the caller refuses on a refusal, so a `queue_full` counts as an overflow (overflowGapMs) and as an arrival
+   * (overflowStayRatio), whose review may end an episode and start waiting tasks on the slots it gives back.
    */
   refusalNow(): 'queue_full' | 'queue_timeout' | null {
     if (this.running < this.slots && this.waiters.length === 0) return null;
