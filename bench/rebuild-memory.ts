@@ -105,8 +105,10 @@ export async function run(args: string[]): Promise<void> {
     rows.push(await sample(server, `after ${count} writes (16 a request)`));
     log(JSON.stringify(rows.at(-1)));
     if (has(args, 'bulk')) {
+      const started = performance.now();
       await write(articles, 0);
-      rows.push(await sample(server, `after the ${count} again in one request`));
+      const bulkSeconds = round((performance.now() - started) / 1000, 1);
+      rows.push({ ...(await sample(server, `after the ${count} again in one request`)), bulkSeconds });
       log(JSON.stringify(rows.at(-1)));
     }
     const trickleMs = Number(flag(args, 'trickle-ms', '0'));
