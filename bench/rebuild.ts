@@ -5,7 +5,8 @@
  * `npm run rebuild-index` end to end over a whole data set (../shared/data, converted at run time into a temporary
  * folder of article files with scripts/dataset-to-articles.mjs), each variant a child process (`node bin/quarry.js
  * rebuild-index`) on a fresh index, variants interleaved round by round (the order reversed every other round).
- * A variant is a dtype and a passage-session layout (`q8 2x1`: two sessions of one intra-op thread each). With
+ * A variant is a dtype and a passage-session layout (`q8 2x1`: two sessions of one intra-op thread each), and
+ * optionally a passage batch size (`q8 2x1 b8`: QUARRY_EMBED_BATCH_SIZE=8). With
  * `--before REF`, the same command from that commit (extracted with `git archive` into a temporary folder that
  * borrows this checkout's node_modules and models) runs as variants `before q8` and `before q4`.
  *
@@ -35,10 +36,11 @@ interface Variant {
 }
 
 const parseVariant = (name: string, cwd: string): Variant => {
-  const m = /^(?:before )?(\w+)(?: (\d+)x(\d+))?$/.exec(name.trim());
-  if (!m) throw new Error(`variant "${name}": expected e.g. "q8 2x1" (dtype, sessions x threads)`);
+  const m = /^(?:before )?(\w+)(?: (\d+)x(\d+))?(?: b(\d+))?$/.exec(name.trim());
+  if (!m) throw new Error(`variant "${name}": expected e.g. "q8 2x1" or "q8 1x2 b8" (dtype, sessions x threads, batch size)`);
   const env: Record<string, string> = { QUARRY_DTYPE: m[1]! };
   if (m[2]) Object.assign(env, { QUARRY_PASSAGE_SESSIONS: m[2], QUARRY_PASSAGE_THREADS: m[3]! });
+  if (m[4]) env.QUARRY_EMBED_BATCH_SIZE = m[4];
   return { name: name.trim(), cwd, env };
 };
 
