@@ -52,7 +52,14 @@ export const ConfigSchema = z
     /** Loading a model from the Hugging Face hub is off unless the operator turns it on. */
     allowRemoteModels: bool.default(false),
     threads: int(1, 64).default(2),
-    embedBatchSize: int(1, 512).default(32),
+    /**
+     * Passages per model call on the passage sessions (builds, rebuilds, writes). 8, measured against 32 in one session
+     * (docs/benchmarks.md, soak, "The ceiling against the batch size"): `rebuild-index` 1.20x faster (139-142 against
+     * 114-118 chunks/s) at half the peak RSS (654-679 against 1,204-1,210 MiB); live ingest with searches the same
+     * (80-83 against 80-86 chunks/s); and ONNX Runtime's arena, which keeps a session's largest working set for
+     * the life of the process, stays near where it was after a bulk write (+27 MiB against +490-526).
+     */
+    embedBatchSize: int(1, 512).default(8),
     /** ONNX Runtime graph optimisation level of every model session ('basic' measured fastest, same quality:
      * docs/benchmarks.md, graph-opt). */
     onnxGraphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('basic'),
