@@ -15,36 +15,17 @@
  * passage session (a bulk write, or a rebuild's catch-up under writes) raises RSS once by ~500 MiB (ONNX Runtime's
  * arena keeping that batch's working set), and nothing after it does.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag, has, serverEnv } from './lib/args.ts';
 import { bbcArticles, ensureBbcIndex } from './lib/bbc-index.ts';
 import { seededShuffle } from './lib/corpus.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
-import { anonSplit, metricValue, procStats, type ServeChild, startServe } from './lib/serve-child.ts';
+import { anonSplit, largestAnonMappings, metricValue, procStats, type ServeChild, startServe } from './lib/serve-child.ts';
 import { round } from './lib/stats.ts';
 
 const API_KEY = 'bench-rebuild-memory-key-0123456789';
-
-/** The largest anonymous mappings (MiB resident), to tell one big block from many small ones. */
-function largestAnon(pid: number, n = 5): number[] {
-  const sizes: number[] = [];
-  let anonMapping = false;
-  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
-    if (head) {
-      anonMapping = head[1] === '';
-      continue;
-    }
-    const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss && anonMapping) sizes.push(Number(rss[1]) / 1024);
-  }
-  return sizes
-    .sort((a, b) => b - a)
-    .slice(0, n)
-    .map((s) => round(s, 1));
-}
 
 async function sample(server: ServeChild, label: string): Promise<Record<string, unknown>> {
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -61,7 +42,7 @@ async function sample(server: ServeChild, label: string): Promise<Record<string,
     v8CommittedMiB: mib('nodejs_heap_size_total_bytes'),
     externalMiB: mib('nodejs_external_memory_bytes'),
     threads: p.threads,
-    largestAnonMiB: largestAnon(server.pid),
+    largestAnonMiB: largestAnonMappings(server.pid).map((m) => round(m, 1)),
   };
 }
 

@@ -92,6 +92,22 @@ export function metricValue(text: string, name: string, labels = ''): number | n
   return line === undefined ? null : Number(line.split(' ').at(-1));
 }
 
+/** A process's memory mappings (/proc/<pid>/smaps): start address, path ('' for an unnamed one), resident and anonymous KiB. */
+function smapsEntries(pid: number): Array<{ start: bigint; path: string; rssKiB: number; anonKiB: number }> {
+  const entries: Array<{ start: bigint; path: string; rssKiB: number; anonKiB: number }> = [];
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-[0-9a-f]+ (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      entries.push({ start: BigInt(`0x${head[1]}`), path: head[3]!, rssKiB: 0, anonKiB: 0 });
+      continue;
+    }
+    const last = entries.at(-1);
+    const field = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (last && field) last[field[1] === 'Rss' ? 'rssKiB' : 'anonKiB'] = Number(field[2]);
+  }
+  return entries;
+}
+
 /**
  * Where a process's anonymous resident memory sits (MiB, /proc/<pid>/smaps): `brk` is glibc's main arena ([heap]);
  * `arenas` the other glibc arenas, which glibc maps at 64-MiB-aligned addresses (HEAP_MAX_SIZE) — native allocations
@@ -100,18 +116,18 @@ export function metricValue(text: string, name: string, labels = ''): number | n
  */
 export function anonSplit(pid: number): { brk: number; arenas: number; other: number } {
   const out = { brk: 0, arenas: 0, other: 0 };
-  let kind: keyof typeof out | null = null;
-  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^([0-9a-f]+)-[0-9a-f]+ (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
-    if (head) {
-      const [, start, , path] = head;
-      if (path === '[heap]') kind = 'brk';
-      else if (path === '') kind = BigInt(`0x${start}`) % (64n << 20n) === 0n ? 'arenas' : 'other';
-      else kind = path!.startsWith('[') ? 'other' : null;
-      continue;
-    }
-    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
-    if (anon && kind) out[kind] += Number(anon[1]) / 1024;
+  for (const { start, path, anonKiB } of smapsEntries(pid)) {
+    const kind = path === '[heap]' ? 'brk' : path === '' ? (start % (64n << 20n) === 0n ? 'arenas' : 'other') : path.startsWith('[') ? 'other' : null;
+    if (kind) out[kind] += anonKiB / 1024;
   }
   return out;
+}
+
+/** The largest unnamed mappings' resident MiB, largest first: one big block (an arena's) tells from many small ones. */
+export function largestAnonMappings(pid: number, n = 5): number[] {
+  return smapsEntries(pid)
+    .filter((e) => e.path === '')
+    .map((e) => e.rssKiB / 1024)
+    .sort((a, b) => b - a)
+    .slice(0, n);
 }

@@ -179,10 +179,7 @@ export class BoundedQueue {
     this.arrived = 0;
     this.finished = 0;
     if (!calmer) return;
-    this.endStanding(now);
-    this.aboveTargetSince = null;
-    this.overflowSince = null;
-    this.overflowing = false;
+    this.calm(now);
     // Back to every slot: the tasks waiting may start now.
     this.pump();
   }
@@ -201,6 +198,14 @@ export class BoundedQueue {
       this.refusedWhileStanding = 0;
     }
     this.onStandingChange({ standing: true, cause });
+  }
+
+  /** A newest-first queue's episode is over (a slot sat free, or arrivals fell, see overflowStayRatio): every measure starts afresh. */
+  private calm(now: number): void {
+    this.endStanding(now);
+    this.aboveTargetSince = null;
+    this.overflowSince = null;
+    this.overflowing = false;
   }
 
   private endStanding(now: number): void {
@@ -228,10 +233,7 @@ export class BoundedQueue {
     }
     this.freeSince ??= now;
     if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.calmMs ?? this.limits.targetWaitMs ?? 0)) {
-      this.endStanding(now);
-      this.aboveTargetSince = null;
-      this.overflowSince = null;
-      this.overflowing = false;
+      this.calm(now);
     }
   }
 
