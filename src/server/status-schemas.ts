@@ -49,12 +49,15 @@ export const RebuildStatusSchema: z.ZodType<RebuildStatus> = z
       .object({
         openRounds: z.number().int(),
         openArticles: z.number().int(),
+        foregroundRounds: z.number().int(),
         heldRounds: z.number().int(),
         heldArticles: z.number().int(),
       })
       .strict()
       .nullable()
-      .describe('how writes made during the build were replayed into it: rounds while writes went on, then with writes held (the last)'),
+      .describe(
+        'how writes made during the build were replayed into it: rounds while writes went on (at full priority once a round no longer halved the one before), then with writes held (the last)',
+      ),
   })
   .strict();
 
