@@ -5,8 +5,9 @@
  * between runs by more than the settings move the tail, docs/benchmarks.md overload): for each setting a fresh
  * `quarry serve` on the bbc-news index (as `overload`: real model, query cache off, rate limits off), then the
  * unloaded latency (1 client, 10 s), an open loop at `rate` (2× the saturating rate when --rate is left out: it is
- * then measured first, as `overload` does), and an open loop at 0.4 × `rate` (80% of saturation: what must not be
- * refused). Prints one line per setting and writes bench/results/overload-compare-*.json. For choosing settings;
+ * then measured first, as `overload` does), at once an open loop at 0.4 × `rate` (80% of saturation right after the
+ * overload: what must not be refused once it passes), and after 3 s idle another 15 s at 0.4 × `rate` from a calm
+ * server (where a Poisson burst must not pass for an overload). Prints one line per setting and writes bench/results/overload-compare-*.json. For choosing settings;
  * `overload` is the measurement of record.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -68,14 +69,16 @@ export async function run(args: string[]): Promise<void> {
         const unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds: 10, next })), 10);
         const double = summarise(await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: 2 })), seconds);
         const light = summarise(await generating(() => openLoop({ url: s.url, rate: rate * 0.4, seconds: 10, next, seed: 1 })), 10);
+        await new Promise((r) => setTimeout(r, 3_000));
+        const calm = summarise(await generating(() => openLoop({ url: s.url, rate: rate * 0.4, seconds, next, seed: 3 })), seconds);
         const metrics = await (await fetch(`${s.url}/metrics`)).text();
         const refused = Object.fromEntries(
           ['queue_full', 'queue_timeout', 'loop_lag'].map((r) => [r, metricValue(metrics, 'quarry_overload_refused_total', `queue="search",reason="${r}"`)]),
         );
         const ratio = round(double.p99 / unloaded.p99, 2);
-        rows.push({ label, env, load, unloaded, double, light, refused, ratio });
+        rows.push({ label, env, load, unloaded, double, light, calm, refused, ratio });
         log(
-          `${label} (load ${load}): unloaded p50/p99 ${unloaded.p50}/${unloaded.p99} ms | at ${rate}/s: 2xx ${double.throughput}/s, p50/p99 ${double.p50}/${double.p99} ms, refused ${round(double.share503 * 100, 1)}%, generator late p99 ${double.lateP99} ms, ratio ${ratio}× | at ${round(rate * 0.4, 1)}/s: p99 ${light.p99} ms, refused ${round(light.share503 * 100, 1)}%`,
+          `${label} (load ${load}): unloaded p50/p99 ${unloaded.p50}/${unloaded.p99} ms | at ${rate}/s: 2xx ${double.throughput}/s, p50/p99 ${double.p50}/${double.p99} ms, refused ${round(double.share503 * 100, 1)}%, generator late p99 ${double.lateP99} ms, ratio ${ratio}× | at ${round(rate * 0.4, 1)}/s: p99 ${light.p99} ms, refused ${round(light.share503 * 100, 1)}%; from calm: p99 ${calm.p99} ms, refused ${round(calm.share503 * 100, 1)}%`,
         );
       } finally {
         await s.stop();
