@@ -158,6 +158,13 @@ export const ConfigSchema = z
      */
     searchOverflowIntervalMs: int(0, 600_000).default(0),
     /**
+     * A run of full-queue refusals overflows the search queue before its interval once it holds this many refusals
+     * and no fewer than the searches started meanwhile: arrivals at twice what the slots finish (0: off, only the
+     * interval). At 2x capacity from idle the admitted p99 was 4.2-5.1x the unloaded one with 8, against 5.4-7.9x
+     * without, and 80% of capacity was refused no more (0-2.1% against 0.6-1.1%; docs/benchmarks.md, overload).
+     */
+    searchOverflowQuickRefusals: int(0, 100_000).default(8),
+    /**
      * An overflowing search queue stops overflowing when, over an interval (QUARRY_SEARCH_QUEUE_TIMEOUT_MS), fewer
      * searches arrived than this many per search finished (0: only when a slot sits free for three targets). With
      * one slot of two, 2 is about the full capacity (one slot finishes more than half of what two do). Without it

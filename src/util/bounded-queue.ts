@@ -61,6 +61,13 @@ export interface QueueLimits {
   /** Newest first only: how long the run of refusals (overflowGapMs) must last to overflow (default: queueTimeoutMs). */
   overflowIntervalMs?: number;
   /**
+   * Newest first only (0 or absent: off): a run of full-queue refusals (overflowGapMs) overflows before its interval
+   * once it holds at least this many refusals and no fewer than the tasks that started meanwhile: arrivals at twice
+   * what the slots finish, which a burst at a load the slots can carry does not keep up. At the onset of an overload
+   * from idle, the interval's wait is when admitted tasks are slowest (two slots against a swamped main thread).
+   */
+  overflowQuickRefusals?: number;
+  /**
    * Newest first only (0 or absent: off): an overflowing queue reviews each interval (queueTimeoutMs) the tasks that
    * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
    * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
@@ -125,6 +132,9 @@ export class BoundedQueue {
   /** Since when tasks have been refused for a full queue with no gap over overflowGapMs (null: not now), and the last. */
   private overflowSince: number | null = null;
   private lastOverflow = 0;
+  /** The current run of full-queue refusals: how many, and the tasks started since it began (overflowQuickRefusals). */
+  private runRefused = 0;
+  private runStarted = 0;
   /** Standing because it overflowed (see overflowConcurrency): fewer slots until it calms. */
   private overflowing = false;
   /** The overflowing queue's review (overflowStayRatio): since when, and the tasks that arrived and finished since. */
@@ -155,9 +165,17 @@ export class BoundedQueue {
   private noteOverflow(now: number): void {
     const gap = this.limits.overflowGapMs ?? 0;
     if (gap <= 0 || !this.limits.newestFirst || (this.limits.targetWaitMs ?? 0) <= 0) return;
-    if (this.overflowSince === null || now - this.lastOverflow > gap) this.overflowSince = now;
+    if (this.overflowSince === null || now - this.lastOverflow > gap) {
+      this.overflowSince = now;
+      this.runRefused = 0;
+      this.runStarted = 0;
+    }
     this.lastOverflow = now;
-    if (now - this.overflowSince >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs) && !this.overflowing) {
+    this.runRefused++;
+    const quick = this.limits.overflowQuickRefusals ?? 0;
+    const lasted = now - this.overflowSince >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs);
+    const outpaced = quick > 0 && this.runRefused >= quick && this.runRefused >= this.runStarted;
+    if ((lasted || outpaced) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
       this.reviewSince = now;
@@ -216,6 +234,7 @@ export class BoundedQueue {
 
   /** CoDel's bookkeeping as a task starts, after waiting `waited` ms. */
   private noteStart(waited: number, now: number): void {
+    if (this.overflowSince !== null) this.runStarted++;
     if ((this.limits.targetWaitMs ?? 0) <= 0) return;
     if (waited > (this.limits.targetWaitMs ?? 0)) this.aboveTargetSince ??= now;
     else if (!this.standing) this.aboveTargetSince = null;

@@ -541,6 +541,51 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfter({ overflowIntervalMs: 1_000 })).toBe(1_000);
   });
 
+  it('overflowQuickRefusals overflows a run as soon as its refusals reach the count and keep up with the tasks started', async () => {
+    /** Every 50 ms, `finishing` running tasks finish (as many waiters start and as many new ones queue) and one is refused. */
+    const standsAfter = async (finishing: number, extra: Partial<QueueLimits>) => {
+      let t = 0;
+      const q = new BoundedQueue('test', { ...overflowLimits(2), ...extra }, undefined, () => t);
+      const gates: Array<() => void> = [];
+      const all: Promise<unknown>[] = [];
+      const submit = () => {
+        const g = deferred();
+        all.push(
+          q
+            .run(() => {
+              gates.push(g.resolve);
+              return g.promise;
+            })
+            .catch(() => 'refused'),
+        );
+      };
+      for (let i = 0; i < 4; i++) submit(); // two running, two waiting: full
+      await settle();
+      let at: number | null = null;
+      for (t = 0; t <= 5_000 && at === null; t += 50) {
+        for (let i = 0; i < finishing; i++) gates.shift()?.();
+        await settle();
+        for (let i = 0; i < finishing; i++) submit();
+        expect(q.refusalNow()).toBe('queue_full');
+        if (q.standingNow) at = t;
+      }
+      for (let i = 0; i < 20 && gates.length > 0; i++) {
+        for (const done of gates.splice(0)) done();
+        await settle();
+      }
+      await Promise.all(all);
+      return at;
+    };
+    // Nothing finishes: the fifth refusal (200 ms in) overflows, long before the minute's interval...
+    expect(await standsAfter(0, { overflowQuickRefusals: 5 })).toBe(200);
+    // ...one finishes per refusal: still twice what the slots finish arrives, so it overflows at the fifth too...
+    expect(await standsAfter(1, { overflowQuickRefusals: 5 })).toBe(200);
+    // ...but two finish per refusal (the slots carry two of every three arrivals: a burst, not overload): not before
+    // the interval, and without the option not before it either.
+    expect(await standsAfter(2, { overflowQuickRefusals: 5 })).toBeNull();
+    expect(await standsAfter(0, {})).toBeNull();
+  });
+
   /**
    * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy for 65 s (one review
    * interval and some): each half second a task finishes and `arrivals` arrive, the first through run() (it waits),
