@@ -1,4 +1,4 @@
-import type { Embedder } from '../embed/embedder.ts';
+import type { Embedder, PassageOptions } from '../embed/embedder.ts';
 import { QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ArticleRecord, GenerationBuilder, IndexStore } from '../store/store.ts';
@@ -25,7 +25,7 @@ export interface RebuildStatus {
 export interface CatchUp {
   openRounds: number;
   openArticles: number;
-  /** Open rounds that ran at full priority because the one before had not halved (see rebuild()). */
+  /** Open rounds that ran on the live passage sessions at full priority because the one before had not halved (see rebuild()). */
   foregroundRounds: number;
   heldRounds: number;
   heldArticles: number;
@@ -135,13 +135,13 @@ export class Rebuilder {
    * Replays into the new generation the articles written or deleted in the current one since the last round
    * (their stored state now: a write that lands after the read is reported again next round); returns how many.
    */
-  private async replay(builder: GenerationBuilder, embedder: Embedder, background: boolean): Promise<number> {
+  private async replay(builder: GenerationBuilder, embedder: Embedder, passage: PassageOptions): Promise<number> {
     const { store, chunker } = this.deps;
     const touched = await builder.changedSince();
     if (touched.length === 0) return 0;
     const current = await Promise.all(touched.map((id) => store.getArticle(id)));
     const upserts = current.filter((a): a is ArticleRecord => a !== null).map(storedToSourced);
-    await builder.write(await prepareArticles(upserts, embedder, chunker, undefined, { background }), { background });
+    await builder.write(await prepareArticles(upserts, embedder, chunker, undefined, passage), { background: passage.background === true });
     const upserted = new Set(upserts.map((u) => u.article.id));
     await builder.delete(touched.filter((id) => !upserted.has(id)));
     return touched.length;
@@ -169,13 +169,14 @@ export class Rebuilder {
         this.abandonIfStopping();
         catchUp.openRounds++;
         if (!background) catchUp.foregroundRounds++;
-        const replayed = await this.replay(builder, embedder, background);
+        const replayed = await this.replay(builder, embedder, background ? { background: true } : { background: true, liveSessions: true });
         catchUp.openArticles += replayed;
         if (replayed <= SMALL_CATCH_UP) break;
         // A round that did not halve the one before: clients write about as fast as a background round replays, and
         // the rounds will not shrink (the soak at batch 8: 912 articles in five rounds, then 159 replayed with every
-        // write held, a write p99 of 8.8 s). The next rounds take the cores as the held round would, searches
-        // sharing them, so they shrink while writes go on.
+        // write held, a write p99 of 8.8 s). The next rounds run on the live passage sessions at full priority, so
+        // they shrink while writes go on — behind the live writes' batches: as live batches, a round's hundreds
+        // queued at once held a write 8.4 s in the next soak.
         if (replayed > previous / 2) background = false;
         previous = replayed;
       }
@@ -186,7 +187,7 @@ export class Rebuilder {
           for (let round = 1; ; round++) {
             this.abandonIfStopping();
             catchUp.heldRounds = round;
-            catchUp.heldArticles += await this.replay(builder, embedder, false);
+            catchUp.heldArticles += await this.replay(builder, embedder, {});
             try {
               // Seed articles deleted through the API are in no stored article: keep the record that says so.
               const result = await builder.publish({ folderFiles: await store.folderFiles(), buildSeconds: (performance.now() - started) / 1000 });

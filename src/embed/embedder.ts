@@ -19,6 +19,12 @@ export interface PassageOptions {
    * a write is embedded after at most the batches already running, not behind the thousands a rebuild queues.
    */
   background?: boolean;
+  /**
+   * With `background`: its batches run on the live passage sessions, still behind live batches, instead of the
+   * background sessions (a lower CPU priority, paced behind searches). For work that must keep up with live writes:
+   * a rebuild's catch-up rounds once they stop shrinking. Without `background`, a call's batches are live batches.
+   */
+  liveSessions?: boolean;
 }
 
 export interface EmbedProgress {

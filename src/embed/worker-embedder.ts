@@ -203,6 +203,16 @@ export class BackgroundSessions {
   }
 }
 
+/**
+ * Where a passage call's batches run: live batches first on the live sessions; background ones (a rebuild) on the
+ * background sessions when there are any, unless the call asks for the live sessions (PassageOptions.liveSessions),
+ * and otherwise on the live sessions behind every live batch.
+ */
+export function passageLane(passage: PassageOptions, backgroundSessions: boolean): 'live' | 'behind live' | 'background sessions' {
+  if (!passage.background) return 'live';
+  return backgroundSessions && !passage.liveSessions ? 'background sessions' : 'behind live';
+}
+
 export interface WorkerRoles {
   /** Writes and rebuilds: a long embedding call no longer blocks searches, which then only share the CPU with it. */
   passages: boolean;
@@ -288,7 +298,8 @@ export async function withWorkers(main: Embedder | TokenCounter, opts: Transform
       ).map(async (batch) => {
         const { flat, lengths } = concatIds(batch.map((j) => ids[j]!));
         const job: Job = { kind: 'tokens', ids: flat, lengths };
-        const r = passage.background && background ? await background.run(job) : await pool!.run(job, passage.background);
+        const lane = passageLane(passage, background !== null);
+        const r = lane === 'background sessions' ? await background!.run(job) : await pool!.run(job, lane === 'behind live');
         if (profile) {
           profile.add('model', r.modelMs);
           profile.add('pool', r.poolMs);

@@ -14,7 +14,7 @@ describe("a rebuild's catch-up of the writes made during it", () => {
   let service: Service;
   const hooks = new Map<number, () => Promise<void>>();
   /** Every passage-embedding call while a rebuild runs: its catch-up stage, priority and texts. */
-  const calls: Array<{ stage: number; background: boolean; texts: string[] }> = [];
+  const calls: Array<{ stage: number; background: boolean; liveSessions: boolean; texts: string[] }> = [];
   const article = (id: string) => ({
     id,
     title: `Catch-up article ${id}`,
@@ -40,7 +40,8 @@ describe("a rebuild's catch-up of the writes made during it", () => {
         // (service is unset while it starts: its first build is not a rebuild.)
         const rebuild = service?.quarry.rebuild;
         const stage = rebuild?.catchUp?.openRounds ?? 0;
-        if (rebuild?.state === 'running') calls.push({ stage, background: passage?.background === true, texts: [...ts] });
+        if (rebuild?.state === 'running')
+          calls.push({ stage, background: passage?.background === true, liveSessions: passage?.liveSessions === true, texts: [...ts] });
         if (passage?.background) {
           const hook = hooks.get(stage);
           hooks.delete(stage);
@@ -104,16 +105,17 @@ describe("a rebuild's catch-up of the writes made during it", () => {
     expect(quarry.rebuild.catchUp).toEqual({ openRounds: 4, openArticles: 34, foregroundRounds: 2, heldRounds: 1, heldArticles: 0 });
     expect(hooks.size).toBe(0);
     const embeddingsOf = (id: string) =>
-      calls.filter((c) => c.texts.some((t) => t.includes(`${id} with`))).map(({ stage, background }) => ({ stage, background }));
-    // Each article written during round 2: embedded once by its write, once more by round 3, at full priority.
+      calls.filter((c) => c.texts.some((t) => t.includes(`${id} with`))).map(({ stage, background, liveSessions }) => ({ stage, background, liveSessions }));
+    // Each article written during round 2: embedded once by its write, once more by round 3 on the live sessions
+    // (full priority, behind live writes: see passageLane).
     expect(embeddingsOf('fg-round-2-0')).toEqual([
-      { stage: 2, background: false },
-      { stage: 3, background: false },
+      { stage: 2, background: false, liveSessions: false },
+      { stage: 3, background: true, liveSessions: true },
     ]);
-    // Those written during round 1 were replayed by round 2, still in the background.
+    // Those written during round 1 were replayed by round 2, still on the background sessions.
     expect(embeddingsOf('fg-round-1-0')).toEqual([
-      { stage: 1, background: false },
-      { stage: 2, background: true },
+      { stage: 1, background: false, liveSessions: false },
+      { stage: 2, background: true, liveSessions: false },
     ]);
     const after = await quarry.stats();
     expect(after.articles).toBe(before.articles + 34);

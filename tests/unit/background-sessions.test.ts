@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BackgroundSessions, type Job, type JobResult, type ModelWorker } from '../../src/embed/worker-embedder.ts';
+import { BackgroundSessions, type Job, type JobResult, type ModelWorker, passageLane } from '../../src/embed/worker-embedder.ts';
 import { hashedEmbedderInfo } from '../helpers/hashed-embedder.ts';
 import { pollUntil } from '../helpers/poll.ts';
 
@@ -83,5 +83,17 @@ describe('background passage sessions (a live rebuild at lower CPU priority)', (
     expect(log).toEqual(['w b']);
     await sessions.close();
     expect(log).toEqual(['w b', 'w closed']);
+  });
+});
+
+describe('which sessions a passage call runs on', () => {
+  it('live calls on the live sessions first; background ones on the background sessions unless they ask for the live ones, then behind live batches', () => {
+    expect(passageLane({}, true)).toBe('live');
+    expect(passageLane({ liveSessions: true }, true)).toBe('live');
+    expect(passageLane({ background: true }, true)).toBe('background sessions');
+    // A rebuild's catch-up rounds that stopped shrinking: full priority, but never ahead of a live write's batches.
+    expect(passageLane({ background: true, liveSessions: true }, true)).toBe('behind live');
+    // QUARRY_REBUILD_NICE=0: no background sessions.
+    expect(passageLane({ background: true }, false)).toBe('behind live');
   });
 });
