@@ -17,6 +17,38 @@ function deferred<T = void>() {
 const settle = () => new Promise((r) => setImmediate(r));
 
 /**
+ * Tasks on `q` that each run until the test lets them finish: submit() queues one (a refusal is its outcome),
+ * finishOne() lets the longest-running finish, finishAll() lets every one finish, those that start meanwhile too.
+ */
+function gatedTasks(q: BoundedQueue) {
+  const running: Array<() => void> = [];
+  const all: Promise<unknown>[] = [];
+  return {
+    submit() {
+      const gate = deferred();
+      all.push(
+        q
+          .run(() => {
+            running.push(gate.resolve);
+            return gate.promise;
+          })
+          .catch(() => 'refused'),
+      );
+    },
+    finishOne() {
+      running.shift()?.();
+    },
+    async finishAll() {
+      for (let i = 0; i < 20 && running.length > 0; i++) {
+        for (const done of running.splice(0)) done();
+        await settle();
+      }
+      await Promise.all(all);
+    },
+  };
+}
+
+/**
  * The CoDel scenario both orders are tested on: a task holds the only slot; A waits past the target, B and a checkpoint
  * come in a burst, C once the queue has stood a whole interval; then the slot frees and D comes to an empty queue.
  * A clock the test moves: no timing. The interval (queueTimeoutMs) is a minute so its real timer never fires.
@@ -546,34 +578,18 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     const standsAfter = async (finishing: number, extra: Partial<QueueLimits>) => {
       let t = 0;
       const q = new BoundedQueue('test', { ...overflowLimits(2), ...extra }, undefined, () => t);
-      const gates: Array<() => void> = [];
-      const all: Promise<unknown>[] = [];
-      const submit = () => {
-        const g = deferred();
-        all.push(
-          q
-            .run(() => {
-              gates.push(g.resolve);
-              return g.promise;
-            })
-            .catch(() => 'refused'),
-        );
-      };
-      for (let i = 0; i < 4; i++) submit(); // two running, two waiting: full
+      const tasks = gatedTasks(q);
+      for (let i = 0; i < 4; i++) tasks.submit(); // two running, two waiting: full
       await settle();
       let at: number | null = null;
       for (t = 0; t <= 5_000 && at === null; t += 50) {
-        for (let i = 0; i < finishing; i++) gates.shift()?.();
+        for (let i = 0; i < finishing; i++) tasks.finishOne();
         await settle();
-        for (let i = 0; i < finishing; i++) submit();
+        for (let i = 0; i < finishing; i++) tasks.submit();
         expect(q.refusalNow()).toBe('queue_full');
         if (q.standingNow) at = t;
       }
-      for (let i = 0; i < 20 && gates.length > 0; i++) {
-        for (const done of gates.splice(0)) done();
-        await settle();
-      }
-      await Promise.all(all);
+      await tasks.finishAll();
       return at;
     };
     // Nothing finishes: the fifth refusal (200 ms in) overflows, long before the minute's interval...
@@ -611,24 +627,12 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       undefined,
       () => t,
     );
-    const running: Array<() => void> = [];
-    const all: Promise<unknown>[] = [];
-    const submit = () => {
-      const gate = deferred();
-      all.push(
-        q
-          .run(() => {
-            running.push(gate.resolve);
-            return gate.promise;
-          })
-          .catch(() => 'refused'),
-      );
-    };
+    const tasks = gatedTasks(q);
     const step = async (n: number, viaFrontDoor: boolean) => {
-      running.shift()?.();
+      tasks.finishOne();
       await settle();
-      submit();
-      for (let i = 1; i < n; i++) viaFrontDoor ? q.refusalNow() : submit();
+      tasks.submit();
+      for (let i = 1; i < n; i++) viaFrontDoor ? q.refusalNow() : tasks.submit();
       await settle();
     };
     // Four arrivals a step against one finish: full within a step, overflowing after 2 s.
@@ -642,12 +646,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     }
     const stands = q.standingNow;
     const slots = q.slots;
-    // Finish everything, including the tasks that start as others finish.
-    for (let i = 0; i < 10 && running.length > 0; i++) {
-      for (const done of running.splice(0)) done();
-      await settle();
-    }
-    await Promise.all(all);
+    await tasks.finishAll();
     return { stands, slots, calmAt };
   }
 
