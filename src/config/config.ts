@@ -161,8 +161,8 @@ export const ConfigSchema = z
      * A run of full-queue refusals overflows the search queue before its interval once it holds this many refusals
      * and no fewer than the searches started meanwhile: arrivals at twice what the slots finish (0: off, only the
      * interval). At 2x capacity from idle the queue stood 0.1-0.4 s in (0.3-0.6 s without); the row's admitted p99 was
-     * 2.3-5.8x the unloaded one with 8 (4.2-4.6x in the pair run beside it without), 5.4-7.9x without, and 80% of
-     * capacity was refused 0-3.9% against 0.6-1.1% (docs/benchmarks.md, overload).
+     * 2.3-5.8x the unloaded one with 8 over six runs (4.2x and 4.6x in the two alternating pairs, where it was
+     * 5.4x and 7.9x without), and 80% of capacity was refused 0-3.9% against 0.6-1.1% (docs/benchmarks.md, overload).
      */
     searchOverflowQuickRefusals: int(0, 100_000).default(8),
     /**
