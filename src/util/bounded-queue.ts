@@ -129,12 +129,11 @@ export class BoundedQueue {
   private standing = false;
   /** Since when a slot has been free with nothing waiting (null: every slot busy, or a task waiting). */
   private freeSince: number | null = null;
-  /** Since when tasks have been refused for a full queue with no gap over overflowGapMs (null: not now), and the last. */
-  private overflowSince: number | null = null;
-  private lastOverflow = 0;
-  /** The current run of full-queue refusals: how many, and the tasks started since it began (overflowQuickRefusals). */
-  private runRefused = 0;
-  private runStarted = 0;
+  /**
+   * The current run of refusals for a full queue, none more than overflowGapMs after the one before (null: none now):
+   * when it began, its last refusal, how many, and the tasks started since it began (overflowQuickRefusals).
+   */
+  private refusalRun: { since: number; last: number; refused: number; started: number } | null = null;
   /** Standing because it overflowed (see overflowConcurrency): fewer slots until it calms. */
   private overflowing = false;
   /** The overflowing queue's review (overflowStayRatio): since when, and the tasks that arrived and finished since. */
@@ -165,16 +164,13 @@ export class BoundedQueue {
   private noteOverflow(now: number): void {
     const gap = this.limits.overflowGapMs ?? 0;
     if (gap <= 0 || !this.limits.newestFirst || (this.limits.targetWaitMs ?? 0) <= 0) return;
-    if (this.overflowSince === null || now - this.lastOverflow > gap) {
-      this.overflowSince = now;
-      this.runRefused = 0;
-      this.runStarted = 0;
-    }
-    this.lastOverflow = now;
-    this.runRefused++;
+    if (this.refusalRun === null || now - this.refusalRun.last > gap) this.refusalRun = { since: now, last: now, refused: 0, started: 0 };
+    const run = this.refusalRun;
+    run.last = now;
+    run.refused++;
     const quick = this.limits.overflowQuickRefusals ?? 0;
-    const lasted = now - this.overflowSince >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs);
-    const outpaced = quick > 0 && this.runRefused >= quick && this.runRefused >= this.runStarted;
+    const lasted = now - run.since >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs);
+    const outpaced = quick > 0 && run.refused >= quick && run.refused >= run.started;
     if ((lasted || outpaced) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
@@ -222,7 +218,7 @@ export class BoundedQueue {
   private calm(now: number): void {
     this.endStanding(now);
     this.aboveTargetSince = null;
-    this.overflowSince = null;
+    this.refusalRun = null;
     this.overflowing = false;
   }
 
@@ -234,7 +230,7 @@ export class BoundedQueue {
 
   /** CoDel's bookkeeping as a task starts, after waiting `waited` ms. */
   private noteStart(waited: number, now: number): void {
-    if (this.overflowSince !== null) this.runStarted++;
+    if (this.refusalRun) this.refusalRun.started++;
     if ((this.limits.targetWaitMs ?? 0) <= 0) return;
     if (waited > (this.limits.targetWaitMs ?? 0)) this.aboveTargetSince ??= now;
     else if (!this.standing) this.aboveTargetSince = null;
