@@ -24,23 +24,12 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.ts';
 import { flag, has, serverEnv } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
-import { closedLoop, type LoadRequest, type LoadSummary, openLoop, type Sample, send, summarise } from './lib/http-load.ts';
+import { closedLoop, type LoadRequest, type LoadSummary, openLoop, p99AfterOnset, type Sample, send, summarise } from './lib/http-load.ts';
 import { markdownTable, newResult, updateDoc, writeResult } from './lib/results.ts';
 import { atGeneratorPriority, searchConcurrencyOf, searchRequests, unboundedSearch } from './lib/search-load.ts';
 import { metricValue, startServe } from './lib/serve-child.ts';
-import { standingEpisodesIn } from './lib/standing-episodes.ts';
+import { countEpisodes, type Episodes } from './lib/standing-episodes.ts';
 import { percentile, round } from './lib/stats.ts';
-
-/** p99 of the admitted requests due 1 s or more after the row began: the sustained overload, its onset left out. */
-function p99AfterOnset(samples: Sample[]): number {
-  return round(
-    percentile(
-      samples.filter((x) => x.at >= 1000 && x.status >= 200 && x.status < 300).map((x) => x.ms),
-      99,
-    ),
-    1,
-  );
-}
 
 /**
  * Each second of a row: admitted answers, their p99 and slowest, and the generator's worst lateness; and the
@@ -74,32 +63,6 @@ function timeline(samples: Sample[]) {
     .slice(0, 10)
     .map((x) => ({ at: round(x.at, 0), ms: round(x.ms, 1), late: round(x.late ?? 0, 1) }));
   return { perSecond, slowest };
-}
-
-/** The search queue's standing episodes in one row (lib/standing-episodes.ts), counted. */
-interface Episodes {
-  began: number;
-  ended: number;
-  /** Of which, began for overflowing (the others for waits past the target). */
-  overflow: number;
-  standingMs: number;
-  /** When each began, in seconds from the row's start (the log's timestamps). */
-  beganAtS: number[];
-}
-
-function countEpisodes(output: string, rowStartedAt: number): Episodes {
-  const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0, beganAtS: [] };
-  for (const line of standingEpisodesIn(output, rowStartedAt)) {
-    if (line.forMs !== undefined) {
-      e.ended++;
-      e.standingMs += Number(line.forMs);
-    } else if (line.cause !== undefined) {
-      e.began++;
-      if (line.cause === 'overflow') e.overflow++;
-      e.beganAtS.push(round(line.atMs / 1000, 1));
-    }
-  }
-  return e;
 }
 
 /** How a row's server was brought to calm before it: whether the last row had left its search queue standing. */

@@ -197,3 +197,14 @@ export function summarise(samples: Sample[], plannedSeconds: number): LoadSummar
     lateP99: late.length ? round(percentile(late, 99), 1) : null,
   };
 }
+
+/** p99 of the admitted requests due 1 s or more after the row began: the sustained overload, its onset left out. */
+export function p99AfterOnset(samples: Sample[]): number {
+  return round(
+    percentile(
+      samples.filter((x) => x.at >= 1000 && x.status >= 200 && x.status < 300).map((x) => x.ms),
+      99,
+    ),
+    1,
+  );
+}

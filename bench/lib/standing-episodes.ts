@@ -16,3 +16,29 @@ export function standingEpisodesIn(output: string, origin: number): Array<{ atMs
   }
   return out;
 }
+
+/** The search queue's standing episodes in one row (standingEpisodesIn), counted. */
+export interface Episodes {
+  began: number;
+  ended: number;
+  /** Of which, began for overflowing (the others for waits past the target). */
+  overflow: number;
+  standingMs: number;
+  /** When each began, in seconds from the row's start (the log's timestamps). */
+  beganAtS: number[];
+}
+
+export function countEpisodes(output: string, rowStartedAt: number): Episodes {
+  const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0, beganAtS: [] };
+  for (const line of standingEpisodesIn(output, rowStartedAt)) {
+    if (line.forMs !== undefined) {
+      e.ended++;
+      e.standingMs += Number(line.forMs);
+    } else if (line.cause !== undefined) {
+      e.began++;
+      if (line.cause === 'overflow') e.overflow++;
+      e.beganAtS.push(round(line.atMs / 1000, 1));
+    }
+  }
+  return e;
+}
