@@ -174,6 +174,14 @@ export const ConfigSchema = z
      */
     searchOverflowStayRatio: z.coerce.number().min(0).max(1_000).default(2),
     /**
+     * How many of the latest intervals (QUARRY_SEARCH_QUEUE_TIMEOUT_MS) the stay ratio counts arrivals and finishes
+     * over (the one interval at an episode's first review, so a burst taken for an overload is let go as soon as
+     * before). At 2x capacity the event loop hands arrivals over unevenly: with 1, a thin 250-ms window gave the slot
+     * back mid-overload 11 times in seven 15-s rows (p99 from 1 s in 2.0-5.6x the unloaded one); with 2, 7 times
+     * (2.0-4.5x), and 80% of capacity was refused no more (docs/benchmarks.md, overload).
+     */
+    searchOverflowReviewWindows: int(1, 1_000).default(2),
+    /**
      * Searches that may wait for a slot; one more is answered 503 + Retry-After at once (in a standing queue once
      * those past the target are shed, see searchQueueTargetMs). 8 ≈ 45 ms of work at the measured capacity.
      */

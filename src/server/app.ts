@@ -72,6 +72,7 @@ export function createApp(deps: AppDeps): Express {
       overflowConcurrency: config.searchOverflowConcurrency,
       ...(config.searchOverflowIntervalMs > 0 ? { overflowIntervalMs: config.searchOverflowIntervalMs } : {}),
       overflowStayRatio: config.searchOverflowStayRatio,
+      overflowReviewWindows: config.searchOverflowReviewWindows,
       overflowQuickRefusals: config.searchOverflowQuickRefusals,
     },
     {

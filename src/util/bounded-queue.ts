@@ -77,6 +77,14 @@ export interface QueueLimits {
    * full capacity: one slot finishes more than half of what two do, so the ratio falls under 2 a little above it.
    */
   overflowStayRatio?: number;
+  /**
+   * How many of the latest intervals the review (overflowStayRatio) counts arrivals and finishes over (default 1;
+   * fewer while the episode is younger). Under overload the event loop hands arrivals over unevenly: at 2x capacity
+   * one 250-ms window in about sixty held 50 arrivals against 65-135 in the others, fell under the ratio alone, and
+   * gave the slot back mid-overload; summed with its neighbour it does not. An episode's first review still counts
+   * its one interval, so a burst taken for an overload is let go as soon as before.
+   */
+  overflowReviewWindows?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -87,7 +95,21 @@ export interface QueueLimits {
  */
 export type StandingChange =
   | { standing: true; cause: 'waits' | 'overflow' }
-  | { standing: false /** How long it stood. */; forMs: number /** Tasks refused meanwhile. */; refused: number };
+  | {
+      standing: false;
+      /** How long it stood. */
+      forMs: number;
+      /** Tasks refused meanwhile. */
+      refused: number;
+      /**
+       * What ended it: a slot sat free for calmMs (`idle`), the review found arrivals under overflowStayRatio
+       * (`arrivals`), or, in arrival order, a task started within the target with nothing left waiting (`drained`).
+       */
+      why: StandingEnd;
+    };
+
+/** What ends a standing queue's episode (StandingChange). */
+export type StandingEnd = 'idle' | 'arrivals' | 'drained';
 
 /** Why a task never ran. */
 export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted' | 'loop_lag';
@@ -140,6 +162,8 @@ export class BoundedQueue {
   private reviewSince = 0;
   private arrived = 0;
   private finished = 0;
+  /** The episode's latest reviewed intervals, oldest first: arrivals and finishes of each (overflowReviewWindows). */
+  private reviewed: Array<{ arrived: number; finished: number }> = [];
   /** Since when the queue stands, and what it refused since (StandingChange). */
   private standingSince = 0;
   private refusedWhileStanding = 0;
@@ -177,23 +201,31 @@ export class BoundedQueue {
       this.reviewSince = now;
       this.arrived = 0;
       this.finished = 0;
+      this.reviewed = [];
     }
   }
 
   /**
    * An overflowing queue's review, once an interval has passed since the last (overflowStayRatio): it stops standing
-   * if fewer tasks arrived than the ratio times those that finished. A window in which nothing finished (a stall)
-   * never ends it.
+   * if, over the latest overflowReviewWindows intervals, fewer tasks arrived than the ratio times those that
+   * finished. Windows in which nothing finished (a stall) never end it.
    */
   private reviewOverflow(now: number): void {
     const ratio = this.limits.overflowStayRatio ?? 0;
     if (ratio <= 0 || !this.overflowing || now - this.reviewSince < this.limits.queueTimeoutMs) return;
-    const calmer = this.finished > 0 && this.arrived < ratio * this.finished;
+    this.reviewed.push({ arrived: this.arrived, finished: this.finished });
+    this.reviewed.splice(0, this.reviewed.length - Math.max(1, this.limits.overflowReviewWindows ?? 1));
     this.reviewSince = now;
     this.arrived = 0;
     this.finished = 0;
-    if (!calmer) return;
-    this.calm(now);
+    let arrived = 0;
+    let finished = 0;
+    for (const w of this.reviewed) {
+      arrived += w.arrived;
+      finished += w.finished;
+    }
+    if (!(finished > 0 && arrived < ratio * finished)) return;
+    this.calm(now, 'arrivals');
     // Back to every slot: the tasks waiting may start now.
     this.pump();
   }
@@ -215,17 +247,17 @@ export class BoundedQueue {
   }
 
   /** A newest-first queue's episode is over (a slot sat free, or arrivals fell, see overflowStayRatio): every measure starts afresh. */
-  private calm(now: number): void {
-    this.endStanding(now);
+  private calm(now: number, why: StandingEnd): void {
+    this.endStanding(now, why);
     this.aboveTargetSince = null;
     this.refusalRun = null;
     this.overflowing = false;
   }
 
-  private endStanding(now: number): void {
+  private endStanding(now: number, why: StandingEnd): void {
     if (!this.standing) return;
     this.standing = false;
-    this.onStandingChange({ standing: false, forMs: now - this.standingSince, refused: this.refusedWhileStanding });
+    this.onStandingChange({ standing: false, forMs: now - this.standingSince, refused: this.refusedWhileStanding, why });
   }
 
   /** CoDel's bookkeeping as a task starts, after waiting `waited` ms. */
@@ -236,7 +268,7 @@ export class BoundedQueue {
     else if (!this.standing) this.aboveTargetSince = null;
     else if (!this.limits.newestFirst && this.waiters.length === 0) {
       this.aboveTargetSince = null;
-      this.endStanding(now);
+      this.endStanding(now, 'drained');
     }
   }
 
@@ -248,7 +280,7 @@ export class BoundedQueue {
     }
     this.freeSince ??= now;
     if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.calmMs ?? this.limits.targetWaitMs ?? 0)) {
-      this.calm(now);
+      this.calm(now, 'idle');
     }
   }
 

@@ -603,11 +603,16 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
   });
 
   /**
-   * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy for 65 s (one review
-   * interval and some): each half second a task finishes and `arrivals` arrive, the first through run() (it waits),
-   * the rest through refusalNow() (the front door's refusals, for a full queue). Whether it still stands at the end.
+   * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy until `until` (65 s: one
+   * review interval and some): each half second a task finishes and `arrivals` arrive (a count, or one by the time),
+   * the first through run() (it waits), the rest through refusalNow() (the front door's refusals, for a full queue).
+   * Whether it still stands at the end, and when it first calmed.
    */
-  async function standsAfterSteadyLoad(arrivals: number, overflowStayRatio?: number) {
+  async function standsAfterSteadyLoad(
+    arrivals: number | ((t: number) => number),
+    overflowStayRatio?: number,
+    opts: { overflowReviewWindows?: number; until?: number } = {},
+  ) {
     let t = 0;
     const q = new BoundedQueue(
       'test',
@@ -623,6 +628,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
         newestFirst: true,
         retryAfterSeconds: 1,
         ...(overflowStayRatio === undefined ? {} : { overflowStayRatio }),
+        ...(opts.overflowReviewWindows === undefined ? {} : { overflowReviewWindows: opts.overflowReviewWindows }),
       },
       undefined,
       () => t,
@@ -640,8 +646,8 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(q.standingNow).toBe(true);
     expect(q.slots).toBe(1);
     let calmAt: number | null = null;
-    for (t = 2_500; t <= 67_500; t += 500) {
-      await step(arrivals, true);
+    for (t = 2_500; t <= (opts.until ?? 67_500); t += 500) {
+      await step(typeof arrivals === 'number' ? arrivals : arrivals(t), true);
       if (!q.standingNow) calmAt ??= t;
     }
     const stands = q.standingNow;
@@ -658,6 +664,21 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfterSteadyLoad(1, 2)).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
     // Three arrivals per task finished (two of them refused at the front door) is still overload: it stands.
     expect(await standsAfterSteadyLoad(3, 2)).toEqual({ stands: true, slots: 1, calmAt: null });
+  });
+
+  it('overflowReviewWindows counts the latest intervals together, so one thin interval amid overload does not end it', async () => {
+    // Overload (three arrivals per finish) for the first review's interval (2-62 s), one thin interval (one per
+    // finish, 62-122 s), overload again: reviewed alone the thin interval gives the slot back at its end (122 s);
+    // summed with the one before (four arrivals per two finishes: not under the ratio) it does not, and the queue
+    // stands on one slot throughout.
+    const thinOnce = (t: number) => (t > 62_000 && t <= 122_000 ? 1 : 3);
+    expect((await standsAfterSteadyLoad(thinOnce, 2, { until: 187_500 })).calmAt).toBe(122_000);
+    expect(await standsAfterSteadyLoad(thinOnce, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: true, slots: 1, calmAt: null });
+    // A load that has fallen for good calms at the next review after that...
+    const fallsAt62 = (t: number) => (t > 62_000 ? 1 : 3);
+    expect(await standsAfterSteadyLoad(fallsAt62, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: false, slots: 2, calmAt: 182_000 });
+    // ...and an episode's first review counts its one interval: a load that was never over the ratio is let go at once.
+    expect(await standsAfterSteadyLoad(1, 2, { overflowReviewWindows: 2 })).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
   });
 
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
@@ -711,7 +732,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     await q.run(() => 'calm');
     expect(changes).toEqual([
       { standing: true, cause: 'overflow' },
-      { standing: false, forMs: 3_000, refused: 2 },
+      { standing: false, forMs: 3_000, refused: 2, why: 'idle' },
     ]);
   });
 });
