@@ -86,7 +86,7 @@ export async function run(args: string[]): Promise<void> {
         const steadyRatio = round(double.steadyP99 / unloaded.p99, 2);
         rows.push({ label, env, load, unloaded, double, episodes, light, calm, refused, ratio, steadyRatio });
         log(
-          `${label} (load ${load}): unloaded p50/p99 ${unloaded.p50}/${unloaded.p99} ms | at ${rate}/s: 2xx ${double.throughput}/s, p50/p99 ${double.p50}/${double.p99} ms, refused ${round(double.share503 * 100, 1)}%, generator late p99 ${double.lateP99} ms, ratio ${ratio}× (from 1 s in: p99 ${double.steadyP99} ms, ${steadyRatio}×; episodes began at ${JSON.stringify(episodes.beganAtS)} s) | at ${round(rate * 0.4, 1)}/s: p99 ${light.p99} ms, refused ${round(light.share503 * 100, 1)}%; from calm: p99 ${calm.p99} ms, refused ${round(calm.share503 * 100, 1)}%`,
+          `${label} (load ${load}): unloaded p50/p99 ${unloaded.p50}/${unloaded.p99} ms | at ${rate}/s: 2xx ${double.throughput}/s, p50/p99 ${double.p50}/${double.p99} ms, refused ${round(double.share503 * 100, 1)}%, generator late p99 ${double.lateP99} ms, ratio ${ratio}× (from 1 s in: p99 ${double.steadyP99} ms, ${steadyRatio}×; episodes began at ${JSON.stringify(episodes.beganAtS)} s, ended by ${JSON.stringify(episodes.endedBy)}) | at ${round(rate * 0.4, 1)}/s: p99 ${light.p99} ms, refused ${round(light.share503 * 100, 1)}%; from calm: p99 ${calm.p99} ms, refused ${round(calm.share503 * 100, 1)}%`,
         );
       } finally {
         await s.stop();

@@ -3,7 +3,7 @@ import { round } from './stats.ts';
 /**
  * The search queue's standing episodes in a stretch of a `quarry serve` child's output (server/overload.ts logs each
  * start and end at warn, as JSON): each line's fields without pino's time and level, with `atMs`, when it was logged,
- * in ms from `origin` (epoch ms). A start has `cause`; an end has `forMs` and `refused`.
+ * in ms from `origin` (epoch ms). A start has `cause`; an end has `forMs`, `refused` and `why`.
  */
 export function standingEpisodesIn(output: string, origin: number): Array<{ atMs: number } & Record<string, unknown>> {
   const out: Array<{ atMs: number } & Record<string, unknown>> = [];
@@ -21,6 +21,8 @@ export function standingEpisodesIn(output: string, origin: number): Array<{ atMs
 export interface Episodes {
   began: number;
   ended: number;
+  /** Of which, by what ended them (idle: a slot sat free; arrivals: the stay-ratio review; drained: arrival order). */
+  endedBy: Record<string, number>;
   /** Of which, began for overflowing (the others for waits past the target). */
   overflow: number;
   standingMs: number;
@@ -29,10 +31,12 @@ export interface Episodes {
 }
 
 export function countEpisodes(output: string, rowStartedAt: number): Episodes {
-  const e: Episodes = { began: 0, ended: 0, overflow: 0, standingMs: 0, beganAtS: [] };
+  const e: Episodes = { began: 0, ended: 0, endedBy: {}, overflow: 0, standingMs: 0, beganAtS: [] };
   for (const line of standingEpisodesIn(output, rowStartedAt)) {
     if (line.forMs !== undefined) {
       e.ended++;
+      const why = String(line.why ?? 'unknown');
+      e.endedBy[why] = (e.endedBy[why] ?? 0) + 1;
       e.standingMs += Number(line.forMs);
     } else if (line.cause !== undefined) {
       e.began++;

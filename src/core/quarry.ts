@@ -94,7 +94,7 @@ export class Quarry {
             { cause: c.cause, targetMs: deps.config.writeQueueTargetMs, intervalMs: deps.config.writeQueueTimeoutMs },
             'write queue standing: writes waited past the target for an interval; refusing late writes',
           );
-        else logger.warn({ forMs: Math.round(c.forMs), refused: c.refused }, 'write queue calm again');
+        else logger.warn({ forMs: Math.round(c.forMs), refused: c.refused, why: c.why }, 'write queue calm again');
       },
     });
     this.rebuilder = new Rebuilder({

@@ -109,7 +109,7 @@ export function searchAdmission(
           ? 'search queue overflowing: refused for being full throughout an interval; serving newest first with fewer slots'
           : 'search queue standing: every search that started in an interval had waited past the target; serving newest first, shedding late ones',
       );
-    else opts.logger?.warn({ forMs: Math.round(c.forMs), refused: c.refused }, 'search queue calm again');
+    else opts.logger?.warn({ forMs: Math.round(c.forMs), refused: c.refused, why: c.why }, 'search queue calm again');
   };
   const lagTarget = opts.loopLagTargetMs ?? 0;
   const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;

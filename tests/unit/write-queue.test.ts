@@ -31,7 +31,7 @@ describe('WriteQueue', () => {
     t = 2000; // a write that starts at once, nothing waiting: calm again
     expect(await q.run(() => 'd')).toBe('d');
     expect(changes).toHaveLength(2);
-    expect(changes[1]).toMatchObject({ standing: false, forMs: 500 });
+    expect(changes[1]).toMatchObject({ standing: false, forMs: 500, why: 'drained' });
     expect((changes[1] as { refused: number }).refused).toBeGreaterThanOrEqual(1);
   });
 
