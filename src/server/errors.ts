@@ -87,8 +87,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         new QuarryError('internal', 'internal error; the server log has the details (request id in X-Request-Id)'));
     if (e.code === 'internal') logger.error({ err, path: req.path, reqId: res.getHeader('x-request-id') }, 'internal error');
     if (res.headersSent) return;
-    // For the request log: a refusal to protect latency is not a server fault (see request-log.ts).
+    // For the request log: a refusal to protect latency is not a server fault (see request-log.ts), and the line
+    // names the error the client got, not a generic "failed with status code 503" with a stack of its own.
     res.locals.errorCode = e.code;
+    if (e.code !== 'internal') (res as typeof res & { err?: unknown }).err = e;
     const head = errorHead(e);
     if (head.retryAfter !== null) res.setHeader('Retry-After', head.retryAfter);
     res.status(head.status).json(errorBody(e));

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type pino from 'pino';
 import { type HttpLogger, pinoHttp } from 'pino-http';
+import { isQuarryError } from '../errors.ts';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 export const MAX_REQUEST_ID_LENGTH = 128;
@@ -40,7 +41,10 @@ export function requestLogger(logger: pino.Logger, opts: { logQueries: boolean }
     serializers: {
       req: (req: Request) => ({ id: req.id, method: req.method, path: opts.logQueries ? req.originalUrl : pathOf(req.originalUrl ?? req.url) }),
       res: (res: Response) => ({ statusCode: res.statusCode }),
-      err: (err: Error) => ({ type: err.name, message: err.message, stack: err.stack }),
+      // An error answered on purpose (a bad field, a refusal under overload) is logged as the client saw it: its
+      // code and message, no stack (under overload that was a stack per refused search). Anything else keeps its stack.
+      err: (err: Error) =>
+        isQuarryError(err) && err.code !== 'internal' ? { type: err.code, message: err.message } : { type: err.name, message: err.message, stack: err.stack },
     },
     customProps(req) {
       if (!opts.logQueries) return {};

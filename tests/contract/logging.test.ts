@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/runtime.ts';
 import { createApp } from '../../src/server/app.ts';
+import { errorHandler } from '../../src/server/errors.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
-import { MAX_REQUEST_ID_LENGTH } from '../../src/server/request-log.ts';
+import { searchAdmission } from '../../src/server/overload.ts';
+import { MAX_REQUEST_ID_LENGTH, requestLogger } from '../../src/server/request-log.ts';
 import { freshDist } from '../helpers/dist.ts';
 import { CHILD_HANG_GUARD_MS, pollUntil } from '../helpers/poll.ts';
 import { ROOT, type Service, seedsWithDistractors, startHashedService } from '../helpers/service.ts';
@@ -119,6 +122,47 @@ describe('request logs', () => {
     const line = await requestLine(app.lines, '/search');
     expect(line.level).toBe(40); // warn for 4xx
     expect(line.req?.id).toBe('bad-k-1');
+  });
+
+  it('logs an error answered on purpose as the client saw it: its code and message, no stack', async () => {
+    const app = await appWithCapturedLogs();
+    await fetch(`${app.url}/search?q=x&k=abc`);
+    const bad = await requestLine(app.lines, '/search');
+    expect(bad.err).toEqual({ type: 'invalid_request', message: expect.stringMatching(/\bk\b/) });
+
+    // A refusal under overload (503) in the pipeline: the request log, the search queue (one slot, no room to wait)
+    // and the error handler, in front of a search route the test holds open.
+    const chunks: string[] = [];
+    const logger = createLogger(
+      { ...service.config, logLevel: 'info' },
+      { destination: new Writable({ write: (c: Buffer, _e, done) => done(void chunks.push(c.toString())) }) },
+    );
+    const admission = searchAdmission({ concurrency: 1, queueLimit: 0, queueTimeoutMs: 1_000 });
+    const release: Array<() => void> = [];
+    const held = express();
+    held.use(requestLogger(logger, { logQueries: false }));
+    held.use('/search', admission);
+    held.get('/search', async (_req, res) => {
+      await new Promise<void>((r) => release.push(r));
+      res.json({ ok: true });
+    });
+    held.use(errorHandler(logger));
+    const server = await listen(held, 0, '127.0.0.1');
+    servers.push(server);
+    const running = fetch(`${server.url}/search`);
+    await pollUntil(() => release.length === 1, { what: 'the held search to start' });
+    expect((await fetch(`${server.url}/search`)).status).toBe(503);
+    for (const r of release) r();
+    expect((await running).status).toBe(200);
+    const lines = () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as LogLine);
+    const refused = await pollUntil(() => lines().find((l) => l.res?.statusCode === 503), { what: "the refusal's log line" });
+    expect(refused.level).toBe(40);
+    expect(refused.err).toEqual({ type: 'overloaded', message: expect.stringMatching(/queue is full/) });
   });
 
   it('does not log query text at info level by default: path only, for GET and POST', async () => {
