@@ -42,8 +42,8 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-/** An app on the shared index whose log lines (pino JSON, as in production) are captured in memory. */
-async function appWithCapturedLogs(overrides: Partial<Config> = {}): Promise<{ url: string; lines: () => LogLine[]; raw: () => string }> {
+/** A logger as in production (pino JSON) whose lines are kept in memory. */
+function capturedLogger(config: Config): { logger: ReturnType<typeof createLogger>; lines: () => LogLine[]; raw: () => string } {
   const chunks: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -51,12 +51,9 @@ async function appWithCapturedLogs(overrides: Partial<Config> = {}): Promise<{ u
       done();
     },
   });
-  const config: Config = { ...service.config, logLevel: 'info', ...overrides };
-  const server = await listen(createApp({ quarry: service.quarry, config, logger: createLogger(config, { destination }) }), 0, '127.0.0.1');
-  servers.push(server);
   const raw = () => chunks.join('');
   return {
-    url: server.url,
+    logger: createLogger(config, { destination }),
     raw,
     lines: () =>
       raw()
@@ -64,6 +61,15 @@ async function appWithCapturedLogs(overrides: Partial<Config> = {}): Promise<{ u
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as LogLine),
   };
+}
+
+/** An app on the shared index whose log lines are captured in memory. */
+async function appWithCapturedLogs(overrides: Partial<Config> = {}): Promise<{ url: string; lines: () => LogLine[]; raw: () => string }> {
+  const config: Config = { ...service.config, logLevel: 'info', ...overrides };
+  const { logger, lines, raw } = capturedLogger(config);
+  const server = await listen(createApp({ quarry: service.quarry, config, logger }), 0, '127.0.0.1');
+  servers.push(server);
+  return { url: server.url, raw, lines };
 }
 
 /** The request log line for `path` (the logger writes it when the response finishes). */
@@ -132,11 +138,7 @@ describe('request logs', () => {
 
     // A refusal under overload (503) in the pipeline: the request log, the search queue (one slot, no room to wait)
     // and the error handler, in front of a search route the test holds open.
-    const chunks: string[] = [];
-    const logger = createLogger(
-      { ...service.config, logLevel: 'info' },
-      { destination: new Writable({ write: (c: Buffer, _e, done) => done(void chunks.push(c.toString())) }) },
-    );
+    const { logger, lines } = capturedLogger({ ...service.config, logLevel: 'info' });
     const admission = searchAdmission({ concurrency: 1, queueLimit: 0, queueTimeoutMs: 1_000 });
     const release: Array<() => void> = [];
     const held = express();
@@ -154,12 +156,6 @@ describe('request logs', () => {
     expect((await fetch(`${server.url}/search`)).status).toBe(503);
     for (const r of release) r();
     expect((await running).status).toBe(200);
-    const lines = () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LogLine);
     const refused = await pollUntil(() => lines().find((l) => l.res?.statusCode === 503), { what: "the refusal's log line" });
     expect(refused.level).toBe(40);
     expect(refused.err).toEqual({ type: 'overloaded', message: expect.stringMatching(/queue is full/) });
