@@ -163,13 +163,14 @@ export class Rebuilder {
       });
       const catchUp: CatchUp = { openRounds: 0, openArticles: 0, foregroundRounds: 0, heldRounds: 0, heldArticles: 0 };
       this.current.catchUp = catchUp;
-      let background = true;
+      // Open rounds run behind live writes: on the background sessions, until a round fails to halve (below).
+      let passage: PassageOptions = { background: true };
       let previous = Number.POSITIVE_INFINITY;
       while (catchUp.openRounds < MAX_OPEN_CATCH_UP_ROUNDS) {
         this.abandonIfStopping();
         catchUp.openRounds++;
-        if (!background) catchUp.foregroundRounds++;
-        const replayed = await this.replay(builder, embedder, background ? { background: true } : { background: true, liveSessions: true });
+        if (passage.liveSessions) catchUp.foregroundRounds++;
+        const replayed = await this.replay(builder, embedder, passage);
         catchUp.openArticles += replayed;
         if (replayed <= SMALL_CATCH_UP) break;
         // A round that did not halve the one before: clients write about as fast as a background round replays, and
@@ -177,7 +178,7 @@ export class Rebuilder {
         // write held, a write p99 of 8.8 s). The next rounds run on the live passage sessions at full priority, so
         // they shrink while writes go on — behind the live writes' batches: as live batches, a round's hundreds
         // queued at once held a write 8.4 s in the next soak.
-        if (replayed > previous / 2) background = false;
+        if (replayed > previous / 2) passage = { background: true, liveSessions: true };
         previous = replayed;
       }
       const counts = await queue.run(
