@@ -158,12 +158,11 @@ export class BoundedQueue {
   private refusalRun: { since: number; last: number; refused: number; started: number } | null = null;
   /** Standing because it overflowed (see overflowConcurrency): fewer slots until it calms. */
   private overflowing = false;
-  /** The overflowing queue's review (overflowStayRatio): since when, and the tasks that arrived and finished since. */
-  private reviewSince = 0;
-  private arrived = 0;
-  private finished = 0;
-  /** The episode's latest reviewed intervals, oldest first: arrivals and finishes of each (overflowReviewWindows). */
-  private reviewed: Array<{ arrived: number; finished: number }> = [];
+  /**
+   * The overflowing queue's review (overflowStayRatio): when the current interval began, and the tasks that arrived
+   * and finished in each of the episode's latest intervals (overflowReviewWindows), oldest first, the current last.
+   */
+  private review = { since: 0, windows: [{ arrived: 0, finished: 0 }] };
   /** Since when the queue stands, and what it refused since (StandingChange). */
   private standingSince = 0;
   private refusedWhileStanding = 0;
@@ -198,10 +197,7 @@ export class BoundedQueue {
     if ((lasted || outpaced) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
-      this.reviewSince = now;
-      this.arrived = 0;
-      this.finished = 0;
-      this.reviewed = [];
+      this.review = { since: now, windows: [{ arrived: 0, finished: 0 }] };
     }
   }
 
@@ -212,18 +208,18 @@ export class BoundedQueue {
    */
   private reviewOverflow(now: number): void {
     const ratio = this.limits.overflowStayRatio ?? 0;
-    if (ratio <= 0 || !this.overflowing || now - this.reviewSince < this.limits.queueTimeoutMs) return;
-    this.reviewed.push({ arrived: this.arrived, finished: this.finished });
-    this.reviewed.splice(0, this.reviewed.length - Math.max(1, this.limits.overflowReviewWindows ?? 1));
-    this.reviewSince = now;
-    this.arrived = 0;
-    this.finished = 0;
+    if (ratio <= 0 || !this.overflowing || now - this.review.since < this.limits.queueTimeoutMs) return;
+    const { windows } = this.review;
     let arrived = 0;
     let finished = 0;
-    for (const w of this.reviewed) {
+    for (const w of windows) {
       arrived += w.arrived;
       finished += w.finished;
     }
+    // The next interval begins; it and the latest ones before it are what the next review counts.
+    this.review.since = now;
+    windows.push({ arrived: 0, finished: 0 });
+    windows.splice(0, windows.length - Math.max(1, this.limits.overflowReviewWindows ?? 1));
     if (!(finished > 0 && arrived < ratio * finished)) return;
     this.calm(now, 'arrivals');
     // Back to every slot: the tasks waiting may start now.
@@ -233,7 +229,7 @@ export class BoundedQueue {
   /** A task arrived: queued, or refused for a full queue (overflowStayRatio counts them while overflowing). */
   private noteArrival(now: number): void {
     if (!this.overflowing) return;
-    this.arrived++;
+    this.review.windows.at(-1)!.arrived++;
     this.reviewOverflow(now);
   }
 
@@ -445,7 +441,7 @@ export class BoundedQueue {
   release(): void {
     this.running--;
     if (this.overflowing) {
-      this.finished++;
+      this.review.windows.at(-1)!.finished++;
       this.reviewOverflow(this.now());
     }
     this.pump();
