@@ -1,5 +1,6 @@
 import type { Embedder } from '../embed/embedder.ts';
 import type { CandidateList, DensePath, FilterScope, IndexStore, LexicalPath, RankedChunk, SearchFilter, StoreReader } from '../store/store.ts';
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import { searchTerms } from './query-terms.ts';
 import { candidateCount, type RankedArticles, type RankOptions, rankArticles, type SearchDefaults } from './rank.ts';
 import type { SearchRequest, SearchResponse, SearchTimings } from './schema.ts';
@@ -60,6 +61,12 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
     const vectorPromise = req.mode !== 'lexical' ? embedder.embedQuery(req.q) : null;
     // Handled below; this only keeps a rejection from counting as unhandled should BM25 throw first.
     vectorPromise?.catch(() => undefined);
+    // A search computes in turns of the event loop of its own, never inside the callback that admitted it or
+    // that delivered its query vector: the loop reads requests only between callbacks and accepts one new
+    // connection a turn (libuv 1.45+), so milliseconds of BM25 or ranking there left the requests arriving
+    // meanwhile unseen (in socket buffers, in the kernel's accept queue) where the search queue could neither
+    // count nor refuse them: the slowest searches at the onset of an overload (docs/benchmarks.md, overload).
+    await yieldToEventLoop();
     const limit = candidateCount(req, defaults);
     const filter = filterOf(req);
     const scope = filter ? await reader.scope(filter) : undefined;
@@ -77,6 +84,7 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
     if (vectorPromise) {
       const vector = await vectorPromise;
       embedMs = performance.now() - started;
+      await yieldToEventLoop();
       t = performance.now();
       dense = await reader.vectorCandidates({ vector, limit, efSearch: req.efSearch, scope });
       knnMs = performance.now() - t;

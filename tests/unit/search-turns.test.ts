@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { Embedder } from '../../src/embed/embedder.ts';
+import type { SearchDefaults } from '../../src/search/rank.ts';
+import { SearchRequestSchema } from '../../src/search/schema.ts';
+import { runSearch } from '../../src/search/search.ts';
+import type { Manifest } from '../../src/store/manifest.ts';
+import type { CandidateList, DensePath, IndexStore, LexicalPath } from '../../src/store/store.ts';
+import { yieldToEventLoop } from '../../src/util/event-loop.ts';
+import { MemoryReader } from '../helpers/memory-reader.ts';
+
+/*
+ * Where a search computes, in turns of the event loop. The loop reads requests (and accepts one new connection)
+ * only between callbacks, so a search must not run BM25 inside the callback that started it, nor the k-NN and
+ * ranking inside the one that delivered its query vector: those turns stay short, and what arrived meanwhile is
+ * read (and counted by the search queue) before the search goes on. The retrievers here only record when they run.
+ */
+
+const DEFAULTS: SearchDefaults = {
+  candidates: 100,
+  rrfK: 60,
+  denseWeight: 1,
+  lexicalWeight: 1,
+  bm25TitleWeight: 2,
+  bm25TextWeight: 1,
+  fusion: 'rrf',
+  fuseBy: 'chunk',
+  lexicalStopwords: true,
+};
+
+class RecordingReader extends MemoryReader {
+  readonly ran: string[] = [];
+  override get manifest(): Manifest {
+    return { model: { id: 'test-model', dims: 3 }, built: '2026-12-01T00:00:00.000Z' } as unknown as Manifest;
+  }
+  override lexicalCandidates(): Promise<CandidateList<LexicalPath>> {
+    this.ran.push('lexical');
+    return Promise.resolve({ chunks: [{ chunkId: 1, rank: 1, score: 2 }], path: 'fts5' });
+  }
+  override vectorCandidates(): Promise<CandidateList<DensePath>> {
+    this.ran.push('knn');
+    return Promise.resolve({ chunks: [{ chunkId: 2, rank: 1, score: 0.9 }], path: 'hnsw' });
+  }
+}
+
+/** Every continuation already queued runs, and those it queues, without the loop taking a turn. */
+async function drainMicrotasks(): Promise<void> {
+  for (let i = 0; i < 200; i++) await Promise.resolve();
+}
+
+describe('a search computes in turns of its own', () => {
+  it('runs BM25 after the turn that started it, and k-NN after the turn that delivered its vector', async () => {
+    const reader = new RecordingReader([{ id: 'A', paragraphs: ['Harbours and tides.', 'Ferries at dawn.'] }]);
+    const store = { reader: () => reader } as unknown as IndexStore;
+    let deliver: (v: Float32Array) => void = () => {};
+    const vector = new Promise<Float32Array>((r) => (deliver = r));
+    const embedder = { embedQuery: () => vector } as unknown as Embedder;
+
+    const search = runSearch(store, embedder, SearchRequestSchema.parse({ q: 'harbours tides' }), DEFAULTS);
+    await drainMicrotasks();
+    expect(reader.ran).toEqual([]);
+    await yieldToEventLoop();
+    expect(reader.ran).toEqual(['lexical']);
+
+    deliver(new Float32Array([1, 0, 0]));
+    await drainMicrotasks();
+    expect(reader.ran).toEqual(['lexical']);
+
+    const { response } = await search;
+    expect(reader.ran).toEqual(['lexical', 'knn']);
+    expect(response.results.map((r) => r.article.id)).toEqual(['A']);
+    expect(reader.released).toBe(1);
+  });
+});
