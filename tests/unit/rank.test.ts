@@ -4,6 +4,7 @@ import { type Candidates, rankArticles, type SearchDefaults } from '../../src/se
 import { type SearchRequestInput, SearchRequestSchema } from '../../src/search/schema.ts';
 import type { RankedChunk } from '../../src/store/store.ts';
 import { type MemoryArticle, MemoryReader } from '../helpers/memory-reader.ts';
+import { TEST_SEARCH_DEFAULTS as DEFAULTS } from '../helpers/search-defaults.ts';
 
 /*
  * rankArticles: candidate chunks -> fusion -> grouping by article -> evidence, over an in-memory StoreReader.
@@ -16,18 +17,6 @@ const ARTICLES: MemoryArticle[] = [
   { id: 'C', paragraphs: ['Gamma one about orchards.', 'Gamma two about apples.'] },
   { id: 'D', paragraphs: ['Delta one about glaciers.'] },
 ];
-
-const DEFAULTS: SearchDefaults = {
-  candidates: 100,
-  rrfK: 60,
-  denseWeight: 1,
-  lexicalWeight: 1,
-  bm25TitleWeight: 2,
-  bm25TextWeight: 1,
-  fusion: 'rrf',
-  fuseBy: 'chunk',
-  lexicalStopwords: true,
-};
 
 const request = (input: Partial<SearchRequestInput>) => SearchRequestSchema.parse({ q: 'harbours tides', ...input });
 const ranked = (...pairs: Array<[chunkId: number, score: number]>): RankedChunk[] => pairs.map(([chunkId, score], i) => ({ chunkId, rank: i + 1, score }));

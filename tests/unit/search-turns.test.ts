@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/embed/embedder.ts';
-import type { SearchDefaults } from '../../src/search/rank.ts';
 import { SearchRequestSchema } from '../../src/search/schema.ts';
 import { runSearch } from '../../src/search/search.ts';
 import type { Manifest } from '../../src/store/manifest.ts';
 import type { CandidateList, DensePath, IndexStore, LexicalPath } from '../../src/store/store.ts';
 import { yieldToEventLoop } from '../../src/util/event-loop.ts';
 import { MemoryReader } from '../helpers/memory-reader.ts';
+import { TEST_SEARCH_DEFAULTS } from '../helpers/search-defaults.ts';
 
 /*
  * Where a search computes, in turns of the event loop. The loop reads requests (and accepts one new connection)
@@ -14,18 +14,6 @@ import { MemoryReader } from '../helpers/memory-reader.ts';
  * ranking inside the one that delivered its query vector: those turns stay short, and what arrived meanwhile is
  * read (and counted by the search queue) before the search goes on. The retrievers here only record when they run.
  */
-
-const DEFAULTS: SearchDefaults = {
-  candidates: 100,
-  rrfK: 60,
-  denseWeight: 1,
-  lexicalWeight: 1,
-  bm25TitleWeight: 2,
-  bm25TextWeight: 1,
-  fusion: 'rrf',
-  fuseBy: 'chunk',
-  lexicalStopwords: true,
-};
 
 class RecordingReader extends MemoryReader {
   readonly ran: string[] = [];
@@ -55,7 +43,7 @@ describe('a search computes in turns of its own', () => {
     const vector = new Promise<Float32Array>((r) => (deliver = r));
     const embedder = { embedQuery: () => vector } as unknown as Embedder;
 
-    const search = runSearch(store, embedder, SearchRequestSchema.parse({ q: 'harbours tides' }), DEFAULTS);
+    const search = runSearch(store, embedder, SearchRequestSchema.parse({ q: 'harbours tides' }), TEST_SEARCH_DEFAULTS);
     await drainMicrotasks();
     expect(reader.ran).toEqual([]);
     await yieldToEventLoop();
