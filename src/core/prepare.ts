@@ -3,7 +3,7 @@ import { CHUNKER_VERSION, type Chunk, chunkArticle } from '../corpus/chunk.ts';
 import { type Embedder, type EmbedProgress, lengthSortedBatches, type PassageOptions } from '../embed/embedder.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { PreparedArticle } from '../store/store.ts';
-import { yieldToForeground } from '../util/event-loop.ts';
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import type { StageProfile } from '../util/stage-profile.ts';
 
 export interface SourcedArticle {
@@ -75,7 +75,7 @@ export async function chunkArticles(articles: SourcedArticle[], embedder: Embedd
   for (const { article, origin } of articles) {
     if (performance.now() - started >= CHUNK_SLICE_MS) {
       measure();
-      await yieldToForeground();
+      await yieldToEventLoop();
       started = performance.now();
       cpu = profile ? process.cpuUsage() : undefined;
     }
@@ -118,7 +118,7 @@ export async function embedChunked(
     done += slice.length;
     onProgress?.({ done, total: texts.length });
     // Queued searches (their query embeddings) run here, before the next slice.
-    await yieldToForeground();
+    await yieldToEventLoop();
   }
   return attach(vectors);
 }

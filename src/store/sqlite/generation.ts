@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { yieldToForeground } from '../../util/event-loop.ts';
+import { yieldToEventLoop } from '../../util/event-loop.ts';
 import { type StageProfile, timed } from '../../util/stage-profile.ts';
 import type { Manifest } from '../manifest.ts';
 import type { WriteOp, WriteOutcome } from '../store.ts';
@@ -184,7 +184,7 @@ export class Generation {
   async groupDuplicates(articleRowids: number[]): Promise<void> {
     for (let i = 0; i < articleRowids.length; i += YIELD_EVERY) {
       this.groupDuplicatesNow(articleRowids.slice(i, i + YIELD_EVERY));
-      await yieldToForeground();
+      await yieldToEventLoop();
     }
   }
 
@@ -233,7 +233,7 @@ export class Generation {
       for (let i = 0; i < changes.length; i += REPLAY_SLICE) {
         if (abandoned()) return replayed;
         replayed += applyChanges(this.db, graph.vectors, changes.slice(i, i + REPLAY_SLICE));
-        await yieldToForeground();
+        await yieldToEventLoop();
       }
     }
     return replayed;
@@ -306,7 +306,7 @@ async function rebuildVectors(db: ArticleDatabase, dims: number, params: VectorI
   let n = 0;
   for (const { rowid, vector } of db.iterateVectors()) {
     vectors.add(rowid, vector);
-    if (++n % YIELD_EVERY === 0) await yieldToForeground();
+    if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
   }
   vectors.seq = seq;
   return vectors;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { QuarryError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
-import { yieldToForeground } from '../../util/event-loop.ts';
+import { yieldToEventLoop } from '../../util/event-loop.ts';
 import { Serial } from '../../util/serial.ts';
 import { slicesByChunks } from '../build-slices.ts';
 import { type HnswParams, type IndexIdentity, incompatibility, type Manifest, newManifest, readManifest, writeManifest } from '../manifest.ts';
@@ -435,7 +435,7 @@ export class SqliteStore implements IndexStore {
             slice.map((article) => ({ op: 'upsert', article })),
             opts?.profile,
           );
-          await yieldToForeground();
+          await yieldToEventLoop();
         }
       },
       delete: async (ids) => {
