@@ -53,7 +53,17 @@ export async function recencyOf(reader: StoreReader, req: Pick<SearchRequest, 'r
  * is read in the generation it came from even if a rebuild swaps generations during the search. With filters,
  * both retrievers search only the matching articles (a scope resolved once, first).
  */
-export async function runSearch(store: IndexStore, embedder: Embedder, req: SearchRequest, defaults: SearchDefaults): Promise<SearchOutcome> {
+/** How a search shares the event loop (config: QUARRY_SEARCH_YIELD_TURNS). */
+export interface SearchScheduling {
+  searchYieldTurns?: boolean;
+}
+
+export async function runSearch(
+  store: IndexStore,
+  embedder: Embedder,
+  req: SearchRequest,
+  defaults: SearchDefaults & SearchScheduling,
+): Promise<SearchOutcome> {
   const started = performance.now();
   const terms = searchTerms(req.q, defaults.lexicalStopwords);
   const reader = store.reader();
@@ -61,12 +71,12 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
     const vectorPromise = req.mode !== 'lexical' ? embedder.embedQuery(req.q) : null;
     // Handled below; this only keeps a rejection from counting as unhandled should BM25 throw first.
     vectorPromise?.catch(() => undefined);
-    // A search computes in turns of the event loop of its own, never inside the callback that admitted it or
-    // that delivered its query vector: the loop reads requests only between callbacks and accepts one new
-    // connection a turn (libuv 1.45+), so milliseconds of BM25 or ranking there left the requests arriving
-    // meanwhile unseen (in socket buffers, in the kernel's accept queue) where the search queue could neither
+    // With searchYieldTurns, a search computes in turns of the event loop of its own, never inside the callback
+    // that admitted it or that delivered its query vector: the loop reads requests only between callbacks and
+    // accepts one new connection a turn (libuv 1.45+), so milliseconds of BM25 or ranking there leave the requests
+    // arriving meanwhile unseen (in socket buffers, in the kernel's accept queue) where the search queue can neither
     // count nor refuse them: the slowest searches at the onset of an overload (docs/benchmarks.md, overload).
-    await yieldToEventLoop();
+    if (defaults.searchYieldTurns) await yieldToEventLoop();
     const limit = candidateCount(req, defaults);
     const filter = filterOf(req);
     const scope = filter ? await reader.scope(filter) : undefined;
@@ -84,7 +94,7 @@ export async function runSearch(store: IndexStore, embedder: Embedder, req: Sear
     if (vectorPromise) {
       const vector = await vectorPromise;
       embedMs = performance.now() - started;
-      await yieldToEventLoop();
+      if (defaults.searchYieldTurns) await yieldToEventLoop();
       t = performance.now();
       dense = await reader.vectorCandidates({ vector, limit, efSearch: req.efSearch, scope });
       knnMs = performance.now() - t;

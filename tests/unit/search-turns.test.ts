@@ -10,9 +10,10 @@ import { TEST_SEARCH_DEFAULTS } from '../helpers/search-defaults.ts';
 
 /*
  * Where a search computes, in turns of the event loop. The loop reads requests (and accepts one new connection)
- * only between callbacks, so a search must not run BM25 inside the callback that started it, nor the k-NN and
- * ranking inside the one that delivered its query vector: those turns stay short, and what arrived meanwhile is
- * read (and counted by the search queue) before the search goes on. The retrievers here only record when they run.
+ * only between callbacks; with searchYieldTurns a search does not run BM25 inside the callback that started it, nor
+ * the k-NN and ranking inside the one that delivered its query vector, so those turns stay short and what arrived
+ * meanwhile is read (and counted by the search queue) before the search goes on. Off (the default), each runs on
+ * at once, as it always has. The retrievers here only record when they run.
  */
 
 class RecordingReader extends MemoryReader {
@@ -35,27 +36,43 @@ async function drainMicrotasks(): Promise<void> {
   for (let i = 0; i < 200; i++) await Promise.resolve();
 }
 
-describe('a search computes in turns of its own', () => {
-  it('runs BM25 after the turn that started it, and k-NN after the turn that delivered its vector', async () => {
-    const reader = new RecordingReader([{ id: 'A', paragraphs: ['Harbours and tides.', 'Ferries at dawn.'] }]);
-    const store = { reader: () => reader } as unknown as IndexStore;
-    let deliver: (v: Float32Array) => void = () => {};
-    const vector = new Promise<Float32Array>((r) => (deliver = r));
-    const embedder = { embedQuery: () => vector } as unknown as Embedder;
+function setup() {
+  const reader = new RecordingReader([{ id: 'A', paragraphs: ['Harbours and tides.', 'Ferries at dawn.'] }]);
+  const store = { reader: () => reader } as unknown as IndexStore;
+  let deliver: (v: Float32Array) => void = () => {};
+  const vector = new Promise<Float32Array>((r) => (deliver = r));
+  const embedder = { embedQuery: () => vector } as unknown as Embedder;
+  const search = (searchYieldTurns: boolean) =>
+    runSearch(store, embedder, SearchRequestSchema.parse({ q: 'harbours tides' }), { ...TEST_SEARCH_DEFAULTS, searchYieldTurns });
+  return { reader, search, deliver: () => deliver(new Float32Array([1, 0, 0])) };
+}
 
-    const search = runSearch(store, embedder, SearchRequestSchema.parse({ q: 'harbours tides' }), TEST_SEARCH_DEFAULTS);
+describe('where a search computes, in turns of the event loop', () => {
+  it('with searchYieldTurns: BM25 after the turn that started it, k-NN after the turn that delivered its vector', async () => {
+    const { reader, search, deliver } = setup();
+    const pending = search(true);
     await drainMicrotasks();
     expect(reader.ran).toEqual([]);
     await yieldToEventLoop();
     expect(reader.ran).toEqual(['lexical']);
 
-    deliver(new Float32Array([1, 0, 0]));
+    deliver();
     await drainMicrotasks();
     expect(reader.ran).toEqual(['lexical']);
 
-    const { response } = await search;
+    const { response } = await pending;
     expect(reader.ran).toEqual(['lexical', 'knn']);
     expect(response.results.map((r) => r.article.id)).toEqual(['A']);
     expect(reader.released).toBe(1);
+  });
+
+  it('without it (the default): BM25 in the turn that started it, k-NN in the turn that delivered its vector', async () => {
+    const { reader, search, deliver } = setup();
+    const pending = search(false);
+    expect(reader.ran).toEqual(['lexical']);
+    deliver();
+    await drainMicrotasks();
+    expect(reader.ran).toEqual(['lexical', 'knn']);
+    expect((await pending).response.results.map((r) => r.article.id)).toEqual(['A']);
   });
 });
