@@ -82,10 +82,11 @@ export const ConfigSchema = z
      * A search computes in event-loop turns of its own: it yields before BM25 and again when its query vector
      * arrives, so the callbacks that read requests stay short. The loop accepts one new connection a turn (libuv
      * 1.45+), and at the onset of an overload from idle new connections waited in the kernel's accept queue, unseen
-     * by the search queue, behind turns made long by searches. On, the 2x row's whole-row p99 was 1.9-3.1x the unloaded
-     * one in four runs (4.1x and more off) and the 4x row's 28-40 ms (169 off). Off by default: in the soak (writes
-     * and a live rebuild at 80% of the saturating rate) the queue then refused 15 searches during the rebuild, where
-     * each search piece waits behind the rebuild's write slices, and 0 in five soaks off (docs/benchmarks.md).
+     * by the search queue, behind turns made long by searches. On, the 2x row's whole-row p99 was 1.9-3.5x the unloaded
+     * one in five runs (2.6x and 4.1x in the latest two off), 2.3-2.8x against 2.7-8.6x in alternating rows, and the 4x
+     * row's 28-40 ms. Off by default: in the soak (writes and a live rebuild at 80% of the saturating rate) the queue
+     * then refused 15 and 10 searches in two runs, where a search piece waits behind the rebuild's write slices, and
+     * none in five soaks off (docs/benchmarks.md, overload).
      */
     searchYieldTurns: bool.default(false),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */

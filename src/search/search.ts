@@ -47,17 +47,17 @@ export async function recencyOf(reader: StoreReader, req: Pick<SearchRequest, 'r
   return { reference: req.recencyDate ?? (await reader.newestDate()), halfLifeDays: req.recency };
 }
 
+/** How a search shares the event loop (config: QUARRY_SEARCH_YIELD_TURNS). */
+export interface SearchScheduling {
+  searchYieldTurns?: boolean;
+}
+
 /**
  * One search: embed the query and, meanwhile, take the BM25 candidates (with the query worker the two run on
  * two cores); then the k-NN candidates, fusion, grouping and evidence — all from one reader, so every chunk id
  * is read in the generation it came from even if a rebuild swaps generations during the search. With filters,
  * both retrievers search only the matching articles (a scope resolved once, first).
  */
-/** How a search shares the event loop (config: QUARRY_SEARCH_YIELD_TURNS). */
-export interface SearchScheduling {
-  searchYieldTurns?: boolean;
-}
-
 export async function runSearch(
   store: IndexStore,
   embedder: Embedder,
