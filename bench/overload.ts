@@ -18,6 +18,7 @@
  * the cores first, and what the generator loses shows as its lateness (charged to latency, and reported).
  * `--generator-nice 0` measures the two competing as equals; `--server-nice` lowers the server instead.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,10 @@ export async function run(args: string[]): Promise<void> {
   const generatorNice = Number(flag(args, 'generator-nice', '10'));
   const serverNice = Number(flag(args, 'server-nice', '0'));
   const generating = atGeneratorPriority(generatorNice, (line) => log(line));
+  // --pin: the server on CPU 0, this process (the load generator, all its threads) on CPU 1 — a client on another
+  // machine, as near as 2 cores allow: the generator is never late for the server's sake, nor the server for its.
+  const pin = has(args, 'pin');
+  if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
   if (q) underTest.QUARRY_SEARCH_QUEUE_LIMIT = q;
   if (qt) underTest.QUARRY_SEARCH_QUEUE_TIMEOUT_MS = qt;
@@ -128,7 +133,7 @@ export async function run(args: string[]): Promise<void> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
   const serve = async (env: Record<string, string>) => {
-    const s = await startServe({ ...baseEnv, ...env }, serverNice ? { nice: serverNice } : {});
+    const s = await startServe({ ...baseEnv, ...env }, { ...(serverNice ? { nice: serverNice } : {}), ...(pin ? { cpus: '0' } : {}) });
     await closedLoop({ url: s.url, connections: 2, seconds: 3, next }); // warm-up: model, JIT, page cache
     return s;
   };

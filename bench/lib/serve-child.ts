@@ -32,13 +32,21 @@ export interface ServeChild {
  * this process never shares its event loop. `env` adds QUARRY_* settings (and may override the start script's);
  * the parent's own QUARRY_* variables are dropped so a benchmark measures what it says it does.
  */
-export function startServe(env: Record<string, string>, opts: { timeoutMs?: number; nice?: number; nodeArgs?: string[] } = {}): Promise<ServeChild> {
+export function startServe(
+  env: Record<string, string>,
+  opts: { timeoutMs?: number; nice?: number; nodeArgs?: string[]; cpus?: string } = {},
+): Promise<ServeChild> {
   const timeoutMs = opts.timeoutMs ?? 600_000;
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_') && k !== 'PORT'));
   // A lower priority (nice) for the server than for the load generator in this process: on a shared 2-core
   // machine the generator would otherwise be starved at saturation and report its own lateness as latency.
   // `nice` execs node, so the pid is the server's and every thread it starts inherits the priority.
-  const command = opts.nice === undefined ? [process.execPath] : ['nice', '-n', String(opts.nice), process.execPath];
+  // `taskset -c` (opts.cpus) likewise: the server and every thread it starts run only on those CPUs.
+  const command = [
+    ...(opts.cpus === undefined ? [] : ['taskset', '-c', opts.cpus]),
+    ...(opts.nice === undefined ? [] : ['nice', '-n', String(opts.nice)]),
+    process.execPath,
+  ];
   const child = spawn(command[0]!, [...command.slice(1), ...(opts.nodeArgs ?? []), 'bin/quarry.js', 'serve'], {
     cwd: ROOT,
     env: { ...base, ...startScriptEnv(), PORT: '0', QUARRY_LOG_LEVEL: 'warn', ...env },
