@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../errors.ts';
 import type { StageProfile } from '../util/stage-profile.ts';
+import { workerEntry } from '../util/worker-entry.ts';
+import { WorkerRpc } from '../util/worker-rpc.ts';
 import type { WorkerData, WorkerRequest, WorkerResponse } from './embed-worker.ts';
 import { type Embedder, type EmbedProgress, type ModelInfo, type PassageOptions, paddingBoundedBatches } from './embedder.ts';
 import { concatIds, type TokenCounter, type TransformersEmbedderOptions } from './transformers-embedder.ts';
@@ -26,58 +28,30 @@ export interface ModelWorker {
   close(): Promise<void>;
 }
 
-/**
- * The worker's entry: the compiled embed-worker.js next to this file in dist/; from the TypeScript sources (tests,
- * benches run with tsx) a boot file that registers tsx in the worker first.
- */
-const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./embed-worker-boot.mjs', import.meta.url) : new URL('./embed-worker.js', import.meta.url);
-
 /** Background sessions close after this long without a batch (a rebuild's groups come seconds apart at most). */
 const BACKGROUND_IDLE_CLOSE_MS = 30_000;
 
 /** Starts a worker thread with its own model session (at `nice`, 0: normal priority); resolves once the model is loaded. */
 async function startModelWorker(opts: TransformersEmbedderOptions, role: string, nice = 0): Promise<ModelWorker> {
-  const worker = new Worker(WORKER_ENTRY, { workerData: { ...opts, nice } satisfies WorkerData, name: `quarry-${role}` });
+  const entry = workerEntry(import.meta.url, 'embed-worker');
+  const worker = new Worker(entry.file, { argv: entry.argv, workerData: { ...opts, nice } satisfies WorkerData, name: `quarry-${role}` });
   worker.unref();
-  const pending = new Map<number, { resolve: (v: JobResult) => void; reject: (e: Error) => void }>();
-  let nextId = 1;
-  let failed: Error | null = null;
-  const info = await new Promise<ModelInfo>((resolve, reject) => {
-    worker.on('message', (msg: WorkerResponse) => {
-      if (msg.id === 0) return msg.ready && msg.info ? resolve(msg.info) : reject(new QuarryError('model_unavailable', `${role} worker: ${msg.error}`));
-      const p = pending.get(msg.id);
-      pending.delete(msg.id);
-      if (!p) return;
-      if (msg.error !== undefined) p.reject(new Error(`${role} worker: ${msg.error}`));
-      else p.resolve({ vectors: msg.vectors ?? new Float32Array(0), modelMs: msg.modelMs ?? 0, poolMs: msg.poolMs ?? 0 });
-    });
-    const fail = (e: Error) => {
-      failed = e;
-      reject(e);
-      for (const p of pending.values()) p.reject(e);
-      pending.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`${role} worker exited with code ${code}`)));
-  });
-
-  const call = (msg: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<JobResult> => {
-    if (failed) return Promise.reject(failed);
-    return new Promise((resolve, reject) => {
-      pending.set(msg.id, { resolve, reject });
-      worker.postMessage(msg, transfer);
-    });
-  };
+  const rpc = new WorkerRpc<WorkerRequest, WorkerResponse, ModelInfo>(worker, `${role} worker`, (first) =>
+    first.ready && first.info ? first.info : new QuarryError('model_unavailable', `${role} worker: ${first.error}`),
+  );
+  const info = await rpc.started;
   return {
     info,
     get dead() {
-      return failed !== null;
+      return rpc.failed !== null;
     },
-    run: (job) => call({ id: nextId++, ...job }, job.kind === 'tokens' ? [job.ids.buffer as ArrayBuffer, job.lengths.buffer as ArrayBuffer] : []),
-    async close() {
-      if (!failed) await call({ id: nextId++, close: true }).catch(() => null);
-      await worker.terminate();
+    run: async (job) => {
+      const transfer = job.kind === 'tokens' ? [job.ids.buffer as ArrayBuffer, job.lengths.buffer as ArrayBuffer] : [];
+      const answer = await rpc.call(job, transfer);
+      if (answer.error !== undefined) throw new Error(`${role} worker: ${answer.error}`);
+      return { vectors: answer.vectors ?? new Float32Array(0), modelMs: answer.modelMs ?? 0, poolMs: answer.poolMs ?? 0 };
     },
+    close: () => rpc.close({ close: true }, `${role} worker closed`),
   };
 }
 

@@ -1,10 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { QuarryError } from '../../errors.ts';
+import { workerEntry } from '../../util/worker-entry.ts';
+import { WorkerRpc } from '../../util/worker-rpc.ts';
 import type { ArticleDatabase } from './database.ts';
 import { type ReadArgs, type ReadMethod, type ReadRequest, type ReadResponse, type ReadResult, runRead } from './read-protocol.ts';
-
-/** The compiled thread next to this file in dist/; from the TypeScript sources (tests, benches) a boot file that registers tsx first. */
-const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./read-worker-boot.mjs', import.meta.url) : new URL('./read-worker-thread.js', import.meta.url);
 
 /**
  * The search reads of a SQLite store, answered by a worker thread with read-only connections of its own
@@ -13,42 +12,19 @@ const ENTRY = import.meta.url.endsWith('.ts') ? new URL('./read-worker-boot.mjs'
  * search never fails because the worker did.
  */
 export class ReadWorker {
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextId = 1;
-  private failed: Error | null = null;
-
-  private constructor(private readonly worker: Worker) {}
+  private constructor(private readonly rpc: WorkerRpc<Extract<ReadRequest, { id: number }>, ReadResponse, void>) {}
 
   static async start(): Promise<ReadWorker> {
-    const worker = new Worker(ENTRY, { name: 'quarry-read' });
+    const entry = workerEntry(import.meta.url, 'read-worker-thread');
+    const worker = new Worker(entry.file, { argv: entry.argv, name: 'quarry-read' });
     worker.unref();
-    const rw = new ReadWorker(worker);
-    await new Promise<void>((resolve, reject) => {
-      worker.on('message', (msg: ReadResponse) => {
-        if (msg.id === 0) return resolve();
-        const p = rw.pending.get(msg.id);
-        rw.pending.delete(msg.id);
-        if (!p) return;
-        if (msg.error)
-          p.reject(
-            msg.error.code ? new QuarryError(msg.error.code, msg.error.message, { field: msg.error.field }) : new Error(`read worker: ${msg.error.message}`),
-          );
-        else p.resolve(msg.result);
-      });
-      const fail = (e: Error) => {
-        rw.failed = e;
-        reject(e);
-        for (const p of rw.pending.values()) p.reject(e);
-        rw.pending.clear();
-      };
-      worker.on('error', fail);
-      worker.on('exit', (code) => fail(new Error(`read worker exited with code ${code}`)));
-    });
-    return rw;
+    const rpc = new WorkerRpc<Extract<ReadRequest, { id: number }>, ReadResponse, void>(worker, 'read worker', () => undefined);
+    await rpc.started;
+    return new ReadWorker(rpc);
   }
 
   get dead(): boolean {
-    return this.failed !== null;
+    return this.rpc.failed !== null;
   }
 
   /**
@@ -57,28 +33,26 @@ export class ReadWorker {
    */
   via<M extends ReadMethod>(db: ArticleDatabase, dir: string, method: M, ...args: ReadArgs<M>): Promise<ReadResult<M>> {
     const local = () => runRead(db, method, args);
-    if (this.failed) return Promise.resolve(local());
-    return this.request<ReadResult<M>>({ kind: 'read', id: this.nextId++, dir, method, args }).catch((e: Error) => {
-      if (this.failed) return local();
-      throw e;
-    });
+    if (this.dead) return Promise.resolve(local());
+    return this.rpc.call({ kind: 'read', dir, method, args }).then(
+      (answer) => {
+        const e = answer.error;
+        if (!e) return answer.result as ReadResult<M>;
+        throw e.code ? new QuarryError(e.code, e.message, { field: e.field }) : new Error(`read worker: ${e.message}`);
+      },
+      (e: Error) => {
+        if (this.dead) return local();
+        throw e;
+      },
+    );
   }
 
   /** The generation in `dir` is closed: the worker closes its connection to it. */
   forget(dir: string): void {
-    if (!this.failed) this.worker.postMessage({ kind: 'forget', dir } satisfies ReadRequest);
+    this.rpc.post({ kind: 'forget', dir } satisfies ReadRequest);
   }
 
-  async close(): Promise<void> {
-    if (!this.failed) await this.request({ kind: 'close', id: this.nextId++ }).catch(() => null);
-    this.failed ??= new Error('read worker closed');
-    await this.worker.terminate();
-  }
-
-  private request<T>(msg: Extract<ReadRequest, { id: number }>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.pending.set(msg.id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage(msg);
-    });
+  close(): Promise<void> {
+    return this.rpc.close({ kind: 'close' }, 'read worker closed');
   }
 }
