@@ -8,7 +8,7 @@ import { AutoTokenizer } from '@huggingface/transformers';
 import { loadConfig } from '../src/config/config.ts';
 import { lengthSortedBatches } from '../src/embed/embedder.ts';
 import { createTransformersEmbedder } from '../src/embed/transformers-embedder.ts';
-import { createEmbedder } from '../src/runtime.ts';
+import { createEmbedder, embedderOptions } from '../src/runtime.ts';
 import { flag, ROOT } from './lib/args.ts';
 import { paragraphs, type Source, seededShuffle } from './lib/corpus.ts';
 import { markdownTable, newResult, type Row, updateDoc, writeResult } from './lib/results.ts';
@@ -60,18 +60,8 @@ export async function run(args: string[]): Promise<void> {
   const texts = seededShuffle([...paragraphs('bbc-news'), ...paragraphs('reuters21578')])
     .slice(0, timedN)
     .map((p) => p.text);
-  const base = {
-    model: config.model,
-    dtype: config.dtype,
-    pooling: config.pooling,
-    queryPrefix: config.queryPrefix,
-    passagePrefix: config.passagePrefix,
-    maxTokens: config.maxTokens,
-    modelsDir: config.modelsDir,
-    allowRemoteModels: config.allowRemoteModels,
-    threads: config.threads,
-    batchSize: config.embedBatchSize,
-  };
+  // The shipped session settings (graph optimisation included: before 2026-12-01 this bench left it at 'all').
+  const base = embedderOptions(config);
   const byTok = await createTransformersEmbedder({ ...base, sortByTokens: true });
   const byChar = await createTransformersEmbedder({ ...base, sortByTokens: false });
   await byTok.embedPassages(texts.slice(0, 32));

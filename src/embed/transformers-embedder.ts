@@ -4,17 +4,11 @@ import { AutoTokenizer, env, type FeatureExtractionPipeline, type PreTrainedToke
 import { QuarryError } from '../errors.ts';
 import { type Embedder, type EmbedProgress, lengthSortedBatches } from './embedder.ts';
 import { missingWeights } from './model-files.ts';
-import { modelIdentity } from './model-identity.ts';
+import { type ModelSettings, modelIdentity } from './model-identity.ts';
 import { flattenBatch, poolAndNormalise } from './token-batch.ts';
 
-export interface TransformersEmbedderOptions {
-  model: string;
-  dtype: string;
-  pooling: 'mean' | 'cls';
-  queryPrefix: string;
-  passagePrefix: string;
-  maxTokens: number;
-  modelsDir: string;
+/** The model (ModelSettings: which one, and how its vectors are made) and how this process runs it. */
+export interface TransformersEmbedderOptions extends ModelSettings {
   allowRemoteModels: boolean;
   threads: number;
   batchSize: number;

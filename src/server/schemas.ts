@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ARTICLE_ID_PATTERN, ArticleInputSchema, MAX_ARTICLE_ID_LENGTH } from '../corpus/article.ts';
+import { ArticleMetaSchema } from '../search/schema.ts';
 
 export const ArticleIdParamSchema = z.object({
   id: z
@@ -16,13 +17,8 @@ export const articleBatchSchema = (maxBatch: number) =>
 export const WriteAckSchema = z.object({ id: z.string(), chunks: z.number().int(), replaced: z.boolean() });
 export const WriteResponseSchema = z.object({ articles: z.array(WriteAckSchema), tookMs: z.number() });
 
-export const ArticleResponseSchema = z.object({
-  id: z.string(),
-  title: z.string(),
-  date: z.string().nullable(),
-  source: z.string().nullable(),
-  url: z.string().nullable(),
-  tags: z.array(z.string()),
+/** A stored article: the metadata search results carry, with its paragraphs. */
+export const ArticleResponseSchema = ArticleMetaSchema.extend({
   paragraphs: z.array(z.string()),
   updatedAt: z.string(),
 });
