@@ -177,7 +177,7 @@ describe('snapshot during a stream of writes, restored elsewhere', () => {
   it('refuses to restore over the index of a running server', async () => {
     const r = await runCli(['restore', snapshotDir], { QUARRY_INDEX_DIR: liveIndex });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/in use by process \d+/);
+    expect(r.stderr).toMatch(/in use by process \d+ .*Stop it first, then restore/);
     expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
   });
 

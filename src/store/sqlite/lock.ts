@@ -17,9 +17,12 @@ export const processAlive = (pid: number): boolean => {
 /**
  * One writer per index root: a server and a CLI rebuild writing the same index would lose each other's
  * writes (the HNSW checkpoint and generation swap are per process). A lock left by a dead process is taken
- * over. Returns the release function.
+ * over. Returns the release function. `whatToDo` ends the message when another process holds it.
  */
-export function acquireWriterLock(root: string): () => void {
+export function acquireWriterLock(
+  root: string,
+  whatToDo = 'Stop it first, or make the change through that running service (its API adds, deletes and rebuilds)',
+): () => void {
   mkdirSync(root, { recursive: true });
   const path = join(root, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -34,11 +37,7 @@ export function acquireWriterLock(root: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const owner = Number(readFileSync(path, 'utf8').trim());
       if (owner > 0 && owner !== process.pid && processAlive(owner)) {
-        throw new QuarryError(
-          'conflict',
-          `the index ${root} is in use by process ${owner} (a running server or rebuild). Stop it first, or make the change through that running service (its API adds, deletes and rebuilds)`,
-          { field: 'indexDir' },
-        );
+        throw new QuarryError('conflict', `the index ${root} is in use by process ${owner} (a running server or rebuild). ${whatToDo}`, { field: 'indexDir' });
       }
       rmSync(path, { force: true });
     }

@@ -198,7 +198,8 @@ export async function restoreSnapshot(opts: { root: string; from: string; identi
       { field: 'rebuild' },
     );
   }
-  const release = acquireWriterLock(opts.root);
+  // A running service cannot take a restored generation in (no API swaps one in), so the only way is to stop it.
+  const release = acquireWriterLock(opts.root, 'Stop it first, then restore: a snapshot is installed only into an index no process has open');
   try {
     const dir = startGeneration(opts.root);
     try {
