@@ -71,11 +71,13 @@ export const ConfigSchema = z
     queryWorker: bool.default(true),
     /**
      * Run searches' SQLite look-ups (BM25, highlights, chunk texts, article fields; about half of a search's
-     * main-thread time) in a worker thread with read-only connections of its own. Off by default: it halves the main
-     * thread's share of a read-only load (admitted p99 at 2x capacity 12.2x -> 4.2-6.0x the unloaded one), but
-     * every write empties the worker connection's page cache, and with 1 write in 20 requests at 100 req/s searches
-     * took p50 34-44 ms against 18-19 ms without it, and 3-8% were refused against under 0.5% (docs/benchmarks.md,
-     * overload). For an index that is searched far more than it is written. SQLite only.
+     * main-thread time) in a worker thread with read-only connections of its own, so the thread that reads requests
+     * does less per search. With QUARRY_SEARCH_CONCURRENCY=4 it met the 2x overload target in 5 of 5 runs (1.99-2.55x
+     * the unloaded p99, against 4 of 9 rows without it), at a read-only capacity 20-30% lower. Off by default: in the
+     * soak (writes and a live rebuild at 80% of its capacity) it refused 19 searches during the rebuild in one run and
+     * none in another, where the defaults refuse none (docs/benchmarks.md, overload). Its first cost, half the search
+     * rate with 1 write in 20 requests (each write made the worker's memory-mapped connection drop its map), went when
+     * read-only connections began reading with read(). SQLite only.
      */
     searchReadWorker: bool.default(false),
     /**
