@@ -33,6 +33,11 @@ export interface BuildRequest {
    * main thread. Default false: a build nothing else waits for (first start, `rebuild-index`) at full speed.
    */
   background?: boolean;
+  /**
+   * Awaited between slices of a background build's work on this thread (chunking, storing), as its embedding
+   * awaits it between batches: a live rebuild waits there while searches are held up (util/live-pressure.ts).
+   */
+  pace?: () => Promise<void>;
   /** Stage timers (bench/rebuild.ts); nothing is measured without one. */
   profile?: StageProfile;
   /**
@@ -70,13 +75,15 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
   // Progress counts chunks as they are embedded (batch by batch) and articles as they are stored.
   let embedded = 0;
   const inFlight: Array<{ size: number; prepared: Promise<PreparedArticle[]> }> = [];
+  const background = req.background === true;
+  const pace = background ? req.pace : undefined;
 
   const storeOldest = async (): Promise<void> => {
     const { size, prepared } = inFlight.shift()!;
     const articles = await prepared;
     const started = performance.now();
     const cpu = profile ? process.cpuUsage() : undefined;
-    await builder.write(articles, { profile, background: req.background });
+    await builder.write(articles, { profile, background: req.background, pace });
     if (profile) {
       const used = process.cpuUsage(cpu);
       profile.add('store', performance.now() - started, (used.user + used.system) / 1000);
@@ -86,13 +93,12 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     req.onProgress?.({ articlesDone, articlesTotal: total, chunksDone: Math.max(embedded, chunks) });
   };
 
-  const background = req.background === true;
   const groupSize = background ? BACKGROUND_GROUP_ARTICLES : GROUP_ARTICLES;
   try {
     for (let i = 0; i < total; i += groupSize) {
       req.checkpoint?.();
       const group = req.articles.slice(i, i + groupSize);
-      const chunked = await chunkArticles(group, embedder, chunker, profile);
+      const chunked = await chunkArticles(group, embedder, chunker, { profile, pace });
       const started = performance.now();
       const cpu = profile ? process.cpuUsage() : undefined;
       let groupDone = 0;

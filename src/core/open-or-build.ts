@@ -39,6 +39,8 @@ export async function openOrBuild(deps: {
   embedder: Embedder;
   logger: Logger;
   onProgress?: (p: BuildProgress) => void;
+  /** A live rebuild's pace (QuarryDeps.backgroundPace). */
+  backgroundPace?: () => Promise<void>;
 }): Promise<{ quarry: Quarry; report: OpenReport }> {
   const { config, embedder, logger } = deps;
   const report: OpenReport = { built: false, rebuiltReason: null, sync: null, parseErrors: [] };
@@ -78,7 +80,7 @@ export async function openOrBuild(deps: {
         onProgress: deps.onProgress,
       });
     }
-    const quarry = new Quarry({ config, embedder, store, logger });
+    const quarry = new Quarry({ config, embedder, store, logger, backgroundPace: deps.backgroundPace });
     if (store.manifest.source.path === config.seedsDir && !report.built) {
       const loaded = await loadFolderArticles(config.seedsDir);
       report.parseErrors = loaded.errors;

@@ -52,7 +52,13 @@ export interface ChunkedArticles {
  * Chunks articles and tokenises every chunk once: the chunker's token counts and the ids the model is fed come
  * from the same encoding (a paragraph that fits the window is its own chunk, so its count is reused as is).
  */
-export async function chunkArticles(articles: SourcedArticle[], embedder: Embedder, s: ChunkerSettings, profile?: StageProfile): Promise<ChunkedArticles> {
+export async function chunkArticles(
+  articles: SourcedArticle[],
+  embedder: Embedder,
+  s: ChunkerSettings,
+  opts: { profile?: StageProfile; pace?: () => Promise<void> } = {},
+): Promise<ChunkedArticles> {
+  const { profile } = opts;
   const encode = embedder.encodePassage?.bind(embedder);
   const seen = new Map<string, number[]>();
   const encodeOnce = (text: string): number[] => {
@@ -76,6 +82,7 @@ export async function chunkArticles(articles: SourcedArticle[], embedder: Embedd
     if (performance.now() - started >= CHUNK_SLICE_MS) {
       measure();
       await yieldToEventLoop();
+      await opts.pace?.();
       started = performance.now();
       cpu = profile ? process.cpuUsage() : undefined;
     }
@@ -133,6 +140,7 @@ export async function prepareArticles(
   s: ChunkerSettings,
   onProgress?: (p: EmbedProgress) => void,
   passage?: PassageOptions,
+  pace?: () => Promise<void>,
 ): Promise<PreparedArticle[]> {
-  return embedChunked(await chunkArticles(articles, embedder, s), embedder, onProgress, passage);
+  return embedChunked(await chunkArticles(articles, embedder, s, { pace }), embedder, onProgress, passage);
 }

@@ -22,6 +22,11 @@ export interface QuarryDeps {
   embedder: Embedder | null;
   store: IndexStore;
   logger?: Logger;
+  /**
+   * Awaited between slices of a live rebuild's work on the main thread (chunking, storing): resolves when live
+   * requests are not held up (serve passes LivePressure.calm; its embedding waits the same way).
+   */
+  backgroundPace?: () => Promise<void>;
 }
 
 export interface WriteAck {
@@ -103,6 +108,7 @@ export class Quarry {
       chunker: deps.config,
       queue: this.queue,
       logger,
+      pace: deps.backgroundPace,
     });
   }
 

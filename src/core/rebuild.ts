@@ -80,7 +80,17 @@ export class Rebuilder {
   private run: Promise<void> | null = null;
   private stopping = false;
 
-  constructor(private readonly deps: { store: IndexStore; embedder: () => Embedder; chunker: ChunkerSettings; queue: WriteQueue; logger: Logger }) {}
+  constructor(
+    private readonly deps: {
+      store: IndexStore;
+      embedder: () => Embedder;
+      chunker: ChunkerSettings;
+      queue: WriteQueue;
+      logger: Logger;
+      /** Awaited between slices of the rebuild's work on this thread while writes go on (see BuildRequest.pace). */
+      pace?: () => Promise<void>;
+    },
+  ) {}
 
   get status(): RebuildStatus {
     return { ...this.current };
@@ -141,7 +151,10 @@ export class Rebuilder {
     if (touched.length === 0) return 0;
     const current = await Promise.all(touched.map((id) => store.getArticle(id)));
     const upserts = current.filter((a): a is ArticleRecord => a !== null).map(storedToSourced);
-    await builder.write(await prepareArticles(upserts, embedder, chunker, undefined, passage), { background: passage.background === true });
+    // Rounds beside live writes give way to searches like the build before them; a held round (writes waiting) does not.
+    const background = passage.background === true;
+    const pace = background ? this.deps.pace : undefined;
+    await builder.write(await prepareArticles(upserts, embedder, chunker, undefined, passage, pace), { background, pace });
     const upserted = new Set(upserts.map((u) => u.article.id));
     await builder.delete(touched.filter((id) => !upserted.has(id)));
     return touched.length;
@@ -160,6 +173,7 @@ export class Rebuilder {
         onProgress: (p) => Object.assign(this.current, { articlesDone: p.articlesDone, chunksDone: p.chunksDone }),
         checkpoint: this.abandonIfStopping,
         background: true,
+        pace: this.deps.pace,
       });
       const catchUp: CatchUp = { openRounds: 0, openArticles: 0, foregroundRounds: 0, heldRounds: 0, heldArticles: 0 };
       this.current.catchUp = catchUp;

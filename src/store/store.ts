@@ -315,9 +315,10 @@ export interface GenerationBuilder {
   /**
    * Stores prepared articles (bulk: durable only once published). Nobody reads a generation being built, so a
    * backend may store them in several steps and yield between them. `profile` times the backend's stages;
-   * `background` (a rebuild beside live searches) asks for smaller steps.
+   * `background` (a rebuild beside live searches) asks for smaller steps; `pace` is awaited between steps (a live
+   * rebuild waits there while searches are held up).
    */
-  write(articles: PreparedArticle[], opts?: { profile?: StageProfile; background?: boolean }): Promise<void>;
+  write(articles: PreparedArticle[], opts?: { profile?: StageProfile; background?: boolean; pace?: () => Promise<void> }): Promise<void>;
   /**
    * Ids of articles written or deleted in the current generation since the last call (the first call: since this
    * builder began), to replay into this one before publishing: each call moves the builder's mark on, so rounds

@@ -29,7 +29,8 @@ export function registerServe(program: Command): void {
       ]);
       const config = configFrom(cmd.optsWithGlobals(), { port: flags.port, host: flags.host });
       const logger = createLogger(config);
-      // The app reports when searches are held up; a live rebuild's embedding waits for them (util/live-pressure.ts).
+      // The app reports when searches are held up; a live rebuild's embedding, and its chunking and storing on the
+      // main thread, wait for them (util/live-pressure.ts).
       const pressure = new LivePressure();
       const embedder = await createEmbedder(config, { pressure });
       // Until the server listens, a failure (a seeds folder that is not there, a port in use) closes what was
@@ -42,7 +43,9 @@ export function registerServe(program: Command): void {
           throw e;
         };
       const bar = buildProgressBar();
-      const { quarry, report } = await openOrBuild({ config, embedder, logger, onProgress: bar.update }).finally(bar.stop).catch(closeStarted(embedder));
+      const { quarry, report } = await openOrBuild({ config, embedder, logger, onProgress: bar.update, backgroundPace: () => pressure.calm() })
+        .finally(bar.stop)
+        .catch(closeStarted(embedder));
       for (const e of report.parseErrors) logger.warn({ file: e.field }, `skipped: ${e.message}`);
       if (report.sync && report.sync.added + report.sync.updated + report.sync.removed > 0) logger.info(report.sync, 'seeds folder synced into the index');
 

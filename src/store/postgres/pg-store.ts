@@ -634,8 +634,11 @@ class PgGenerationBuilder implements GenerationBuilder {
     if (inserted.length > 0) await guarded(() => transaction(this.pool, (c) => groupDuplicates(c, this.t, inserted)));
   }
 
-  async write(articles: PreparedArticle[]): Promise<void> {
-    for (const slice of slicesByChunks(articles, BUILD_WRITE_CHUNKS)) await this.apply(slice.map((article) => ({ op: 'upsert', article })));
+  async write(articles: PreparedArticle[], opts?: { pace?: () => Promise<void> }): Promise<void> {
+    for (const slice of slicesByChunks(articles, BUILD_WRITE_CHUNKS)) {
+      await this.apply(slice.map((article) => ({ op: 'upsert', article })));
+      await opts?.pace?.();
+    }
   }
 
   async delete(ids: string[]): Promise<void> {

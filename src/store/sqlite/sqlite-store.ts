@@ -436,6 +436,7 @@ export class SqliteStore implements IndexStore {
             opts?.profile,
           );
           await yieldToEventLoop();
+          await opts?.pace?.();
         }
       },
       delete: async (ids) => {
