@@ -72,10 +72,11 @@ export const ConfigSchema = z
     /**
      * Run searches' SQLite look-ups (BM25, highlights, chunk texts, article fields; about half of a search's
      * main-thread time) in a worker thread with read-only connections of its own, so the thread that reads requests
-     * does less per search. With QUARRY_SEARCH_CONCURRENCY=4 it met the 2x overload target in 5 of 5 runs (1.99-2.55x
-     * the unloaded p99, against 4 of 9 rows without it), at a read-only capacity 20-30% lower. Off by default: in the
-     * soak (writes and a live rebuild at 80% of its capacity) it refused 19 searches during the rebuild in one run and
-     * none in another, where the defaults refuse none (docs/benchmarks.md, overload). Its first cost, half the search
+     * does less per search. With QUARRY_SEARCH_CONCURRENCY=4 it met the 2x overload target in 5 of 6 runs (1.99-2.55x
+     * the unloaded p99; 3.72x in the sixth; the defaults 5 of 10), at a read-only capacity 11-30% lower. Off by
+     * default: in the soak (writes and a live rebuild at 80% of its capacity) it refused 19 and 6 searches during
+     * rebuilds before a rebuild's main-thread steps waited at the live pace, and none in the one soak since, whose RSS
+     * before the rebuild rose past the flat limit (docs/benchmarks.md, overload). Its first cost, half the search
      * rate with 1 write in 20 requests (each write made the worker's memory-mapped connection drop its map), went when
      * read-only connections began reading with read(). SQLite only.
      */
