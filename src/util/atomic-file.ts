@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** fsync a directory so a rename inside it survives a power cut, not only a process kill. */
@@ -17,6 +18,19 @@ export function fsyncFile(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * fsyncFile on the thread pool: for a large file written in the background (an HNSW checkpoint, tens of MiB),
+ * whose flush would otherwise hold the event loop, and every search with it, for as long as the disk takes.
+ */
+export async function fsyncFileAsync(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } f
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { z } from 'zod';
-import { fsyncDir, fsyncFile, writeFileAtomic } from '../../util/atomic-file.ts';
+import { fsyncDir, fsyncFileAsync, writeFileAtomic } from '../../util/atomic-file.ts';
 import type { HnswParams } from '../manifest.ts';
 
 const { HierarchicalNSW } = hnswlib;
@@ -143,7 +143,7 @@ export class VectorIndex {
   async saveCheckpoint(dir: string): Promise<Checkpoint> {
     const tmp = join(dir, `hnsw-${this.seq}-${Date.now()}.bin.tmp`);
     await this.hnsw.writeIndex(tmp);
-    fsyncFile(tmp);
+    await fsyncFileAsync(tmp);
     return publishCheckpoint(dir, tmp, this.seq, this.hnsw.getCurrentCount());
   }
 }
