@@ -75,7 +75,7 @@ export const ConfigSchema = z
      * does less per search. With QUARRY_SEARCH_CONCURRENCY=4 it met the 2x overload target in 5 of 6 runs (1.99-2.55x
      * the unloaded p99; 3.72x in the sixth; the defaults 5 of 10), at a read-only capacity 11-30% lower. Off by
      * default: in the soak (writes and a live rebuild at 80% of its capacity) it refused 19 and 6 searches during
-     * rebuilds before a rebuild's main-thread steps waited at the live pace, and none in the one soak since, whose RSS
+     * rebuilds before a rebuild's main-thread steps waited at the live pace, and none in the two soaks since, whose RSS
      * before the rebuild rose past the flat limit (docs/benchmarks.md, overload). Its first cost, half the search
      * rate with 1 write in 20 requests (each write made the worker's memory-mapped connection drop its map), went when
      * read-only connections began reading with read(). SQLite only.
