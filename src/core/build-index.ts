@@ -83,7 +83,7 @@ export async function fillGeneration(builder: GenerationBuilder, embedder: Embed
     const articles = await prepared;
     const started = performance.now();
     const cpu = profile ? process.cpuUsage() : undefined;
-    await builder.write(articles, { profile, background: req.background, pace });
+    await builder.write(articles, { profile, background, pace });
     if (profile) {
       const used = process.cpuUsage(cpu);
       profile.add('store', performance.now() - started, (used.user + used.system) / 1000);
