@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- overload [--seconds 20] [--multiples 1,2,4] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--queue-target MS]
- *   [--generator-nice 10] [--server-nice 0] [--no-doc]`
+ *   [--generator-nice 10] [--server-nice 0] [--wire] [--no-doc]`
  *
  * Search admission under overload: a `quarry serve` child on the bbc-news index (real model, query cache off,
  * rate limits off), held-out queries (SciFact test queries and bbc-news titles, alternating, each request a
@@ -17,6 +17,8 @@
  * thread runs at nice 10 while it generates load, standing in for a client on another machine: the server gets
  * the cores first, and what the generator loses shows as its lateness (charged to latency, and reported).
  * `--generator-nice 0` measures the two competing as equals; `--server-nice` lowers the server instead.
+ * `--wire` (tcpdump, root) also measures each request at the loopback interface, from the kernel's timestamps of its
+ * request and its answer: the server's latency without the generator's (bench/lib/wire.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +33,31 @@ import { atGeneratorPriority, searchConcurrencyOf, searchRequests, unboundedSear
 import { metricValue, startServe } from './lib/serve-child.ts';
 import { countEpisodes, type Episodes } from './lib/standing-episodes.ts';
 import { percentile, round } from './lib/stats.ts';
+import { captureWire, onTheWire, tagged, tcpdumpAvailable, type WireCapture } from './lib/wire.ts';
+
+/**
+ * A row's admitted requests as the wire saw them (bench/lib/wire.ts): p99 over the row and from 1 s in, and how long
+ * the generator took to read answers the server had sent (client latency less lateness and wire latency).
+ */
+function wireSummary(samples: Sample[], wire: Map<string, number>) {
+  const ok = onTheWire(samples, wire).filter((x) => x.status >= 200 && x.status < 300);
+  const p99 = (xs: number[]) => (xs.length ? round(percentile(xs, 99), 1) : null);
+  const missed = samples.filter((x) => x.status >= 200 && x.status < 300 && (x.id === undefined || !wire.has(x.id)));
+  return {
+    admitted: ok.length,
+    // Admitted requests the capture did not pair (none expected): their client latency, so a bias would show.
+    missed: missed.length,
+    missedMaxMs: missed.length ? round(Math.max(...missed.map((x) => x.ms)), 1) : null,
+    // The slowest at the wire: when due, latency at the client and at the wire, lateness.
+    slowest: ok
+      .sort((a, b) => b.wireMs - a.wireMs)
+      .slice(0, 10)
+      .map((x) => ({ at: round(x.at, 0), ms: round(x.ms, 1), wireMs: round(x.wireMs, 1), late: round(x.late ?? 0, 1) })),
+    p99: p99(ok.map((x) => x.wireMs)),
+    steadyP99: p99(ok.filter((x) => x.at >= 1000).map((x) => x.wireMs)),
+    readingP99: p99(ok.map((x) => x.ms - (x.late ?? 0) - x.wireMs)),
+  };
+}
 
 /**
  * Each second of a row: admitted answers, their p99 and slowest, and the generator's worst lateness; and the
@@ -124,6 +151,8 @@ export async function run(args: string[]): Promise<void> {
   // machine, as near as 2 cores allow: the generator is never late for the server's sake, nor the server for its.
   const pin = has(args, 'pin');
   if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const wire = has(args, 'wire');
+  if (wire && !tcpdumpAvailable()) throw new Error('--wire: needs tcpdump (apt-get install tcpdump) and root');
   if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
   if (q) underTest.QUARRY_SEARCH_QUEUE_LIMIT = q;
   if (qt) underTest.QUARRY_SEARCH_QUEUE_TIMEOUT_MS = qt;
@@ -180,6 +209,9 @@ export async function run(args: string[]): Promise<void> {
     }
 
     const s = await serve(underTest);
+    const capture: WireCapture | null = wire ? await captureWire(Number(new URL(s.url).port)) : null;
+    // Each row's samples, by its label, for the wire's figures once the capture stops.
+    const rowSamples = new Map<string, Sample[]>();
     let unloaded: LoadSummary;
     const open: Array<
       {
@@ -203,7 +235,9 @@ export async function run(args: string[]): Promise<void> {
       );
     };
     try {
-      unloaded = summarise(await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next })), seconds);
+      const unloadedSamples = await generating(() => closedLoop({ url: s.url, connections: 1, seconds, next: tagged(next, 'unloaded') }));
+      rowSamples.set('unloaded', unloadedSamples);
+      unloaded = summarise(unloadedSamples, seconds);
       log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
       for (const multiple of multiples) {
         const rate = round(capacity * multiple, 1);
@@ -214,7 +248,8 @@ export async function run(args: string[]): Promise<void> {
         const before = await refusedNow();
         const outputAt = s.output().length;
         const rowStartedAt = Date.now();
-        const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next, seed: multiple }));
+        const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next: tagged(next, `x${multiple}`), seed: multiple }));
+        rowSamples.set(`x${multiple}`, samples);
         const r = summarise(samples, seconds);
         const steadyP99 = p99AfterOnset(samples);
         const after = await refusedNow();
@@ -227,6 +262,8 @@ export async function run(args: string[]): Promise<void> {
       }
       refused = await refusedNow();
     } finally {
+      const caught = await capture?.stop();
+      if (caught) result.wire = Object.fromEntries([...rowSamples].map(([row, xs]) => [row, wireSummary(xs, caught)]));
       await s.stop();
     }
 
@@ -293,13 +330,23 @@ export async function run(args: string[]): Promise<void> {
       generatorNice > serverNice
         ? `Load generator at nice ${generatorNice}, server at nice ${serverNice}: the generator stands in for a client on another machine (the server gets the 2 cores first; the generator's lateness, charged to latency, p99 ${open.map((o) => `${o.lateP99} ms at ${o.multiple}×`).join(', ')}).`
         : `Load generator at nice ${generatorNice}, server at nice ${serverNice}: the two compete for the same 2 cores.`;
+    type WireRow = ReturnType<typeof wireSummary>;
+    const wired = result.wire as Record<string, WireRow> | undefined;
+    const wireNote = wired
+      ? ` At the wire (kernel timestamps of each request and its answer on the loopback, \`--wire\`; the server's latency without the generator's reading): unloaded p99 ${wired.unloaded?.p99} ms; ${open
+          .map((o) => {
+            const w = wired[`x${o.multiple}`];
+            return `${o.multiple}× p99 ${w?.p99} ms (from 1 s in ${w?.steadyP99}; the generator took up to ${w?.readingP99} ms at p99 to read an answer)`;
+          })
+          .join('; ')}. At 2× that is **${round((wired.x2?.p99 ?? Number.NaN) / (wired.unloaded?.p99 ?? Number.NaN), 2)}×** the unloaded p99 at the wire.`
+      : '';
     const body = `${priorityNote} Settings under test: ${
       Object.keys(settings).length
         ? Object.entries(settings)
             .map(([k, v]) => `${k}=${v}`)
             .join(', ')
         : 'the defaults'
-    }. ${seconds} s per row; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (it serves in arrival order, two at a time, until it overflows: by default ${loadConfig({ env: {} }).searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or refusals throughout ${loadConfig({ env: {} }).searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
+    }. ${seconds} s per row; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (it serves in arrival order, two at a time, until it overflows: by default ${loadConfig({ env: {} }).searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or refusals throughout ${loadConfig({ env: {} }).searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
     console.log(body);
     if (!has(args, 'no-doc')) updateDoc('overload', result, body);
   } finally {

@@ -21,7 +21,15 @@ export interface Sample {
   ms: number;
   /** How late the client sent it (open loop): a generator that falls behind measures itself, not the server. */
   late?: number;
+  /** The request's X-Request-Id, when the caller tagged it (bench/lib/wire.ts finds it on the wire). */
+  id?: string;
 }
+
+/** The request's id header, as a Sample field (absent when untagged). */
+const idOf = (r: LoadRequest): { id?: string } => {
+  const id = r.headers?.['x-request-id'];
+  return id === undefined ? {} : { id };
+};
 
 /**
  * Plain node:http with keep-alive and no socket cap: the client never queues a request itself, so what is
@@ -110,7 +118,7 @@ export async function openLoop(opts: {
     const late = performance.now() - start - at;
     inFlight++;
     void send(base, r, opts.timeoutMs ?? 30_000).then((status) => {
-      const s = { kind: r.kind, at, status, ms: performance.now() - start - at, late };
+      const s = { kind: r.kind, at, status, ms: performance.now() - start - at, late, ...idOf(r) };
       samples.push(s);
       opts.onSample?.(s);
       if (--inFlight === 0) drained?.();
@@ -139,7 +147,7 @@ export async function closedLoop(opts: {
       const r = opts.next();
       const at = performance.now() - start;
       const status = await send(base, r, opts.timeoutMs ?? 30_000);
-      const s = { kind: r.kind, at, status, ms: performance.now() - start - at };
+      const s = { kind: r.kind, at, status, ms: performance.now() - start - at, ...idOf(r) };
       samples.push(s);
       opts.onSample?.(s);
     }
