@@ -180,6 +180,16 @@ export const ConfigSchema = z
      */
     searchOverflowQuickRefusals: int(0, 100_000).default(8),
     /**
+     * A refusal for a full search queue overflows it at once while the event loop's latest lag (sampled every 5 ms
+     * while searches come) is over this many ms (0: off): requests the busy main thread has not read yet wait where
+     * the queue cannot see them, and a burst at a load the server carries fills the queue without putting the loop
+     * that far behind. In ten 15-s runs against seventeen of the defaults without it (2026-12-02): 2x whole-row p99
+     * within 3x the unloaded one in 8 of 10 (1.84-5.5x) against 8 of 17 (2.23-7.16x), 0.8x p99 72-106 ms against
+     * 71-143, refused at 0.8x 0-11% against 0.3-13% (docs/benchmarks.md, overload). A closed loop of fewer clients
+     * than the slots and the queue (the soak's 8) never fills the queue, so it never acts there.
+     */
+    searchOverflowBehindLagMs: int(0, 600_000).default(20),
+    /**
      * An overflowing search queue stops overflowing when, over an interval (QUARRY_SEARCH_QUEUE_TIMEOUT_MS), fewer
      * searches arrived than this many per search finished (0: only when a slot sits free for three targets). With
      * one slot of two, 2 is about the full capacity (one slot finishes more than half of what two do). Without it

@@ -83,6 +83,7 @@ export function createApp(deps: AppDeps): Express {
       logger,
       onFrontDoorRefusal: (method) => metrics.countAnswered('/search', method, 503),
       draining: () => lifecycle.draining,
+      overflowBehindLagMs: config.searchOverflowBehindLagMs,
     },
   );
 

@@ -78,8 +78,14 @@ export function searchAdmission(
     onFrontDoorRefusal?: (method: string) => void;
     /** While it says so (shutting down), the front door lets everything through to the pipeline that drains. */
     draining?: () => boolean;
+    /** A refusal for a full search queue overflows it at once while the event loop's latest lag exceeds this (0 or absent: off). */
+    overflowBehindLagMs?: number;
   } = {},
 ): SearchAdmission {
+  // The event loop's latest lag, sampled every 5 ms while searches come: a full queue while the loop is that far
+  // behind is an overload, not a burst the slots will work off (QueueLimits.overflowWhenBehind).
+  let lagNowMs = 0;
+  const behindMonitor = opts.overflowBehindLagMs ? LoopLagShedder.monitor({ observe: (lag) => void (lagNowMs = lag) }) : null;
   const target = limits.targetWaitMs ?? 0;
   const queue = new BoundedQueue(
     'the search',
@@ -93,6 +99,7 @@ export function searchAdmission(
       // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
       // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
       standOnWaits: false,
+      ...(opts.overflowBehindLagMs ? { overflowWhenBehind: () => lagNowMs > (opts.overflowBehindLagMs ?? 0) } : {}),
       ...limits,
       newestFirst: true,
       retryAfterSeconds: 1,
@@ -186,6 +193,7 @@ export function searchAdmission(
   const frontDoor: RequestHandler = (req, res, next) => {
     if (!isSearchRequest(req)) return next();
     lagMonitor?.touch();
+    behindMonitor?.touch();
     // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it (and its
     // queue counts the request, once: refusalNow would count it as an arrival too).
     if (req.headers.origin !== undefined || opts.draining?.()) return next();
@@ -201,6 +209,7 @@ export function searchAdmission(
 
   const admit: RequestHandler = (req, res, next) => {
     lagMonitor?.touch();
+    behindMonitor?.touch();
     if (lagRefusal()) {
       opts.onRefuse?.('loop_lag');
       next(loopLagError());

@@ -68,6 +68,13 @@ export interface QueueLimits {
    */
   overflowQuickRefusals?: number;
   /**
+   * Newest first only: while this says the server is behind (searches: the event loop's latest lag over a bound), a
+   * refusal for a full queue overflows it at once. Requests the busy main thread has not read yet wait where the
+   * queue cannot see them, so a full queue with the loop behind is an overload; a burst at a load the server carries
+   * fills the queue without putting the loop that far behind.
+   */
+  overflowWhenBehind?: () => boolean;
+  /**
    * Newest first only (0 or absent: off): an overflowing queue reviews each interval (queueTimeoutMs) the tasks that
    * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
    * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
@@ -194,7 +201,7 @@ export class BoundedQueue {
     const quick = this.limits.overflowQuickRefusals ?? 0;
     const lasted = now - run.since >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs);
     const outpaced = quick > 0 && run.refused >= quick && run.refused >= run.started;
-    if ((lasted || outpaced) && !this.overflowing) {
+    if ((lasted || outpaced || this.limits.overflowWhenBehind?.()) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
       this.review = { since: now, windows: [{ arrived: 0, finished: 0 }] };

@@ -54,7 +54,7 @@ export class LoopLagShedder {
    * Samples the loop's lag with a timer (unref'd) while requests come: `touch()` on each request starts it, and it
    * stops itself after a second without one (an idle server, or a test's app, keeps no timer running).
    */
-  static monitor(shedder: LoopLagShedder, now: () => number = () => performance.now()): { touch: () => void } {
+  static monitor(shedder: Pick<LoopLagShedder, 'observe'>, now: () => number = () => performance.now()): { touch: () => void } {
     let timer: NodeJS.Timeout | null = null;
     let lastTouch = 0;
     let due = 0;

@@ -351,3 +351,61 @@ describe('search admission: the front door (first middleware) refuses before the
     expect(reachedPipeline).toBe(4);
   });
 });
+
+describe('search admission: a full queue while the event loop is behind overflows at once', () => {
+  const limits = { concurrency: 2, queueLimit: 0, queueTimeoutMs: 250, targetWaitMs: 10, overflowConcurrency: 1 };
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(cond()).toBe(true);
+  };
+  /**
+   * Runs `fn` while this process's event loop stays behind: 30-ms stretches of work back to back, each turn's timers
+   * running late by about that much (the server's lag samples see it), its I/O still served between them.
+   */
+  const whileBehind = async <T>(fn: () => Promise<T>): Promise<T> => {
+    let spinning = true;
+    let turns = 0;
+    const spin = () => {
+      if (!spinning) return;
+      const end = performance.now() + 30;
+      while (performance.now() < end) {}
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    try {
+      await until(() => turns >= 3);
+      return await fn();
+    } finally {
+      spinning = false;
+    }
+  };
+
+  for (const [behindLagMs, overflows] of [
+    [20, true],
+    [0, false],
+  ] as const) {
+    it(`${overflows ? 'overflows (one slot, newest first)' : 'with the option off, only refuses'} at the first full-queue refusal while the loop is behind`, async () => {
+      const held: HeldSearches = { running: 0, holds: [] };
+      const admission = searchAdmission(limits, { overflowBehindLagMs: behindLagMs });
+      const server = await heldSearchServer(held, admission, [admission.frontDoor]);
+      try {
+        const running = [fetch(`${server.url}/search?q=a`), fetch(`${server.url}/search?q=b`)];
+        await until(() => held.running === 2);
+        // The loop keeping up: a full queue refuses, and that is all (a burst).
+        expect((await fetch(`${server.url}/search?q=c`)).status).toBe(503);
+        expect(admission.queue.standingNow).toBe(false);
+        // The same refusal with the loop behind.
+        const refused = await whileBehind(() => fetch(`${server.url}/search?q=d`));
+        expect(refused.status).toBe(503);
+        expect(admission.queue.standingNow).toBe(overflows);
+        expect(admission.queue.slots).toBe(overflows ? 1 : 2);
+        for (const h of held.holds.splice(0)) h();
+        for (const r of running) expect((await r).status).toBe(200);
+      } finally {
+        for (const h of held.holds.splice(0)) h();
+        await server.close();
+      }
+    });
+  }
+});

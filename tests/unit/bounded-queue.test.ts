@@ -602,6 +602,24 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfter(0, {})).toBeNull();
   });
 
+  it('overflowWhenBehind overflows at the first full-queue refusal while it says the server is behind, and not otherwise', async () => {
+    let behind = false;
+    const q = new BoundedQueue('test', { ...overflowLimits(2), overflowWhenBehind: () => behind }, undefined, () => 0);
+    const tasks = gatedTasks(q);
+    for (let i = 0; i < 4; i++) tasks.submit(); // two running, two waiting: full
+    await settle();
+    // A full queue with the loop keeping up: a burst, refused but not standing.
+    expect(q.refusalNow()).toBe('queue_full');
+    expect(q.standingNow).toBe(false);
+    expect(q.slots).toBe(2);
+    // The same refusal with the server behind: overflowing at once, on one slot.
+    behind = true;
+    expect(q.refusalNow()).toBe('queue_full');
+    expect(q.standingNow).toBe(true);
+    expect(q.slots).toBe(1);
+    await tasks.finishAll();
+  });
+
   /**
    * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy until `until` (65 s: one
    * review interval and some): each half second a task finishes and `arrivals` arrive (a count, or one by the time),
