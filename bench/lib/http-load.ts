@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { REQUEST_ID_HEADER } from '../../src/server/request-log.ts';
 import { mulberry32 } from './corpus.ts';
 import { percentile, round } from './stats.ts';
 
@@ -27,7 +28,7 @@ export interface Sample {
 
 /** The request's id header, as a Sample field (absent when untagged). */
 const idOf = (r: LoadRequest): { id?: string } => {
-  const id = r.headers?.['x-request-id'];
+  const id = r.headers?.[REQUEST_ID_HEADER];
   return id === undefined ? {} : { id };
 };
 

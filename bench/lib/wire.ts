@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REQUEST_ID_HEADER } from '../../src/server/request-log.ts';
 import type { LoadRequest, Sample } from './http-load.ts';
 
 /**
@@ -12,15 +13,12 @@ import type { LoadRequest, Sample } from './http-load.ts';
  * included, the generator's lateness and its reading left out); beside the client's it says whose the tail is.
  */
 
-/** The header that ties a request to its answer on the wire (the server echoes it, src/server/request-log.ts). */
-const ID_HEADER = 'x-request-id';
-
-/** `next` with each request tagged `${prefix}-${n}`, so the wire capture can find it. */
+/** `next` with each request tagged `${prefix}-${n}` in its X-Request-Id (the server echoes it), so the wire capture can find it. */
 export function tagged(next: () => LoadRequest, prefix: string): () => LoadRequest {
   let n = 0;
   return () => {
     const r = next();
-    return { ...r, headers: { ...r.headers, [ID_HEADER]: `${prefix}-${n++}` } };
+    return { ...r, headers: { ...r.headers, [REQUEST_ID_HEADER]: `${prefix}-${n++}` } };
   };
 }
 
@@ -85,7 +83,7 @@ export function wireLatencies(pcap: Buffer): Map<string, number> {
   if (linkType !== 1) throw new Error(`wire capture: link type ${linkType}, expected Ethernet (1)`);
   const sent = new Map<string, number>();
   const answered = new Map<string, number>();
-  const idPattern = new RegExp(`^${ID_HEADER}: ?([^\\r\\n]+)`, 'im');
+  const idPattern = new RegExp(`^${REQUEST_ID_HEADER}: ?([^\\r\\n]+)`, 'im');
   let at = 24;
   while (at + 16 <= pcap.length) {
     const ms = pcap.readUInt32LE(at) * 1000 + pcap.readUInt32LE(at + 4) / (nano ? 1e6 : 1e3);

@@ -82,10 +82,22 @@ export function searchAdmission(
     overflowBehindLagMs?: number;
   } = {},
 ): SearchAdmission {
-  // The event loop's latest lag, sampled every 5 ms while searches come: a full queue while the loop is that far
-  // behind is an overload, not a burst the slots will work off (QueueLimits.overflowWhenBehind).
+  // The event loop's lag, sampled every 5 ms while searches come, by one timer for both rules that read it: the
+  // shedder's (loopLagTargetMs) and the overflow's, for which a full queue while the latest sample is over
+  // overflowBehindLagMs is an overload, not a burst the slots will work off (QueueLimits.overflowWhenBehind).
+  const behindLagMs = opts.overflowBehindLagMs ?? 0;
+  const lagTarget = opts.loopLagTargetMs ?? 0;
+  const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;
   let lagNowMs = 0;
-  const behindMonitor = opts.overflowBehindLagMs ? LoopLagShedder.monitor({ observe: (lag) => void (lagNowMs = lag) }) : null;
+  const lagMonitor =
+    shedder || behindLagMs > 0
+      ? LoopLagShedder.monitor({
+          observe: (lag, at) => {
+            lagNowMs = lag;
+            shedder?.observe(lag, at);
+          },
+        })
+      : null;
   const target = limits.targetWaitMs ?? 0;
   const queue = new BoundedQueue(
     'the search',
@@ -99,7 +111,7 @@ export function searchAdmission(
       // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
       // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
       standOnWaits: false,
-      ...(opts.overflowBehindLagMs ? { overflowWhenBehind: () => lagNowMs > (opts.overflowBehindLagMs ?? 0) } : {}),
+      ...(behindLagMs > 0 ? { overflowWhenBehind: () => lagNowMs > behindLagMs } : {}),
       ...limits,
       newestFirst: true,
       retryAfterSeconds: 1,
@@ -118,9 +130,6 @@ export function searchAdmission(
       );
     else opts.logger?.warn({ forMs: Math.round(c.forMs), refused: c.refused, why: c.why }, 'search queue calm again');
   };
-  const lagTarget = opts.loopLagTargetMs ?? 0;
-  const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;
-  const lagMonitor = shedder ? LoopLagShedder.monitor(shedder) : null;
   const loopLagError = () =>
     new QuarryError('overloaded', `the server is running behind (event loop lag over ${lagTarget} ms); retry shortly`, {
       details: { retryAfterSeconds: 1, reason: 'loop_lag' },
@@ -193,7 +202,6 @@ export function searchAdmission(
   const frontDoor: RequestHandler = (req, res, next) => {
     if (!isSearchRequest(req)) return next();
     lagMonitor?.touch();
-    behindMonitor?.touch();
     // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it (and its
     // queue counts the request, once: refusalNow would count it as an arrival too).
     if (req.headers.origin !== undefined || opts.draining?.()) return next();
@@ -209,7 +217,6 @@ export function searchAdmission(
 
   const admit: RequestHandler = (req, res, next) => {
     lagMonitor?.touch();
-    behindMonitor?.touch();
     if (lagRefusal()) {
       opts.onRefuse?.('loop_lag');
       next(loopLagError());
