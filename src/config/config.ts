@@ -54,7 +54,7 @@ export const ConfigSchema = z
     threads: int(1, 64).default(2),
     /**
      * Passages per model call on the passage sessions (builds, rebuilds, writes). 8, measured against 32 in one session
-     * (docs/benchmarks.md, soak, "The ceiling against the batch size"): `rebuild-index` 1.20x faster (139-142 against
+     * (docs/history/soak.md, "The ceiling against the batch size"): `rebuild-index` 1.20x faster (139-142 against
      * 114-118 chunks/s) at half the peak RSS (654-679 against 1,204-1,210 MiB); live ingest with searches the same
      * (80-83 against 80-86 chunks/s); and ONNX Runtime's arena, which keeps a session's largest working set for
      * the life of the process, stays near where it was after a bulk write (+27 MiB against +490-526).
@@ -76,7 +76,7 @@ export const ConfigSchema = z
      * the unloaded p99; 3.72x in the sixth; the defaults 5 of 10), at a read-only capacity 11-30% lower. Off by
      * default: in the soak (writes and a live rebuild at 80% of its capacity) it refused 19 and 6 searches during
      * rebuilds before a rebuild's main-thread steps waited at the live pace, and none in the two soaks since, whose RSS
-     * before the rebuild rose past the flat limit (docs/benchmarks.md, overload). Its first cost, half the search
+     * before the rebuild rose past the flat limit (docs/history/overload.md). Its first cost, half the search
      * rate with 1 write in 20 requests (each write made the worker's memory-mapped connection drop its map), went when
      * read-only connections began reading with read(). SQLite only.
      */
@@ -89,7 +89,7 @@ export const ConfigSchema = z
      * one in five runs (2.6x and 4.1x in the latest two off), 2.3-2.8x against 2.7-8.6x in alternating rows, and the 4x
      * row's 28-40 ms. Off by default: in the soak (writes and a live rebuild at 80% of the saturating rate) the queue
      * then refused 15 and 10 searches in two runs, where a search piece waits behind the rebuild's write slices, and
-     * none in five soaks off (docs/benchmarks.md, overload).
+     * none in five soaks off (docs/history/overload.md).
      */
     searchYieldTurns: bool.default(false),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
@@ -101,7 +101,7 @@ export const ConfigSchema = z
     /**
      * The CPU priority (nice, 1–19; 19 the lowest) of a live rebuild's embedding: it runs on passage sessions of its own, started
      * for the rebuild at this nice and closed after it, so searches and live writes get the cores first and the
-     * rebuild takes what they leave (docs/benchmarks.md, soak). 0: the rebuild shares the passage sessions,
+     * rebuild takes what they leave (docs/history/soak.md). 0: the rebuild shares the passage sessions,
      * behind live writes, at full priority (faster on an idle server, but every search slows while it runs).
      */
     rebuildNice: int(0, 19).default(19),
@@ -159,8 +159,7 @@ export const ConfigSchema = z
      * QUARRY_SEARCH_QUEUE_TIMEOUT_MS (refusals never more than 100 ms apart), until a slot sits free for three
      * targets. 1: at full concurrency both cores stay busy and an admitted search waits for the event loop, where no
      * queue sees it (admitted p99 at 2x capacity 12x the unloaded one); one at a time it is answered near its
-     * unloaded latency while the server answers 60-70% of its capacity until the load falls (docs/benchmarks.md,
-     * overload).
+     * unloaded latency while the server answers 60-70% of its capacity until the load falls (docs/history/overload.md).
      */
     searchOverflowConcurrency: int(1, 1024).default(1),
     /**
@@ -168,7 +167,7 @@ export const ConfigSchema = z
      * overflows (0: QUARRY_SEARCH_QUEUE_TIMEOUT_MS, 250 ms). Shorter cuts the onset of an overload from idle (at 50 the
      * admitted p99 at 2x capacity was 2.6-3.7x the unloaded one, against 4.5-5.8x), and at 80% of capacity Poisson
      * bursts then overflow the queue now and then: 2.9-8.9% refused there, against 0.3-3.3% (all for a full queue)
-     * at 250 (docs/benchmarks.md, overload).
+     * at 250 (docs/history/overload.md).
      */
     searchOverflowIntervalMs: int(0, 600_000).default(0),
     /**
@@ -176,7 +175,7 @@ export const ConfigSchema = z
      * and no fewer than the searches started meanwhile: arrivals at twice what the slots finish (0: off, only the
      * interval). At 2x capacity from idle the queue stood 0.1-0.4 s in (0.3-0.6 s without); the row's admitted p99 was
      * 2.3-5.8x the unloaded one with 8 over six runs (4.2x and 4.6x in the two alternating pairs, where it was
-     * 5.4x and 7.9x without), and 80% of capacity was refused 0-3.9% against 0.6-1.1% (docs/benchmarks.md, overload).
+     * 5.4x and 7.9x without), and 80% of capacity was refused 0-3.9% against 0.6-1.1% (docs/history/overload.md).
      */
     searchOverflowQuickRefusals: int(0, 100_000).default(8),
     /**
@@ -185,7 +184,7 @@ export const ConfigSchema = z
      * the queue cannot see them, and a burst at a load the server carries fills the queue without putting the loop
      * that far behind. In ten 15-s runs against seventeen of the defaults without it (2026-12-02): 2x whole-row p99
      * within 3x the unloaded one in 8 of 10 (1.84-5.5x) against 8 of 17 (2.23-7.16x), 0.8x p99 72-106 ms against
-     * 71-143, refused at 0.8x 0-11% against 0.3-13% (docs/benchmarks.md, overload). A closed loop of fewer clients
+     * 71-143, refused at 0.8x 0-11% against 0.3-13% (docs/history/overload.md). A closed loop of fewer clients
      * than the slots and the queue (the soak's 8) never fills the queue, so it never acts there.
      */
     searchOverflowBehindLagMs: int(0, 600_000).default(20),
@@ -202,7 +201,7 @@ export const ConfigSchema = z
      * over (the one interval at an episode's first review, so a burst taken for an overload is let go as soon as
      * before). At 2x capacity the event loop hands arrivals over unevenly: with 1, a thin 250-ms window gave the slot
      * back mid-overload 11 times in seven 15-s rows (p99 from 1 s in 2.0-5.6x the unloaded one); with 2, 7 times
-     * (2.0-4.5x), and 80% of capacity was refused no more (docs/benchmarks.md, overload).
+     * (2.0-4.5x), and 80% of capacity was refused no more (docs/history/overload.md).
      */
     searchOverflowReviewWindows: int(1, 1_000).default(2),
     /**
@@ -221,7 +220,7 @@ export const ConfigSchema = z
      * QUARRY_SEARCH_QUEUE_TIMEOUT_MS (a standing queue, not a burst), it serves the newest first with
      * QUARRY_SEARCH_OVERFLOW_CONCURRENCY slots and answers 503 + Retry-After to those that have waited past the target,
      * until a slot sits free three times this long (util/bounded-queue.ts, server/overload.ts). Waits past it alone do
-     * not make the search queue stand (see standOnWaits). Chosen in docs/benchmarks.md (overload).
+     * not make the search queue stand (see standOnWaits). Chosen in docs/history/overload.md.
      */
     searchQueueTargetMs: int(0, 600_000).default(10),
     /**
@@ -230,7 +229,7 @@ export const ConfigSchema = z
      * Retry-After at once, and for an interval after, only a search that would wait behind at most one search per slot
      * is admitted (util/loop-lag-shedder.ts, server/overload.ts). Requests wait unseen in the socket while the loop is
      * behind, so once the main thread is the bottleneck the queue bound alone cannot bound their latency. Off by
-     * default: it also refuses a few percent at 80% load, and it has not met the 2x target reliably (docs/benchmarks.md).
+     * default: it also refuses a few percent at 80% load, and it has not met the 2x target reliably (docs/history/overload.md).
      */
     searchLoopLagTargetMs: int(0, 600_000).default(0),
     /** How long the event loop's lag must stay over QUARRY_SEARCH_LOOP_LAG_TARGET_MS before front-door shedding starts. */

@@ -75,7 +75,7 @@ export async function runSearch(
     // that admitted it or that delivered its query vector: the loop reads requests only between callbacks and
     // accepts one new connection a turn (libuv 1.45+), so milliseconds of BM25 or ranking there leave the requests
     // arriving meanwhile unseen (in socket buffers, in the kernel's accept queue) where the search queue can neither
-    // count nor refuse them: the slowest searches at the onset of an overload (docs/benchmarks.md, overload).
+    // count nor refuse them: the slowest searches at the onset of an overload (docs/history/overload.md).
     if (defaults.searchYieldTurns) await yieldToEventLoop();
     const limit = candidateCount(req, defaults);
     const filter = filterOf(req);

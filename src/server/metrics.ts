@@ -108,7 +108,7 @@ export function createMetrics(quarry: Quarry): AppMetrics {
 /**
  * V8 heap used just after the latest full (mark-compact) collection: the live set, what a leak grows. Heap used at
  * an arbitrary moment (nodejs_heap_size_used_bytes) also holds the garbage of the last seconds, and swung from 42 to
- * 178 MiB between 30-s samples of one soak (docs/benchmarks.md): it hides a slow leak and can fake one. The observer
+ * 178 MiB between 30-s samples of one soak (docs/history/soak.md): it hides a slow leak and can fake one. The observer
  * lives as long as the registry, like prom-client's own GC observer; it does not keep the process alive.
  */
 function liveHeapGauge(registers: Registry[]): void {

@@ -51,8 +51,9 @@ export interface SearchAdmission extends RequestHandler {
    * The first middleware of the app: a search that would be refused anyway (the queue is full or late, or the
    * event loop is behind) is answered 503 here, with a body serialised once, before logging, metrics, CORS,
    * authentication or rate limits spend anything on it. Under overload most requests are refused, and every
-   * millisecond a refusal costs the main thread is a millisecond the admitted searches wait for (docs/benchmarks.md,
-   * overload). Anything else passes through to the full pipeline, which still decides (the state can change).
+   * millisecond a refusal costs the main thread is a millisecond the admitted searches wait for
+   * (docs/history/overload.md). Anything else passes through to the full pipeline, which still decides (the state
+   * can change).
    */
   readonly frontDoor: RequestHandler;
 }
@@ -61,7 +62,7 @@ export interface SearchAdmission extends RequestHandler {
  * Admission control for searches: at most `concurrency` run at once, up to `queueLimit` wait at most
  * `queueTimeoutMs` for a slot, and anything past that is answered 503 + Retry-After at once. A search costs
  * milliseconds of CPU on two cores, so a queue longer than a few searches' worth adds latency to every request
- * without adding throughput (docs/benchmarks.md, overload). The running search itself is bounded by
+ * without adding throughput (docs/history/overload.md). The running search itself is bounded by
  * `searchTimeoutMs` in the core; writes have the same shape in the core's write queue.
  */
 export function searchAdmission(
@@ -154,7 +155,7 @@ export function searchAdmission(
 
   // While the loop is shedding, and for an interval after (the backlog is likely still arriving), a search is
   // admitted only if it would wait behind at most one search per slot: a deep queue then only adds latency to
-  // what is admitted (docs/benchmarks.md, overload). Outside such an episode the whole queue absorbs bursts.
+  // what is admitted (docs/history/overload.md). Outside such an episode the whole queue absorbs bursts.
   const strainedQueueLimit = Math.min(limits.queueLimit, limits.concurrency);
   const lagRefusal = (): 'loop_lag' | null => (shedder && refusedForLag(shedder, queue.waiting, strainedQueueLimit) ? 'loop_lag' : null);
 

@@ -44,7 +44,7 @@ export interface QueueLimits {
    * search queue turns it off and stands only when it overflows: its queue limit already bounds the wait, and with
    * fewer clients than the limit (a page's users, the soak's 8) waits never overflow it. There standing on waits
    * only turned waits into refusals: after a stall or a dip in the machine's speed, the clients' next searches came
-   * late in a row, the queue stood, and it shed 35-64 searches a window at 80-90% load in the soak (docs/benchmarks.md).
+   * late in a row, the queue stood, and it shed 35-64 searches a window at 80-90% load in the soak (docs/history/soak.md).
    */
   standOnWaits?: boolean;
   /**
@@ -80,7 +80,7 @@ export interface QueueLimits {
    * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
    * sit free (calmMs). Running overflowConcurrency slots lowers throughput, so a load just below capacity keeps such
    * a queue full and it never calms on its own: 80% of capacity right after an overload was refused 13-16% by the
-   * search queue on one slot, 1.3-1.7% with this exit (docs/benchmarks.md, overload). With one slot of two, 2 is about the
+   * search queue on one slot, 1.3-1.7% with this exit (docs/history/overload.md). With one slot of two, 2 is about the
    * full capacity: one slot finishes more than half of what two do, so the ratio falls under 2 a little above it.
    */
   overflowStayRatio?: number;

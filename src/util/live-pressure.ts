@@ -3,7 +3,7 @@
  * threads at the lowest CPU priority, but the kernel's priority only decides who waits for a busy core: a rebuild
  * batch running on the other vCPU still slowed the main thread (shared caches and memory bandwidth, or the host's
  * sharing of the vCPUs), and in the soak searches were refused past their deadline during a rebuild and not before
- * (docs/benchmarks.md, soak). The rebuild asks {@link LivePressure.calm} before each batch and waits while any
+ * (docs/history/soak.md). The rebuild asks {@link LivePressure.calm} before each batch and waits while any
  * source reports pressure.
  */
 export class LivePressure {

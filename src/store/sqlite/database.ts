@@ -225,7 +225,7 @@ export class ArticleDatabase {
     // OS page cache holds the pages either way. A read-only connection does not: when it sees another
     // connection's commit, SQLite drops its page cache and unmaps its whole map, and the next reads fault the
     // pages back in — a BM25 look-up after each write took 2.7 ms mapped against 1.0 ms with read() and 0.7 ms
-    // with no write between (bbc-news, docs/benchmarks.md, overload). The writer's own commits keep its map.
+    // with no write between (bbc-news, docs/history/overload.md). The writer's own commits keep its map.
     this.db.pragma(opts.readonly ? 'mmap_size = 0' : 'mmap_size = 1073741824');
     const db = this.db;
     // Registered before the statements that call it are prepared.

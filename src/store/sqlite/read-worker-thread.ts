@@ -2,8 +2,8 @@
  * Runs in a worker thread: a read-only SQLite connection per generation, answering the text look-ups of searches
  * (BM25, highlights, chunk texts, article fields) off the main thread. Those are synchronous native calls, about
  * half of a search's main-thread time; on the main thread they hold every other request for their length, so
- * under overload the event loop, not the admission queue, became where requests waited (docs/benchmarks.md,
- * overload). WAL mode lets this connection read what the main thread's connection has committed.
+ * under overload the event loop, not the admission queue, became where requests waited (docs/history/overload.md).
+ * WAL mode lets this connection read what the main thread's connection has committed.
  */
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
