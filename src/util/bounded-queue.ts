@@ -71,7 +71,10 @@ export interface QueueLimits {
    * Newest first only: while this says the server is behind (searches: the event loop's latest lag over a bound), a
    * refusal for a full queue overflows it at once. Requests the busy main thread has not read yet wait where the
    * queue cannot see them, so a full queue with the loop behind is an overload; a burst at a load the server carries
-   * fills the queue without putting the loop that far behind.
+   * fills the queue without putting the loop that far behind. For the same reason an episode does not end while it
+   * says so: neither the review (overflowStayRatio: the arrivals it counts leave out those not yet read) nor a slot
+   * sitting free for calmMs (free while the loop was stalled, not idle). Both had let episodes go mid-overload, and
+   * the searches due just after waited 100-180 ms (docs/history/overload.md).
    */
   overflowWhenBehind?: () => boolean;
   /**
@@ -228,6 +231,8 @@ export class BoundedQueue {
     windows.push({ arrived: 0, finished: 0 });
     windows.splice(0, windows.length - Math.max(1, this.limits.overflowReviewWindows ?? 1));
     if (!(finished > 0 && arrived < ratio * finished)) return;
+    // Arrivals the busy main thread has not read yet are not counted: while it is behind, they are a backlog, not a fall.
+    if (this.limits.overflowWhenBehind?.()) return;
     this.calm(now, 'arrivals');
     // Back to every slot: the tasks waiting may start now.
     this.pump();
@@ -282,7 +287,9 @@ export class BoundedQueue {
       return;
     }
     this.freeSince ??= now;
-    if (this.limits.newestFirst && this.standing && now - this.freeSince >= (this.limits.calmMs ?? this.limits.targetWaitMs ?? 0)) {
+    const calmMs = this.limits.calmMs ?? this.limits.targetWaitMs ?? 0;
+    // A slot that sat free while the main thread was behind (its arrivals unread) is a stall, not a lull.
+    if (this.limits.newestFirst && this.standing && now - this.freeSince >= calmMs && !this.limits.overflowWhenBehind?.()) {
       this.calm(now, 'idle');
     }
   }

@@ -620,6 +620,33 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     await tasks.finishAll();
   });
 
+  it('while overflowWhenBehind says the server is behind, a slot sitting free for calmMs does not end the episode', async () => {
+    let t = 0;
+    let behind = true;
+    const q = new BoundedQueue('test', { ...overflowLimits(2), overflowWhenBehind: () => behind }, undefined, () => t);
+    const tasks = gatedTasks(q);
+    for (let i = 0; i < 4; i++) tasks.submit(); // two running, two waiting: full
+    await settle();
+    expect(q.refusalNow()).toBe('queue_full'); // behind: overflowing at once
+    expect(q.standingNow).toBe(true);
+    await tasks.finishAll(); // the slot sits free, nothing waiting, from 0 s
+    // 10 s later (calmMs is 3 s) the next task comes, but the main thread was behind: the free slot was a stall.
+    t = 10_000;
+    tasks.submit();
+    await settle();
+    expect(q.standingNow).toBe(true);
+    expect(q.slots).toBe(1);
+    await tasks.finishAll(); // free again from 10 s
+    // Caught up: a slot free for calmMs is a lull, and the episode ends.
+    behind = false;
+    t = 13_000;
+    tasks.submit();
+    await settle();
+    expect(q.standingNow).toBe(false);
+    expect(q.slots).toBe(2);
+    await tasks.finishAll();
+  });
+
   /**
    * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy until `until` (65 s: one
    * review interval and some): each half second a task finishes and `arrivals` arrive (a count, or one by the time),
@@ -629,7 +656,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
   async function standsAfterSteadyLoad(
     arrivals: number | ((t: number) => number),
     overflowStayRatio?: number,
-    opts: { overflowReviewWindows?: number; until?: number } = {},
+    opts: { overflowReviewWindows?: number; until?: number; behind?: (t: number) => boolean } = {},
   ) {
     let t = 0;
     const q = new BoundedQueue(
@@ -647,6 +674,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
         retryAfterSeconds: 1,
         ...(overflowStayRatio === undefined ? {} : { overflowStayRatio }),
         ...(opts.overflowReviewWindows === undefined ? {} : { overflowReviewWindows: opts.overflowReviewWindows }),
+        ...(opts.behind === undefined ? {} : { overflowWhenBehind: () => opts.behind!(t) }),
       },
       undefined,
       () => t,
@@ -697,6 +725,16 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfterSteadyLoad(fallsAt62, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: false, slots: 2, calmAt: 182_000 });
     // ...and an episode's first review counts its one interval: a load that was never over the ratio is let go at once.
     expect(await standsAfterSteadyLoad(1, 2, { overflowReviewWindows: 2 })).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
+  });
+
+  it('while overflowWhenBehind says the server is behind, the review does not end the episode on arrivals', async () => {
+    // One arrival per finish is under the ratio, but arrivals the busy server has not read are not counted: while it
+    // is behind, the review lets the episode stand. Behind from the start, it overflowed at the first full-queue
+    // refusal (0 s), so its reviews fall at 60 s (behind: it stands) and 120 s (no longer behind: it ends).
+    expect(await standsAfterSteadyLoad(1, 2, { behind: () => true })).toEqual({ stands: true, slots: 1, calmAt: null });
+    expect(await standsAfterSteadyLoad(1, 2, { behind: (t) => t < 100_000, until: 127_500 })).toEqual({ stands: false, slots: 2, calmAt: 120_000 });
+    // Not behind: the same load is let go at the first review, as without the hook.
+    expect(await standsAfterSteadyLoad(1, 2, { behind: () => false })).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
   });
 
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {
