@@ -85,13 +85,13 @@ export const ConfigSchema = z
      * A search computes in event-loop turns of its own: it yields before BM25 and again when its query vector
      * arrives, so the callbacks that read requests stay short. The loop accepts one new connection a turn (libuv
      * 1.45+), and at the onset of an overload from idle new connections waited in the kernel's accept queue, unseen
-     * by the search queue, behind turns made long by searches. On, the 2x row's whole-row p99 was 1.9-3.5x the unloaded
-     * one in five runs (2.6x and 4.1x in the latest two off), 2.3-2.8x against 2.7-8.6x in alternating rows, and the 4x
-     * row's 28-40 ms. Off by default: in the soak (writes and a live rebuild at 80% of the saturating rate) the queue
-     * then refused 15 and 10 searches in two runs, where a search piece waits behind the rebuild's write slices, and
-     * none in five soaks off (docs/history/overload.md).
+     * by the search queue, behind turns made long by searches. On by default since 2026-12-02 06:40: in 2x rows beside
+     * it off, the admitted p99 was within 3x the unloaded one in 8 of 10 runs (1.78-4.08x) against 6 of 9 off, and
+     * 80% of capacity was refused a median 1.5% against 9.2% (docs/history/overload.md); two 30-minute soaks with
+     * writes and a live rebuild refused nothing. It was off before because two soaks refused 10-15 searches during a
+     * rebuild, when a search piece waited behind the rebuild's write slices; those slices now wait at the live pace.
      */
-    searchYieldTurns: bool.default(false),
+    searchYieldTurns: bool.default(true),
     /** ONNX Runtime intra-op threads of the query worker's session (the other sessions use `threads`). */
     queryThreads: int(1, 64).default(2),
     /** Passage sessions, one worker thread each, taking batches from one queue (writes and rebuilds). */
@@ -185,7 +185,9 @@ export const ConfigSchema = z
      * that far behind. In ten 15-s runs against seventeen of the defaults without it (2026-12-02): 2x whole-row p99
      * within 3x the unloaded one in 8 of 10 (1.84-5.5x) against 8 of 17 (2.23-7.16x), 0.8x p99 72-106 ms against
      * 71-143, refused at 0.8x 0-11% against 0.3-13% (docs/history/overload.md). A closed loop of fewer clients
-     * than the slots and the queue (the soak's 8) never fills the queue, so it never acts there.
+     * than the slots and the queue (the soak's 8) never fills the queue, so it never acts there. While the loop is
+     * that far behind, an overflowing queue's episode does not end either (see overflowWhenBehind in
+     * util/bounded-queue.ts).
      */
     searchOverflowBehindLagMs: int(0, 600_000).default(20),
     /**
