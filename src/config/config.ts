@@ -186,7 +186,7 @@ export const ConfigSchema = z
      * within 3x the unloaded one in 8 of 10 (1.84-5.5x) against 8 of 17 (2.23-7.16x), 0.8x p99 72-106 ms against
      * 71-143, refused at 0.8x 0-11% against 0.3-13% (docs/history/overload.md). A closed loop of fewer clients
      * than the slots and the queue (the soak's 8) never fills the queue, so it never acts there. While the loop is
-     * that far behind, an overflowing queue's episode does not end either (see overflowWhenBehind in
+     * that far behind, an overflowing queue's episode does not end either (see serverBehind in
      * util/bounded-queue.ts).
      */
     searchOverflowBehindLagMs: int(0, 600_000).default(20),

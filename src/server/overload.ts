@@ -85,7 +85,7 @@ export function searchAdmission(
 ): SearchAdmission {
   // The event loop's lag, sampled every 5 ms while searches come, by one timer for both rules that read it: the
   // shedder's (loopLagTargetMs) and the overflow's, for which a full queue while the latest sample is over
-  // overflowBehindLagMs is an overload, not a burst the slots will work off (QueueLimits.overflowWhenBehind).
+  // overflowBehindLagMs is an overload, not a burst the slots will work off (QueueLimits.serverBehind).
   const behindLagMs = opts.overflowBehindLagMs ?? 0;
   const lagTarget = opts.loopLagTargetMs ?? 0;
   const shedder = lagTarget > 0 ? new LoopLagShedder(lagTarget, opts.loopLagIntervalMs) : null;
@@ -112,7 +112,7 @@ export function searchAdmission(
       // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
       // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
       standOnWaits: false,
-      ...(behindLagMs > 0 ? { overflowWhenBehind: () => lagNowMs > behindLagMs } : {}),
+      ...(behindLagMs > 0 ? { serverBehind: () => lagNowMs > behindLagMs } : {}),
       ...limits,
       newestFirst: true,
       retryAfterSeconds: 1,

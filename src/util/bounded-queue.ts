@@ -76,7 +76,7 @@ export interface QueueLimits {
    * sitting free for calmMs (free while the loop was stalled, not idle). Both had let episodes go mid-overload, and
    * the searches due just after waited 100-180 ms (docs/history/overload.md).
    */
-  overflowWhenBehind?: () => boolean;
+  serverBehind?: () => boolean;
   /**
    * Newest first only (0 or absent: off): an overflowing queue reviews each interval (queueTimeoutMs) the tasks that
    * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
@@ -204,7 +204,7 @@ export class BoundedQueue {
     const quick = this.limits.overflowQuickRefusals ?? 0;
     const lasted = now - run.since >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs);
     const outpaced = quick > 0 && run.refused >= quick && run.refused >= run.started;
-    if ((lasted || outpaced || this.limits.overflowWhenBehind?.()) && !this.overflowing) {
+    if ((lasted || outpaced || this.limits.serverBehind?.()) && !this.overflowing) {
       this.beginStanding(now, 'overflow');
       this.overflowing = true;
       this.review = { since: now, windows: [{ arrived: 0, finished: 0 }] };
@@ -232,7 +232,7 @@ export class BoundedQueue {
     windows.splice(0, windows.length - Math.max(1, this.limits.overflowReviewWindows ?? 1));
     if (!(finished > 0 && arrived < ratio * finished)) return;
     // Arrivals the busy main thread has not read yet are not counted: while it is behind, they are a backlog, not a fall.
-    if (this.limits.overflowWhenBehind?.()) return;
+    if (this.limits.serverBehind?.()) return;
     this.calm(now, 'arrivals');
     // Back to every slot: the tasks waiting may start now.
     this.pump();
@@ -289,7 +289,7 @@ export class BoundedQueue {
     this.freeSince ??= now;
     const calmMs = this.limits.calmMs ?? this.limits.targetWaitMs ?? 0;
     // A slot that sat free while the main thread was behind (its arrivals unread) is a stall, not a lull.
-    if (this.limits.newestFirst && this.standing && now - this.freeSince >= calmMs && !this.limits.overflowWhenBehind?.()) {
+    if (this.limits.newestFirst && this.standing && now - this.freeSince >= calmMs && !this.limits.serverBehind?.()) {
       this.calm(now, 'idle');
     }
   }

@@ -8,12 +8,16 @@ import { Lifecycle } from '../../src/server/lifecycle.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
 import { searchAdmission } from '../../src/server/overload.ts';
 import { createHashedEmbedder } from '../helpers/hashed-embedder.ts';
+import { pollUntil } from '../helpers/poll.ts';
 import { type RealService, SEEDS_DIR, startRealService, testConfig } from '../helpers/real-service.ts';
 
 /*
  * Rate limits, CORS, probes and search admission over real HTTP. The services run the real model and index;
  * the admission test uses a route the test holds open, so "a search is running" is a state, not a timing.
  */
+
+/** Waits, bounded by count, until the held searches and the queue reach the state a test asserts next. */
+const until = (cond: () => boolean) => pollUntil(cond, { what: 'the held searches and the queue to reach the state asserted' });
 
 const KEY = 'ops-test-write-key-0123456789';
 let embedder: Embedder;
@@ -217,9 +221,6 @@ describe('search admission over HTTP (a route the test holds open)', () => {
     for (const h of holds) h();
     await server?.close();
   });
-  const until = async (cond: () => boolean) => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 5));
-  };
 
   it('runs two, queues one, refuses the next at once with 503 + Retry-After, and the queued one past its deadline', async () => {
     const a = fetch(`${server.url}/search`);
@@ -303,10 +304,6 @@ describe('search admission: the front door (first middleware) refuses before the
     for (const h of holds) h();
     await server?.close();
   });
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-    expect(cond()).toBe(true);
-  };
 
   it('answers a search the queue would refuse with the same 503 the pipeline sends, without reaching the pipeline', async () => {
     const first = fetch(`${server.url}/search?q=a`);
@@ -354,10 +351,6 @@ describe('search admission: the front door (first middleware) refuses before the
 
 describe('search admission: a full queue while the event loop is behind overflows at once', () => {
   const limits = { concurrency: 2, queueLimit: 0, queueTimeoutMs: 250, targetWaitMs: 10, overflowConcurrency: 1 };
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-    expect(cond()).toBe(true);
-  };
   /**
    * Runs `fn` while this process's event loop stays behind: 30-ms stretches of work back to back, each turn's timers
    * running late by about that much (the server's lag samples see it), its I/O still served between them.

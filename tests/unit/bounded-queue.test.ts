@@ -602,9 +602,9 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfter(0, {})).toBeNull();
   });
 
-  it('overflowWhenBehind overflows at the first full-queue refusal while it says the server is behind, and not otherwise', async () => {
+  it('serverBehind overflows at the first full-queue refusal while it says the server is behind, and not otherwise', async () => {
     let behind = false;
-    const q = new BoundedQueue('test', { ...overflowLimits(2), overflowWhenBehind: () => behind }, undefined, () => 0);
+    const q = new BoundedQueue('test', { ...overflowLimits(2), serverBehind: () => behind }, undefined, () => 0);
     const tasks = gatedTasks(q);
     for (let i = 0; i < 4; i++) tasks.submit(); // two running, two waiting: full
     await settle();
@@ -620,10 +620,10 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     await tasks.finishAll();
   });
 
-  it('while overflowWhenBehind says the server is behind, a slot sitting free for calmMs does not end the episode', async () => {
+  it('while serverBehind says the server is behind, a slot sitting free for calmMs does not end the episode', async () => {
     let t = 0;
     let behind = true;
-    const q = new BoundedQueue('test', { ...overflowLimits(2), overflowWhenBehind: () => behind }, undefined, () => t);
+    const q = new BoundedQueue('test', { ...overflowLimits(2), serverBehind: () => behind }, undefined, () => t);
     const tasks = gatedTasks(q);
     for (let i = 0; i < 4; i++) tasks.submit(); // two running, two waiting: full
     await settle();
@@ -674,7 +674,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
         retryAfterSeconds: 1,
         ...(overflowStayRatio === undefined ? {} : { overflowStayRatio }),
         ...(opts.overflowReviewWindows === undefined ? {} : { overflowReviewWindows: opts.overflowReviewWindows }),
-        ...(opts.behind === undefined ? {} : { overflowWhenBehind: () => opts.behind!(t) }),
+        ...(opts.behind === undefined ? {} : { serverBehind: () => opts.behind!(t) }),
       },
       undefined,
       () => t,
@@ -727,7 +727,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfterSteadyLoad(1, 2, { overflowReviewWindows: 2 })).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
   });
 
-  it('while overflowWhenBehind says the server is behind, the review does not end the episode on arrivals', async () => {
+  it('while serverBehind says the server is behind, the review does not end the episode on arrivals', async () => {
     // One arrival per finish is under the ratio, but arrivals the busy server has not read are not counted: while it
     // is behind, the review lets the episode stand. Behind from the start, it overflowed at the first full-queue
     // refusal (0 s), so its reviews fall at 60 s (behind: it stands) and 120 s (no longer behind: it ends).
