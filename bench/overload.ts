@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- overload [--seconds 20] [--multiples 1,2,4] [--sweep] [--concurrency N] [--queue N] [--queue-timeout MS] [--queue-target MS]
- *   [--generator-nice 10] [--server-nice 0] [--wire] [--no-doc]`
+ *   [--generator-nice 10] [--server-nice 0] [--wire] [--warm-connections 64] [--no-doc]`
  *
  * Search admission under overload: a `quarry serve` child on the bbc-news index (real model, query cache off,
  * rate limits off), held-out queries (SciFact test queries and bbc-news titles, alternating, each request a
@@ -8,7 +8,8 @@
  * clients with the queue unbounded, for reference; and the capacity the multiples are of: the 2xx rate of the
  * protected server under an open loop at 4× the larger estimate, since the closed loop in the niced generator
  * under-measures it), then an open loop (Poisson arrivals) at 1×, 2× and 4× the capacity with the settings under
- * test, each row begun on a calm server (its search queue idle and not standing): throughput, p50/p99 of the
+ * test, each row begun on a calm server (its search queue idle and not standing) with 64 keep-alive connections open
+ * (as wrk or autocannon open theirs before measuring): throughput, p50/p99 of the
  * admitted requests, share refused; and 2× with the protection off (an unbounded
  * queue) for contrast. `--sweep` first measures throughput and latency by
  * QUARRY_SEARCH_CONCURRENCY with an unbounded queue (closed loop, 16 clients), to choose it.
@@ -124,6 +125,12 @@ async function untilCalm(url: string, next: () => LoadRequest): Promise<Calming>
   throw new Error(`overload bench: the search queue did not calm within 50 searches 100 ms apart (${JSON.stringify(now)})`);
 }
 
+/**
+ * Keep-alive connections each open-loop row opens before it begins (bench/lib/http-load.ts, warmConnections): more than
+ * a 4x row keeps in flight, so every row starts with the connections it needs, as a pool behind a proxy would have.
+ */
+const WARM_CONNECTIONS_DEFAULT = 64;
+
 /** "Protection off": as many slots as requests, nothing refused. */
 const UNBOUNDED = unboundedSearch(64);
 
@@ -151,6 +158,9 @@ export async function run(args: string[]): Promise<void> {
   // machine, as near as 2 cores allow: the generator is never late for the server's sake, nor the server for its.
   const pin = has(args, 'pin');
   if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  // --warm-connections 0: rows begin with whatever connections the row before left (the bench before 2026-12-02 08:30).
+  const WARM_CONNECTIONS = Number(flag(args, 'warm-connections', String(WARM_CONNECTIONS_DEFAULT)));
+  if (!(WARM_CONNECTIONS >= 0)) throw new Error(`--warm-connections: a count, got ${flag(args, 'warm-connections', '')}`);
   const wire = has(args, 'wire');
   if (wire && !tcpdumpAvailable()) throw new Error('--wire: needs tcpdump (apt-get install tcpdump) and root');
   if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
@@ -248,7 +258,9 @@ export async function run(args: string[]): Promise<void> {
         const before = await refusedNow();
         const outputAt = s.output().length;
         const rowStartedAt = Date.now();
-        const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next: tagged(next, `x${multiple}`), seed: multiple }));
+        const samples = await generating(() =>
+          openLoop({ url: s.url, rate, seconds, next: tagged(next, `x${multiple}`), seed: multiple, warmConnections: WARM_CONNECTIONS }),
+        );
         rowSamples.set(`x${multiple}`, samples);
         const r = summarise(samples, seconds);
         const steadyP99 = p99AfterOnset(samples);
@@ -272,7 +284,10 @@ export async function run(args: string[]): Promise<void> {
     if (off)
       try {
         const rate = round(capacity * 2, 1);
-        unprotected = { rate, ...summarise(await generating(() => openLoop({ url: off.url, rate, seconds, next, seed: 2 })), seconds) };
+        unprotected = {
+          rate,
+          ...summarise(await generating(() => openLoop({ url: off.url, rate, seconds, next, seed: 2, warmConnections: WARM_CONNECTIONS })), seconds),
+        };
         log(`no protection, 2× (${rate}/s): ${unprotected.throughput} req/s 2xx, p50 ${unprotected.p50} ms, p99 ${unprotected.p99} ms`);
       } finally {
         await off.stop();
@@ -283,6 +298,7 @@ export async function run(args: string[]): Promise<void> {
     Object.assign(result, {
       priorities,
       seconds,
+      warmConnections: WARM_CONNECTIONS,
       index: 'bbc-news (2,225 articles) with the real model',
       settings,
       unloaded,
@@ -312,15 +328,20 @@ export async function run(args: string[]): Promise<void> {
         `${round(capacityProbe.share503 * 100, 1)}%`,
       ],
       ...open.map((o) => [`${o.multiple}× open loop`, o.offered, o.throughput, o.p50, o.p99, o.steadyP99, `${round(o.share503 * 100, 1)}%`]),
-      [
-        '2× open loop, protection off',
-        unprotected.offered,
-        unprotected.throughput,
-        unprotected.p50,
-        unprotected.p99,
-        '—',
-        `${round(unprotected.share503 * 100, 1)}%`,
-      ],
+      // --no-contrast skips the row; an empty one printed NaN.
+      ...(off
+        ? [
+            [
+              '2× open loop, protection off',
+              unprotected.offered,
+              unprotected.throughput,
+              unprotected.p50,
+              unprotected.p99,
+              '—',
+              `${round(unprotected.share503 * 100, 1)}%`,
+            ],
+          ]
+        : []),
     ];
     const sweepTable = result.sweep
       ? `\n\nConcurrency sweep (unbounded queue, closed loop of 16 clients, ${seconds} s each):\n\n${markdownTable(
@@ -348,7 +369,7 @@ export async function run(args: string[]): Promise<void> {
             .map(([k, v]) => `${k}=${v}`)
             .join(', ')
         : 'the defaults'
-    }. ${seconds} s per row; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (it serves in arrival order, two at a time, until it overflows: by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
+    }. ${seconds} s per row, each begun with ${WARM_CONNECTIONS} keep-alive connections open; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (it serves in arrival order, two at a time, until it overflows: by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
     console.log(body);
     if (!has(args, 'no-doc')) updateDoc('overload', result, body);
   } finally {

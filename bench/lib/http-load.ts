@@ -102,8 +102,18 @@ export async function openLoop(opts: {
   seed?: number;
   timeoutMs?: number;
   onSample?: (s: Sample) => void;
+  /**
+   * Keep-alive connections to open (GET /health/live, all at once) before the first request is due, as wrk and
+   * autocannon open theirs before they measure. Without them a row began with whatever connections the row before
+   * had left, so a row heavier than the one before paid its new connections' setup in its first tenth of a second:
+   * on 2026-12-02 the first 200 ms of 2x rows right after one client were slowest at 72-107 ms, 53-74 with 32
+   * opened before (six pairs). After a 0.8x row, as in the overload bench, the difference was within the noise
+   * (four pairs; docs/history/overload.md); opened here, no row depends on the one before it.
+   */
+  warmConnections?: number;
 }): Promise<Sample[]> {
   const base = new URL(opts.url);
+  if (opts.warmConnections) await warmConnections(base, opts.warmConnections);
   const rand = mulberry32(opts.seed ?? 7);
   const samples: Sample[] = [];
   let inFlight = 0;
@@ -128,6 +138,13 @@ export async function openLoop(opts: {
   }
   if (inFlight > 0) await new Promise<void>((r) => (drained = r));
   return samples;
+}
+
+/** Opens `n` keep-alive connections to `base` (the shared agent keeps them for the requests that follow). */
+export async function warmConnections(base: URL, n: number): Promise<void> {
+  const statuses = await Promise.all(Array.from({ length: n }, () => send(base, { method: 'GET', path: '/health/live', kind: 'warm' })));
+  const failed = statuses.filter((s) => s !== 200).length;
+  if (failed) throw new Error(`warming ${n} connections to ${base.origin}: ${failed} answered other than 200`);
 }
 
 /** Closed loop: `connections` clients, each sending its next request when the last one is answered. */
