@@ -21,27 +21,37 @@ export function standingEpisodesIn(output: string, origin: number): Array<{ atMs
 export interface Episodes {
   began: number;
   ended: number;
-  /** Of which, by what ended them (idle: a slot sat free; arrivals: the stay-ratio review; drained: arrival order). */
+  /** Of which, by what ended them (idle: a slot sat free; drained: arrival order; arrivals: the stay-ratio review, before 2026-12-02 08:40). */
   endedBy: Record<string, number>;
-  /** Of which, began for overflowing (the others for waits past the target). */
+  /** Times the queue overflowed (an episode's start, or again within one after its slots came back). */
   overflow: number;
+  /** Times the stay-ratio review gave the slots back within an episode (it goes on standing). */
+  fits: number;
   standingMs: number;
   /** When each began, in seconds from the row's start (the log's timestamps). */
   beganAtS: number[];
 }
 
 export function countEpisodes(output: string, rowStartedAt: number): Episodes {
-  const e: Episodes = { began: 0, ended: 0, endedBy: {}, overflow: 0, standingMs: 0, beganAtS: [] };
+  const e: Episodes = { began: 0, ended: 0, endedBy: {}, overflow: 0, fits: 0, standingMs: 0, beganAtS: [] };
+  let standing = false;
   for (const line of standingEpisodesIn(output, rowStartedAt)) {
     if (line.forMs !== undefined) {
+      standing = false;
       e.ended++;
       const why = String(line.why ?? 'unknown');
       e.endedBy[why] = (e.endedBy[why] ?? 0) + 1;
       e.standingMs += Number(line.forMs);
+    } else if (line.cause === 'fits') {
+      e.fits++;
     } else if (line.cause !== undefined) {
-      e.began++;
       if (line.cause === 'overflow') e.overflow++;
-      e.beganAtS.push(round(line.atMs / 1000, 1));
+      // An overflow within a standing episode (after its slots came back) is not a new episode.
+      if (!standing) {
+        standing = true;
+        e.began++;
+        e.beganAtS.push(round(line.atMs / 1000, 1));
+      }
     }
   }
   return e;

@@ -122,7 +122,13 @@ export function searchAdmission(
   // One line as an episode of shedding begins and one as it ends: whether the searches refused came from a sustained
   // overload or from one stall, and for how long (the soak bench reads them).
   queue.onStandingChange = (c) => {
-    if (c.standing)
+    if (c.standing && c.cause === 'fits')
+      opts.logger?.warn(
+        { cause: c.cause, slots: queue.slots },
+        // "search queue …" like the other episode lines: the benches find them by it (bench/lib/standing-episodes.ts).
+        'search queue back to full concurrency: arrivals fit every slot again; still serving newest first until a slot sits free',
+      );
+    else if (c.standing)
       opts.logger?.warn(
         { cause: c.cause, slots: queue.slots, targetMs: target, intervalMs: limits.queueTimeoutMs },
         c.cause === 'overflow'

@@ -79,12 +79,13 @@ export interface QueueLimits {
   serverBehind?: () => boolean;
   /**
    * Newest first only (0 or absent: off): an overflowing queue reviews each interval (queueTimeoutMs) the tasks that
-   * arrived (queued, or refused for a full queue) against those that finished, and stops standing when fewer than
-   * this many arrived per task finished: the load now fits the full concurrency, so it need not wait for a slot to
-   * sit free (calmMs). Running overflowConcurrency slots lowers throughput, so a load just below capacity keeps such
-   * a queue full and it never calms on its own: 80% of capacity right after an overload was refused 13-16% by the
-   * search queue on one slot, 1.3-1.7% with this exit (docs/history/overload.md). With one slot of two, 2 is about the
-   * full capacity: one slot finishes more than half of what two do, so the ratio falls under 2 a little above it.
+   * arrived (queued, or refused for a full queue) against those that finished, and stops overflowing when fewer than
+   * this many arrived per task finished: the load now fits the full concurrency, so it gets every slot back without
+   * waiting for one to sit free (calmMs); it still stands (newest first, late tasks shed) until one does. Running
+   * overflowConcurrency slots lowers throughput, so a load just below capacity keeps such a queue full and it never
+   * calms on its own: 80% of capacity right after an overload was refused 13-16% by the search queue on one slot,
+   * 1.3-1.7% with this exit (docs/history/overload.md). With one slot of two, 2 is about the full capacity: one slot
+   * finishes more than half of what two do, so the ratio falls under 2 a little above it.
    */
   overflowStayRatio?: number;
   /**
@@ -105,6 +106,11 @@ export interface QueueLimits {
  */
 export type StandingChange =
   | { standing: true; cause: 'waits' | 'overflow' }
+  /**
+   * Still standing, no longer overflowing: the review found the arrivals fit every slot (overflowStayRatio), so the
+   * slots come back, and it goes on serving newest first and shedding late tasks until a slot sits free (calmMs).
+   */
+  | { standing: true; cause: 'fits' }
   | {
       standing: false;
       /** How long it stood. */
@@ -112,14 +118,14 @@ export type StandingChange =
       /** Tasks refused meanwhile. */
       refused: number;
       /**
-       * What ended it: a slot sat free for calmMs (`idle`), the review found arrivals under overflowStayRatio
-       * (`arrivals`), or, in arrival order, a task started within the target with nothing left waiting (`drained`).
+       * What ended it: a slot sat free for calmMs (`idle`), or, in arrival order, a task started within the target
+       * with nothing left waiting (`drained`).
        */
       why: StandingEnd;
     };
 
 /** What ends a standing queue's episode (StandingChange). */
-export type StandingEnd = 'idle' | 'arrivals' | 'drained';
+export type StandingEnd = 'idle' | 'drained';
 
 /** Why a task never ran. */
 export type Refusal = 'queue_full' | 'queue_timeout' | 'aborted' | 'loop_lag';
@@ -233,7 +239,14 @@ export class BoundedQueue {
     if (!(finished > 0 && arrived < ratio * finished)) return;
     // Arrivals the busy main thread has not read yet are not counted: while it is behind, they are a backlog, not a fall.
     if (this.limits.serverBehind?.()) return;
-    this.calm(now, 'arrivals');
+    // The slots come back, the episode does not end: served newest first, an admitted task still waits at most the
+    // target, and the queue calms once a slot sits free (noteIdle). Ended here, the queue went back to arrival order,
+    // filled, and admitted a full queue's waits (45-55 ms) until it overflowed again; at 2x capacity on a machine
+    // where one slot does nearly what two do, the review's ratio was a coin toss, and rows that let the episode go
+    // two to five times had their p99 from those waits (2026-12-02, docs/history/overload.md).
+    this.overflowing = false;
+    this.refusalRun = null;
+    this.onStandingChange({ standing: true, cause: 'fits' });
     // Back to every slot: the tasks waiting may start now.
     this.pump();
   }

@@ -651,7 +651,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
    * Overflows a two-slot queue (one slot while overflowing), then keeps its one slot busy until `until` (65 s: one
    * review interval and some): each half second a task finishes and `arrivals` arrive (a count, or one by the time),
    * the first through run() (it waits), the rest through refusalNow() (the front door's refusals, for a full queue).
-   * Whether it still stands at the end, and when it first calmed.
+   * Whether it still stands at the end, its slots then, and when it first had both slots back.
    */
   async function standsAfterSteadyLoad(
     arrivals: number | ((t: number) => number),
@@ -691,50 +691,128 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     for (t = 0; t <= 2_000; t += 500) await step(4, false);
     expect(q.standingNow).toBe(true);
     expect(q.slots).toBe(1);
-    let calmAt: number | null = null;
+    let slotsBackAt: number | null = null;
     for (t = 2_500; t <= (opts.until ?? 67_500); t += 500) {
       await step(typeof arrivals === 'number' ? arrivals : arrivals(t), true);
-      if (!q.standingNow) calmAt ??= t;
+      if (q.slots === 2) slotsBackAt ??= t;
     }
     const stands = q.standingNow;
     const slots = q.slots;
     await tasks.finishAll();
-    return { stands, slots, calmAt };
+    return { stands, slots, slotsBackAt };
   }
 
-  it('overflowStayRatio ends an overflowing queue once fewer tasks arrive than the ratio times those finished', async () => {
+  it('overflowStayRatio gives an overflowing queue its slots back once fewer tasks arrive than the ratio times those finished', async () => {
     // The load fell to one arrival per task finished: the one slot is kept busy, so it never calms on its own...
-    expect(await standsAfterSteadyLoad(1)).toEqual({ stands: true, slots: 1, calmAt: null });
+    expect(await standsAfterSteadyLoad(1)).toEqual({ stands: true, slots: 1, slotsBackAt: null });
     // ...but with the ratio, the review at the end of an interval (a minute here, from 2 s) finds it calmer and gives
-    // back both slots.
-    expect(await standsAfterSteadyLoad(1, 2)).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
-    // Three arrivals per task finished (two of them refused at the front door) is still overload: it stands.
-    expect(await standsAfterSteadyLoad(3, 2)).toEqual({ stands: true, slots: 1, calmAt: null });
+    // back both slots (the episode goes on: no slot has sat free, see the next test).
+    expect(await standsAfterSteadyLoad(1, 2)).toEqual({ stands: true, slots: 2, slotsBackAt: 62_000 });
+    // Three arrivals per task finished (two of them refused at the front door) is still overload: one slot.
+    expect(await standsAfterSteadyLoad(3, 2)).toEqual({ stands: true, slots: 1, slotsBackAt: null });
+  });
+
+  it('once the review gives the slots back, the episode goes on newest first until a slot sits free for calmMs', async () => {
+    let t = 0;
+    const changes: StandingChange[] = [];
+    const q = new BoundedQueue(
+      'test',
+      {
+        concurrency: 2,
+        overflowConcurrency: 1,
+        queueLimit: 2,
+        queueTimeoutMs: 60_000,
+        targetWaitMs: 1_000,
+        calmMs: 3_000,
+        overflowGapMs: 1_000,
+        overflowIntervalMs: 2_000,
+        overflowStayRatio: 2,
+        newestFirst: true,
+        retryAfterSeconds: 1,
+      },
+      undefined,
+      () => t,
+    );
+    q.onStandingChange = (c) => changes.push(c);
+    const started: string[] = [];
+    const finish = new Map<string, () => void>();
+    const outcomes = new Map<string, Promise<string>>();
+    const submit = (name: string) =>
+      outcomes.set(
+        name,
+        q
+          .run(() => {
+            started.push(name);
+            return new Promise<void>((r) => finish.set(name, r));
+          })
+          .then(
+            () => 'ran',
+            () => 'refused',
+          ),
+      );
+    for (const name of ['a', 'b', 'c', 'd']) submit(name); // two running, two waiting: full
+    await settle();
+    // Refused for being full throughout the 2-s interval: it overflows onto one slot.
+    for (t = 0; t <= 2_000; t += 500) expect(q.refusalNow()).toBe('queue_full');
+    expect([q.standingNow, q.slots]).toEqual([true, 1]);
+    // At 62 s (one interval on) a task finishes: one arrival per finish is under the ratio, so both slots come back,
+    // the two that waited a minute are shed, and the queue still stands.
+    t = 62_000;
+    finish.get('a')!();
+    await settle();
+    expect([q.standingNow, q.slots]).toEqual([true, 2]);
+    expect(changes.map((c) => (c.standing ? c.cause : c.why))).toEqual(['overflow', 'fits']);
+    expect([await outcomes.get('c'), await outcomes.get('d')]).toEqual(['refused', 'refused']);
+    // Newest first still: with both slots busy, of two waiting the later starts first.
+    submit('e');
+    t = 62_100;
+    submit('f');
+    t = 62_200;
+    submit('g');
+    await settle();
+    expect(started).toEqual(['a', 'b', 'e']);
+    finish.get('b')!();
+    await settle();
+    expect(started).toEqual(['a', 'b', 'e', 'g']);
+    // It calms once a slot has sat free, nothing waiting, for calmMs: f (waited past the target) is shed, e and g finish.
+    t = 64_000;
+    finish.get('e')!();
+    finish.get('g')!();
+    await settle();
+    expect(await outcomes.get('f')).toBe('refused');
+    expect(q.standingNow).toBe(true);
+    t = 67_500;
+    submit('h');
+    await settle();
+    expect(q.standingNow).toBe(false);
+    expect(changes.at(-1)).toMatchObject({ standing: false, why: 'idle' });
+    finish.get('h')!();
+    await Promise.all(outcomes.values());
   });
 
   it('overflowReviewWindows counts the latest intervals together, so one thin interval amid overload does not end it', async () => {
     // Overload (three arrivals per finish) for the first review's interval (2-62 s), one thin interval (one per
     // finish, 62-122 s), overload again: reviewed alone the thin interval gives the slot back at its end (122 s);
     // summed with the one before (four arrivals per two finishes: not under the ratio) it does not, and the queue
-    // stands on one slot throughout.
+    // keeps one slot throughout.
     const thinOnce = (t: number) => (t > 62_000 && t <= 122_000 ? 1 : 3);
-    expect((await standsAfterSteadyLoad(thinOnce, 2, { until: 187_500 })).calmAt).toBe(122_000);
-    expect(await standsAfterSteadyLoad(thinOnce, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: true, slots: 1, calmAt: null });
-    // A load that has fallen for good calms at the next review after that...
+    expect((await standsAfterSteadyLoad(thinOnce, 2, { until: 187_500 })).slotsBackAt).toBe(122_000);
+    expect(await standsAfterSteadyLoad(thinOnce, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: true, slots: 1, slotsBackAt: null });
+    // A load that has fallen for good gets them back at the next review after that...
     const fallsAt62 = (t: number) => (t > 62_000 ? 1 : 3);
-    expect(await standsAfterSteadyLoad(fallsAt62, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: false, slots: 2, calmAt: 182_000 });
-    // ...and an episode's first review counts its one interval: a load that was never over the ratio is let go at once.
-    expect(await standsAfterSteadyLoad(1, 2, { overflowReviewWindows: 2 })).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
+    expect(await standsAfterSteadyLoad(fallsAt62, 2, { overflowReviewWindows: 2, until: 187_500 })).toEqual({ stands: true, slots: 2, slotsBackAt: 182_000 });
+    // ...and an episode's first review counts its one interval: a load that was never over the ratio gets them back at once.
+    expect(await standsAfterSteadyLoad(1, 2, { overflowReviewWindows: 2 })).toEqual({ stands: true, slots: 2, slotsBackAt: 62_000 });
   });
 
-  it('while serverBehind says the server is behind, the review does not end the episode on arrivals', async () => {
+  it('while serverBehind says the server is behind, the review does not give the slots back on arrivals', async () => {
     // One arrival per finish is under the ratio, but arrivals the busy server has not read are not counted: while it
-    // is behind, the review lets the episode stand. Behind from the start, it overflowed at the first full-queue
-    // refusal (0 s), so its reviews fall at 60 s (behind: it stands) and 120 s (no longer behind: it ends).
-    expect(await standsAfterSteadyLoad(1, 2, { behind: () => true })).toEqual({ stands: true, slots: 1, calmAt: null });
-    expect(await standsAfterSteadyLoad(1, 2, { behind: (t) => t < 100_000, until: 127_500 })).toEqual({ stands: false, slots: 2, calmAt: 120_000 });
-    // Not behind: the same load is let go at the first review, as without the hook.
-    expect(await standsAfterSteadyLoad(1, 2, { behind: () => false })).toEqual({ stands: false, slots: 2, calmAt: 62_000 });
+    // is behind, the review keeps one slot. Behind from the start, it overflowed at the first full-queue refusal
+    // (0 s), so its reviews fall at 60 s (behind: one slot) and 120 s (no longer behind: both back).
+    expect(await standsAfterSteadyLoad(1, 2, { behind: () => true })).toEqual({ stands: true, slots: 1, slotsBackAt: null });
+    expect(await standsAfterSteadyLoad(1, 2, { behind: (t) => t < 100_000, until: 127_500 })).toEqual({ stands: true, slots: 2, slotsBackAt: 120_000 });
+    // Not behind: the same load gets its slots back at the first review, as without the hook.
+    expect(await standsAfterSteadyLoad(1, 2, { behind: () => false })).toEqual({ stands: true, slots: 2, slotsBackAt: 62_000 });
   });
 
   it('overflow with a gap longer than overflowGapMs is a burst, not a standing queue', async () => {

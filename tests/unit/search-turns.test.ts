@@ -12,8 +12,8 @@ import { TEST_SEARCH_DEFAULTS } from '../helpers/search-defaults.ts';
  * Where a search computes, in turns of the event loop. The loop reads requests (and accepts one new connection)
  * only between callbacks; with searchYieldTurns a search does not run BM25 inside the callback that started it, nor
  * the k-NN and ranking inside the one that delivered its query vector, so those turns stay short and what arrived
- * meanwhile is read (and counted by the search queue) before the search goes on. Off (the default), each runs on
- * at once, as it always has. The retrievers here only record when they run.
+ * meanwhile is read (and counted by the search queue) before the search goes on (the default since 2026-12-02). Off,
+ * each runs on at once. The retrievers here only record when they run.
  */
 
 class RecordingReader extends MemoryReader {
