@@ -159,8 +159,8 @@ export async function run(args: string[]): Promise<void> {
   const pin = has(args, 'pin');
   if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   // --warm-connections 0: rows begin with whatever connections the row before left (the bench before 2026-12-02 08:30).
-  const WARM_CONNECTIONS = Number(flag(args, 'warm-connections', String(WARM_CONNECTIONS_DEFAULT)));
-  if (!(WARM_CONNECTIONS >= 0)) throw new Error(`--warm-connections: a count, got ${flag(args, 'warm-connections', '')}`);
+  const warmConnections = Number(flag(args, 'warm-connections', String(WARM_CONNECTIONS_DEFAULT)));
+  if (!(warmConnections >= 0)) throw new Error(`--warm-connections: a count, got ${flag(args, 'warm-connections', '')}`);
   const wire = has(args, 'wire');
   if (wire && !tcpdumpAvailable()) throw new Error('--wire: needs tcpdump (apt-get install tcpdump) and root');
   if (c) underTest.QUARRY_SEARCH_CONCURRENCY = c;
@@ -258,9 +258,7 @@ export async function run(args: string[]): Promise<void> {
         const before = await refusedNow();
         const outputAt = s.output().length;
         const rowStartedAt = Date.now();
-        const samples = await generating(() =>
-          openLoop({ url: s.url, rate, seconds, next: tagged(next, `x${multiple}`), seed: multiple, warmConnections: WARM_CONNECTIONS }),
-        );
+        const samples = await generating(() => openLoop({ url: s.url, rate, seconds, next: tagged(next, `x${multiple}`), seed: multiple, warmConnections }));
         rowSamples.set(`x${multiple}`, samples);
         const r = summarise(samples, seconds);
         const steadyP99 = p99AfterOnset(samples);
@@ -286,7 +284,7 @@ export async function run(args: string[]): Promise<void> {
         const rate = round(capacity * 2, 1);
         unprotected = {
           rate,
-          ...summarise(await generating(() => openLoop({ url: off.url, rate, seconds, next, seed: 2, warmConnections: WARM_CONNECTIONS })), seconds),
+          ...summarise(await generating(() => openLoop({ url: off.url, rate, seconds, next, seed: 2, warmConnections })), seconds),
         };
         log(`no protection, 2× (${rate}/s): ${unprotected.throughput} req/s 2xx, p50 ${unprotected.p50} ms, p99 ${unprotected.p99} ms`);
       } finally {
@@ -298,7 +296,7 @@ export async function run(args: string[]): Promise<void> {
     Object.assign(result, {
       priorities,
       seconds,
-      warmConnections: WARM_CONNECTIONS,
+      warmConnections,
       index: 'bbc-news (2,225 articles) with the real model',
       settings,
       unloaded,
@@ -369,7 +367,7 @@ export async function run(args: string[]): Promise<void> {
             .map(([k, v]) => `${k}=${v}`)
             .join(', ')
         : 'the defaults'
-    }. ${seconds} s per row, each begun with ${WARM_CONNECTIONS} keep-alive connections open; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (it serves in arrival order, two at a time, until it overflows: by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
+    }. ${seconds} s per row, ${warmConnections ? `each begun with ${warmConnections} keep-alive connections opened just before` : 'each begun with the connections the row before left'}; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (it serves in arrival order, two at a time, until it overflows: by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
     console.log(body);
     if (!has(args, 'no-doc')) updateDoc('overload', result, body);
   } finally {

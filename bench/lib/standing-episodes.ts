@@ -21,7 +21,7 @@ export function standingEpisodesIn(output: string, origin: number): Array<{ atMs
 export interface Episodes {
   began: number;
   ended: number;
-  /** Of which, by what ended them (idle: a slot sat free; drained: arrival order; arrivals: the stay-ratio review, before 2026-12-02 08:40). */
+  /** Of which, by what ended them (idle: a slot sat free; drained: arrival order; arrivals: the stay-ratio review, before 2026-12-02 09:00). */
   endedBy: Record<string, number>;
   /** Times the queue overflowed (an episode's start, or again within one after its slots came back). */
   overflow: number;
