@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): Express {
       loopLagTargetMs: config.searchLoopLagTargetMs,
       loopLagIntervalMs: config.searchLoopLagIntervalMs,
       logger,
-      onFrontDoorRefusal: (method) => metrics.countAnswered('/search', method, 503),
+      onFrontDoorRefusal: (method, seconds) => metrics.countAnswered('/search', method, 503, seconds),
       draining: () => lifecycle.draining,
       overflowBehindLagMs: config.searchOverflowBehindLagMs,
     },

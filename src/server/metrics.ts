@@ -11,8 +11,11 @@ export interface AppMetrics {
   registry: Registry;
   /** Counts and times every request by route pattern, method and status. */
   middleware: RequestHandler;
-  /** Counts a request answered before the middleware saw it (the front door's refusals: server/overload.ts). */
-  countAnswered(route: string, method: string, status: number): void;
+  /**
+   * Counts and times a request answered before the middleware saw it (the front door's refusals: server/overload.ts),
+   * so that the duration histogram's count matches quarry_http_requests_total.
+   */
+  countAnswered(route: string, method: string, status: number, seconds: number): void;
   /** Marks requests served by a middleware rather than a route (static files) with a fixed label. */
   label(route: string): RequestHandler;
   observeSearch: SearchListener;
@@ -85,8 +88,10 @@ export function createMetrics(quarry: Quarry): AppMetrics {
       });
       next();
     },
-    countAnswered(route, method, status) {
-      requests.inc({ route, method, status: String(status) });
+    countAnswered(route, method, status, seconds) {
+      const labels = { route, method, status: String(status) };
+      requests.inc(labels);
+      latency.observe(labels, seconds);
     },
     label(route) {
       return (_req, res, next) => {

@@ -75,8 +75,8 @@ export function searchAdmission(
     loopLagIntervalMs?: number;
     /** Front-door refusals are logged here, summarised once a second. */
     logger?: Logger;
-    /** Counts a front-door refusal as an HTTP request (the metrics middleware never sees it). */
-    onFrontDoorRefusal?: (method: string) => void;
+    /** Counts a front-door refusal as an HTTP request, with how long it took (the metrics middleware never sees it). */
+    onFrontDoorRefusal?: (method: string, seconds: number) => void;
     /** While it says so (shutting down), the front door lets everything through to the pipeline that drains. */
     draining?: () => boolean;
     /** A refusal for a full search queue overflows it at once while the event loop's latest lag exceeds this (0 or absent: off). */
@@ -208,6 +208,7 @@ export function searchAdmission(
 
   const frontDoor: RequestHandler = (req, res, next) => {
     if (!isSearchRequest(req)) return next();
+    const startedAt = performance.now();
     lagMonitor?.touch();
     // A browser on another origin needs the CORS headers to read the 503: the full pipeline answers it (and its
     // queue counts the request, once: refusalNow would count it as an arrival too).
@@ -215,11 +216,11 @@ export function searchAdmission(
     const why = lagRefusal() ?? queue.refusalNow();
     if (why === null) return next();
     opts.onRefuse?.(why);
-    opts.onFrontDoorRefusal?.(req.method);
     logRefusal(why);
     const p = preparedFor(why);
     (res as ServerResponse).writeHead(p.status, { ...p.headers, [REQUEST_ID_HEADER]: requestIdFrom(req.headers['x-request-id']) });
     res.end(req.method === 'HEAD' ? undefined : p.body);
+    opts.onFrontDoorRefusal?.(req.method, (performance.now() - startedAt) / 1000);
   };
 
   const admit: RequestHandler = (req, res, next) => {

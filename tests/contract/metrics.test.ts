@@ -4,6 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.ts';
 import { listen, type RunningServer } from '../../src/server/listen.ts';
+import { createMetrics } from '../../src/server/metrics.ts';
 import { type Service, seedsWithDistractors, startHashedService } from '../helpers/service.ts';
 
 let service: Service;
@@ -42,6 +43,18 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 const q = (s: string) => encodeURIComponent(s);
 
 describe('/metrics (Prometheus text)', () => {
+  it('counts and times a request answered before the middleware (a front-door refusal), so the two agree', async () => {
+    const metrics = createMetrics(service.quarry);
+    metrics.countAnswered('/search', 'GET', 503, 0.0004);
+    metrics.countAnswered('/search', 'GET', 503, 0.002);
+    const text = await metrics.registry.metrics();
+    const labels = { route: '/search', method: 'GET', status: '503' };
+    expect(sample(text, 'quarry_http_requests_total', labels)).toBe(2);
+    expect(sample(text, 'quarry_http_request_duration_seconds_count', labels)).toBe(2);
+    expect(sample(text, 'quarry_http_request_duration_seconds_bucket', { ...labels, le: '0.001' })).toBe(1);
+    expect(sample(text, 'quarry_http_request_duration_seconds_sum', labels)).toBeCloseTo(0.0024, 6);
+  });
+
   it('counts requests by route pattern and status, never by raw URL', async () => {
     const secretId = 'no-such-article-7f3a';
     expect((await fetch(`${service.url}/articles/${secretId}`, { headers: { accept: 'application/json' } })).status).toBe(404);

@@ -285,12 +285,20 @@ describe('search admission: the front door (first middleware) refuses before the
   let reachedPipeline = 0;
   const refusals: string[] = [];
   const countedAsHttp: string[] = [];
+  const refusalSeconds: number[] = [];
   const warnings: Array<{ refused?: Record<string, number> }> = [];
   const logger = { info() {}, debug() {}, error() {}, warn: (obj: object | string) => void warnings.push(obj as { refused?: Record<string, number> }) };
   // One search at a time and no queue: while one runs, the next is refused.
   const admission = searchAdmission(
     { concurrency: 1, queueLimit: 0, queueTimeoutMs: 0 },
-    { onRefuse: (why) => refusals.push(why), onFrontDoorRefusal: (method) => countedAsHttp.push(method), logger },
+    {
+      onRefuse: (why) => refusals.push(why),
+      onFrontDoorRefusal: (method, seconds) => {
+        countedAsHttp.push(method);
+        refusalSeconds.push(seconds);
+      },
+      logger,
+    },
   );
   beforeAll(async () => {
     // The counter stands for the request log, metrics, CORS, auth and rate limits: what a front-door refusal must not reach.
@@ -320,6 +328,9 @@ describe('search admission: the front door (first middleware) refuses before the
     expect(reachedPipeline).toBe(1);
     expect(refusals).toEqual(['queue_full']);
     expect(countedAsHttp).toEqual(['GET']);
+    // Timed too (the duration histogram counts it): from the front door's start to its answer, never negative.
+    expect(refusalSeconds).toHaveLength(1);
+    expect(refusalSeconds[0]).toBeGreaterThanOrEqual(0);
 
     // A browser on another origin needs CORS headers on the refusal: it takes the full pipeline, and gets the same answer.
     const cross = await fetch(`${server.url}/search?q=c`, { headers: { origin: 'https://elsewhere.example' } });
