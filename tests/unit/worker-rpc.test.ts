@@ -2,12 +2,17 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WorkerRpc } from '../../src/util/worker-rpc.ts';
 
-type Request = { id: number; op: 'echo'; value: number; delayMs?: number } | { id: number; op: 'crash' } | { id: number; op: 'close' };
+type Request =
+  | { id: number; op: 'echo'; value: number; delayMs?: number }
+  | { id: number; op: 'crash' }
+  | { id: number; op: 'close' }
+  | { id: number; op: 'quit' };
 type Answer = { id: number; value?: number; ready?: boolean; error?: string };
 
 /**
  * A worker in plain JavaScript (eval: no loader needed): says whether it started, echoes values after an optional
- * delay (so answers can come out of order), throws on 'crash' (the thread dies), answers 'close' and stops.
+ * delay (so answers can come out of order), throws on 'crash' (the thread dies), answers 'close' and stops, and on
+ * 'quit' exits at once without answering.
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -15,6 +20,7 @@ parentPort.postMessage(workerData.ready ? { id: 0, ready: true } : { id: 0, erro
 parentPort.on('message', (m) => {
   if (m.op === 'crash') setImmediate(() => { throw new Error('boom'); });
   else if (m.op === 'close') { parentPort.postMessage({ id: m.id }); parentPort.close(); }
+  else if (m.op === 'quit') process.exit(0);
   else setTimeout(() => parentPort.postMessage({ id: m.id, value: m.value * 2 }), m.delayMs ?? 0);
 });`;
 
@@ -61,6 +67,15 @@ describe('WorkerRpc', () => {
     const rpc = rpcOf();
     await rpc.started;
     await rpc.close({ op: 'close' }, 'test worker closed');
+    expect(rpc.failed?.message).toBe('test worker closed');
+    await expect(rpc.call({ op: 'echo', value: 1 })).rejects.toThrow('test worker closed');
+  });
+
+  it('a worker that exits as it is asked to close is closed, not crashed: the reason is the close', async () => {
+    // Its exit comes before any answer (as a close's answer and the exit can race): the reason later calls get is still the close's.
+    const rpc = rpcOf();
+    await rpc.started;
+    await rpc.close({ op: 'quit' }, 'test worker closed');
     expect(rpc.failed?.message).toBe('test worker closed');
     await expect(rpc.call({ op: 'echo', value: 1 })).rejects.toThrow('test worker closed');
   });
