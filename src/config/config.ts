@@ -193,7 +193,7 @@ export const ConfigSchema = z
     /**
      * An overflowing search queue gets its slots back when, over an interval (QUARRY_SEARCH_QUEUE_TIMEOUT_MS), fewer
      * searches arrived than this many per search finished (0: only when a slot sits free for three targets); it
-     * still stands, newest first, until a slot sits free (before 2026-12-02 08:40 the episode ended here). With
+     * still stands, newest first, until a slot sits free (before 2026-12-02 09:00 the episode ended here). With
      * one slot of two, 2 is about the full capacity (one slot finishes more than half of what two do). Without it
      * a load below capacity held the queue on one slot: 80% of capacity after an overload was refused 13-16%
      * (1.3-1.7% with it), and with a 50-ms overflow interval a burst at 80% did the same from idle.

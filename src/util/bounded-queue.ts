@@ -244,8 +244,7 @@ export class BoundedQueue {
     // filled, and admitted a full queue's waits (45-55 ms) until it overflowed again; at 2x capacity on a machine
     // where one slot does nearly what two do, the review's ratio was a coin toss, and rows that let the episode go
     // two to five times had their p99 from those waits (2026-12-02, docs/history/overload.md).
-    this.overflowing = false;
-    this.refusalRun = null;
+    this.endOverflow();
     this.onStandingChange({ standing: true, cause: 'fits' });
     // Back to every slot: the tasks waiting may start now.
     this.pump();
@@ -271,6 +270,11 @@ export class BoundedQueue {
   private calm(now: number, why: StandingEnd): void {
     this.endStanding(now, why);
     this.aboveTargetSince = null;
+    this.endOverflow();
+  }
+
+  /** Every slot back, and a new run of refusals needed to overflow again (the episode itself may go on). */
+  private endOverflow(): void {
     this.refusalRun = null;
     this.overflowing = false;
   }

@@ -16,7 +16,7 @@ export class WorkerRpc<Request extends { id: number }, Answer extends { id: numb
   private nextId = 1;
   private failure: Error | null = null;
   /** The reason close() was given, once it has begun (null before). */
-  private closing: string | null = null;
+  private closedWhy: string | null = null;
 
   /** `what` names the worker in the error its exit gives ("query worker exited with code 1"). */
   constructor(
@@ -44,7 +44,7 @@ export class WorkerRpc<Request extends { id: number }, Answer extends { id: numb
       // An exit once close() has begun is the close's doing (a worker may stop as soon as it answers the close), not
       // a crash: its reason is the close's. Without this the close's answer and the exit raced, and the exit's
       // "exited with code 0" sometimes became the reason later calls were refused with.
-      worker.on('exit', (code) => fail(new Error(this.closing ?? `${what} exited with code ${code}`)));
+      worker.on('exit', (code) => fail(new Error(this.closedWhy ?? `${what} exited with code ${code}`)));
     });
     // A worker that fails before it is ready rejects `started`; the caller who awaits it handles that.
     this.started.catch(() => undefined);
@@ -72,7 +72,7 @@ export class WorkerRpc<Request extends { id: number }, Answer extends { id: numb
 
   /** Asks the worker to close with `closing` (its answer awaited, a failure ignored), then terminates it. */
   async close(closing: WithoutId<Request>, why: string): Promise<void> {
-    this.closing = why;
+    this.closedWhy = why;
     if (!this.failure) await this.call(closing).catch(() => null);
     this.failure ??= new Error(why);
     await this.worker.terminate();
