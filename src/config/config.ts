@@ -213,6 +213,14 @@ export const ConfigSchema = z
      */
     searchQueueLimit: int(0, 100_000).default(8),
     /**
+     * A search that finds the search queue full, before the queue is found overflowing, takes the place of the oldest
+     * search waiting, which is answered 503 instead (drop from the front; false: the arrival is refused). As many are
+     * refused either way; what is admitted waits for the queue to turn over instead of for it to be worked off, at
+     * twice capacity about half as long. It bounds the onset of an overload, before the queue serves newest first
+     * (util/bounded-queue.ts, dropOldestWhenFull; measured in docs/history/overload.md).
+     */
+    searchQueueDropOldest: bool.default(true),
+    /**
      * The longest a search waits for a slot before it is answered 503 + Retry-After (0 = no limit). The queue
      * limit bounds the wait under overload; this is the backstop for stalls (a write's embedding, a GC, a
      * rebuild's slice) without refusing searches at 80% load, which 25-50 ms did in the soak bench.

@@ -10,7 +10,7 @@ import { corsPolicy } from './cors.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
-import { overloadCounter, searchAdmission } from './overload.ts';
+import { overloadCounter, searchAdmission, searchQueueLimits } from './overload.ts';
 import { PUBLIC_DIR, sendPage } from './pages.ts';
 import { rateLimits } from './rate-limit.ts';
 import { requestLogger } from './request-log.ts';
@@ -63,29 +63,16 @@ export function createApp(deps: AppDeps): Express {
   const refused = overloadCounter(metrics.registry);
   quarry.onRefused((why) => refused('write', why));
   quarry.onSearchTimeout(() => refused('search', 'timeout'));
-  const admission = searchAdmission(
-    {
-      concurrency: config.searchConcurrency,
-      queueLimit: config.searchQueueLimit,
-      queueTimeoutMs: config.searchQueueTimeoutMs,
-      targetWaitMs: config.searchQueueTargetMs,
-      overflowConcurrency: config.searchOverflowConcurrency,
-      ...(config.searchOverflowIntervalMs > 0 ? { overflowIntervalMs: config.searchOverflowIntervalMs } : {}),
-      overflowStayRatio: config.searchOverflowStayRatio,
-      overflowReviewWindows: config.searchOverflowReviewWindows,
-      overflowQuickRefusals: config.searchOverflowQuickRefusals,
-    },
-    {
-      registry: metrics.registry,
-      onRefuse: (why) => refused('search', why),
-      loopLagTargetMs: config.searchLoopLagTargetMs,
-      loopLagIntervalMs: config.searchLoopLagIntervalMs,
-      logger,
-      onFrontDoorRefusal: (method, seconds) => metrics.countAnswered('/search', method, 503, seconds),
-      draining: () => lifecycle.draining,
-      overflowBehindLagMs: config.searchOverflowBehindLagMs,
-    },
-  );
+  const admission = searchAdmission(searchQueueLimits(config), {
+    registry: metrics.registry,
+    onRefuse: (why) => refused('search', why),
+    loopLagTargetMs: config.searchLoopLagTargetMs,
+    loopLagIntervalMs: config.searchLoopLagIntervalMs,
+    logger,
+    onFrontDoorRefusal: (method, seconds) => metrics.countAnswered('/search', method, 503, seconds),
+    draining: () => lifecycle.draining,
+    overflowBehindLagMs: config.searchOverflowBehindLagMs,
+  });
 
   deps.pressure?.watch(() => admission.queue.pressed);
 

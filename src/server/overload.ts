@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Config } from '../config/config.ts';
 import { QuarryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { BoundedQueue, type QueueLimits, type Refusal } from '../util/bounded-queue.ts';
@@ -45,6 +46,48 @@ export function refusedForLag(shedder: Pick<LoopLagShedder, 'shed' | 'strained'>
 /** How often the front door's refusals are summarised in the log (one line per window, not one per refusal). */
 const REFUSAL_LOG_WINDOW_MS = 1000;
 
+/** The search queue's configurable limits (the rest is fixed by searchQueueSettings). */
+export type SearchLimits = Omit<QueueLimits, 'retryAfterSeconds'>;
+
+/** The search queue's limits from the server's configuration (QUARRY_SEARCH_*). */
+export function searchQueueLimits(config: Config): SearchLimits {
+  return {
+    concurrency: config.searchConcurrency,
+    queueLimit: config.searchQueueLimit,
+    queueTimeoutMs: config.searchQueueTimeoutMs,
+    targetWaitMs: config.searchQueueTargetMs,
+    overflowConcurrency: config.searchOverflowConcurrency,
+    ...(config.searchOverflowIntervalMs > 0 ? { overflowIntervalMs: config.searchOverflowIntervalMs } : {}),
+    overflowStayRatio: config.searchOverflowStayRatio,
+    overflowReviewWindows: config.searchOverflowReviewWindows,
+    overflowQuickRefusals: config.searchOverflowQuickRefusals,
+    dropOldestWhenFull: config.searchQueueDropOldest,
+  };
+}
+
+/**
+ * Everything the search queue runs with: `limits`, and what is fixed for searches. `serverBehind` says when the event
+ * loop is behind (searchAdmission's lag sampler; absent: never). Also what bench/queue-sim.ts simulates.
+ */
+export function searchQueueSettings(limits: SearchLimits, serverBehind?: () => boolean): QueueLimits {
+  const target = limits.targetWaitMs ?? 0;
+  return {
+    // Standing ends after a slot sat free for three targets: at 2x the capacity of one slot, Poisson arrivals leave
+    // a 10-ms gap 2-5% of the time, and each such gap had put the queue back in arrival order for a whole interval
+    // (the p99 at 2x came from those swings); a 30-ms gap, about 1 in 10,000. Below capacity one comes within a second.
+    calmMs: 3 * target,
+    // Refusals for a full queue at most 100 ms apart (a busy event loop hands arrivals over in bursts) for an interval.
+    overflowGapMs: 100,
+    // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
+    // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
+    standOnWaits: false,
+    ...(serverBehind ? { serverBehind } : {}),
+    ...limits,
+    newestFirst: true,
+    retryAfterSeconds: 1,
+  };
+}
+
 export interface SearchAdmission extends RequestHandler {
   readonly queue: BoundedQueue;
   /**
@@ -66,7 +109,7 @@ export interface SearchAdmission extends RequestHandler {
  * `searchTimeoutMs` in the core; writes have the same shape in the core's write queue.
  */
 export function searchAdmission(
-  limits: Omit<QueueLimits, 'retryAfterSeconds'>,
+  limits: SearchLimits,
   opts: {
     registry?: Registry;
     onRefuse?: (why: Refusal) => void;
@@ -100,25 +143,7 @@ export function searchAdmission(
         })
       : null;
   const target = limits.targetWaitMs ?? 0;
-  const queue = new BoundedQueue(
-    'the search',
-    {
-      // Standing ends after a slot sat free for three targets: at 2x the capacity of one slot, Poisson arrivals leave
-      // a 10-ms gap 2-5% of the time, and each such gap had put the queue back in arrival order for a whole interval
-      // (the p99 at 2x came from those swings); a 30-ms gap, about 1 in 10,000. Below capacity one comes within a second.
-      calmMs: 3 * target,
-      // Refusals for a full queue at most 100 ms apart (a busy event loop hands arrivals over in bursts) for an interval.
-      overflowGapMs: 100,
-      // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits
-      // refused 35-64 searches a window after a stall, which the queue limit had bounded anyway.
-      standOnWaits: false,
-      ...(behindLagMs > 0 ? { serverBehind: () => lagNowMs > behindLagMs } : {}),
-      ...limits,
-      newestFirst: true,
-      retryAfterSeconds: 1,
-    },
-    opts.onRefuse,
-  );
+  const queue = new BoundedQueue('the search', searchQueueSettings(limits, behindLagMs > 0 ? () => lagNowMs > behindLagMs : undefined), opts.onRefuse);
   // One line as an episode of shedding begins and one as it ends: whether the searches refused came from a sustained
   // overload or from one stall, and for how long (the soak bench reads them).
   queue.onStandingChange = (c) => {

@@ -360,6 +360,46 @@ describe('search admission: the front door (first middleware) refuses before the
   });
 });
 
+describe('search admission: a full queue drops its oldest search, not the arrival (dropOldestWhenFull)', () => {
+  it('lets the arrival past the front door and answers the oldest waiting search 503 queue_full', async () => {
+    const held: HeldSearches = { running: 0, holds: [] };
+    const refusals: string[] = [];
+    let reachedPipeline = 0;
+    const pipeline: express.RequestHandler = (_req, _res, next) => {
+      reachedPipeline++;
+      next();
+    };
+    const admission = searchAdmission(
+      { concurrency: 1, queueLimit: 1, queueTimeoutMs: 60_000, targetWaitMs: 10, dropOldestWhenFull: true },
+      { onRefuse: (why) => refusals.push(why) },
+    );
+    const server = await heldSearchServer(held, admission, [admission.frontDoor, pipeline]);
+    try {
+      const running = fetch(`${server.url}/search?q=a`);
+      await until(() => held.running === 1);
+      const oldest = fetch(`${server.url}/search?q=b`);
+      await until(() => admission.queue.waiting === 1);
+      const newest = fetch(`${server.url}/search?q=c`);
+      const dropped = await oldest;
+      expect(dropped.status).toBe(503);
+      expect(dropped.headers.get('retry-after')).toBe('1');
+      expect(await dropped.json()).toMatchObject({ error: { code: 'overloaded', message: expect.stringMatching(/queue is full/) } });
+      expect(refusals).toEqual(['queue_full']);
+      // The arrival went through the pipeline (the front door let it by) and waits in the oldest one's place.
+      expect(reachedPipeline).toBe(3);
+      expect(admission.queue.waiting).toBe(1);
+      for (const h of held.holds.splice(0)) h();
+      expect((await running).status).toBe(200);
+      await until(() => held.running === 1);
+      for (const h of held.holds.splice(0)) h();
+      expect((await newest).status).toBe(200);
+    } finally {
+      for (const h of held.holds.splice(0)) h();
+      await server.close();
+    }
+  });
+});
+
 describe('search admission: a full queue while the event loop is behind overflows at once', () => {
   const limits = { concurrency: 2, queueLimit: 0, queueTimeoutMs: 250, targetWaitMs: 10, overflowConcurrency: 1 };
   /**

@@ -602,6 +602,102 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(await standsAfter(0, {})).toBeNull();
   });
 
+  describe('dropOldestWhenFull: before it overflows, a full queue admits the arrival in place of its oldest task', () => {
+    /** Two running (held), then `waiting` queued, each task's outcome recorded by its name. */
+    const fullQueue = async (extra: Partial<QueueLimits>, waiting: string[]) => {
+      let t = 0;
+      const reasons: Refusal[] = [];
+      const q = new BoundedQueue(
+        'test',
+        { ...overflowLimits(2), dropOldestWhenFull: true, ...extra },
+        (why) => reasons.push(why),
+        () => t,
+      );
+      const gates = [deferred(), deferred()];
+      const running = gates.map((g) => q.run(() => g.promise));
+      const started: string[] = [];
+      const outcomes = new Map<string, Promise<string>>();
+      const submit = (name: string, opts: { bypassLimit?: boolean } = {}) =>
+        outcomes.set(
+          name,
+          outcomeOf(
+            q.run(() => {
+              started.push(name);
+            }, opts),
+          ),
+        );
+      for (const name of waiting) submit(name, { bypassLimit: name.startsWith('checkpoint') });
+      await settle();
+      const finish = async () => {
+        for (const g of gates) g.resolve();
+        await Promise.all(running);
+        await settle();
+      };
+      return { q, reasons, submit, outcomes, started, finish, tick: (ms: number) => (t += ms) };
+    };
+
+    it('refuses the oldest waiting (queue_full) instead of the arrival, and still counts it as an overflow', async () => {
+      const f = await fullQueue({}, ['a', 'b']);
+      // The front door lets the arrival through: the queue, not the door, decides whom to refuse.
+      expect(f.q.refusalNow()).toBeNull();
+      f.submit('c');
+      expect(await f.outcomes.get('a')).toBe('queue_full');
+      expect(f.reasons).toEqual(['queue_full']);
+      expect(f.q.waiting).toBe(2);
+      f.submit('d');
+      expect(await f.outcomes.get('b')).toBe('queue_full');
+      await f.finish();
+      // The rest ran in arrival order (the queue is not standing).
+      expect(f.started).toEqual(['c', 'd']);
+      expect(await f.outcomes.get('c')).toBe('ran');
+      expect(f.q.standingNow).toBe(false);
+    });
+
+    it('counts the drops as a run of full-queue refusals: the quick rule overflows it, and then the arrival is refused', async () => {
+      const f = await fullQueue({ overflowQuickRefusals: 3 }, ['a', 'b']);
+      for (const name of ['c', 'd']) {
+        f.tick(10);
+        f.submit(name);
+      }
+      await settle();
+      expect(f.q.standingNow).toBe(false);
+      f.tick(10);
+      // The third refusal in the run overflows the queue: newest first now, so the arrival is the one refused.
+      f.submit('e');
+      expect(await f.outcomes.get('e')).toBe('queue_full');
+      expect(f.q.standingNow).toBe(true);
+      expect(f.reasons).toEqual(['queue_full', 'queue_full', 'queue_full']);
+      // Standing, the front door refuses a full queue's arrival itself again.
+      expect(f.q.refusalNow()).toBe('queue_full');
+      await f.finish();
+      // Newest first on one slot; c waited 20 ms, within the 1-s target, so it runs after d.
+      expect(f.started).toEqual(['d', 'c']);
+    });
+
+    it('never drops a task that may not be refused (a checkpoint); with only such tasks waiting the arrival is refused', async () => {
+      const f = await fullQueue({}, ['checkpoint1', 'a']);
+      f.submit('b');
+      expect(await f.outcomes.get('a')).toBe('queue_full');
+      const g = await fullQueue({ queueLimit: 1 }, ['checkpoint2']);
+      expect(g.q.refusalNow()).toBe('queue_full');
+      g.submit('c');
+      expect(await g.outcomes.get('c')).toBe('queue_full');
+      await f.finish();
+      await g.finish();
+      expect(f.started).toEqual(['checkpoint1', 'b']);
+      expect(g.started).toEqual(['checkpoint2']);
+    });
+
+    it('off (the default), the arrival is the one refused', async () => {
+      const f = await fullQueue({ dropOldestWhenFull: false }, ['a', 'b']);
+      expect(f.q.refusalNow()).toBe('queue_full');
+      f.submit('c');
+      expect(await f.outcomes.get('c')).toBe('queue_full');
+      await f.finish();
+      expect(f.started).toEqual(['a', 'b']);
+    });
+  });
+
   it('serverBehind overflows at the first full-queue refusal while it says the server is behind, and not otherwise', async () => {
     let behind = false;
     const q = new BoundedQueue('test', { ...overflowLimits(2), serverBehind: () => behind }, undefined, () => 0);
