@@ -25,6 +25,7 @@ const BENCHES: Record<string, string> = {
   'postgres-replica': './postgres-replica.ts',
   overload: './overload.ts',
   'overload-compare': './overload-compare.ts',
+  'queue-sim': './queue-sim.ts',
   snapshot: './snapshot.ts',
   soak: './soak.ts',
   rebuild: './rebuild.ts',
