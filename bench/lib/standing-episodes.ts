@@ -25,6 +25,8 @@ export interface Episodes {
   endedBy: Record<string, number>;
   /** Times the queue overflowed (an episode's start, or again within one after its slots came back). */
   overflow: number;
+  /** Of the overflows, by the rule that found them (interval, quick, behind; logged since 2026-12-02 12:50). */
+  overflowBy: Record<string, number>;
   /** Times the stay-ratio review gave the slots back within an episode (it goes on standing). */
   fits: number;
   standingMs: number;
@@ -33,7 +35,7 @@ export interface Episodes {
 }
 
 export function countEpisodes(output: string, rowStartedAt: number): Episodes {
-  const e: Episodes = { began: 0, ended: 0, endedBy: {}, overflow: 0, fits: 0, standingMs: 0, beganAtS: [] };
+  const e: Episodes = { began: 0, ended: 0, endedBy: {}, overflow: 0, overflowBy: {}, fits: 0, standingMs: 0, beganAtS: [] };
   let standing = false;
   for (const line of standingEpisodesIn(output, rowStartedAt)) {
     if (line.forMs !== undefined) {
@@ -45,7 +47,11 @@ export function countEpisodes(output: string, rowStartedAt: number): Episodes {
     } else if (line.cause === 'fits') {
       e.fits++;
     } else if (line.cause !== undefined) {
-      if (line.cause === 'overflow') e.overflow++;
+      if (line.cause === 'overflow') {
+        e.overflow++;
+        const by = String(line.by ?? 'unknown');
+        e.overflowBy[by] = (e.overflowBy[by] ?? 0) + 1;
+      }
       // An overflow within a standing episode (after its slots came back) is not a new episode.
       if (!standing) {
         standing = true;

@@ -155,7 +155,7 @@ export function searchAdmission(
       );
     else if (c.standing)
       opts.logger?.warn(
-        { cause: c.cause, slots: queue.slots, targetMs: target, intervalMs: limits.queueTimeoutMs },
+        { cause: c.cause, ...(c.cause === 'overflow' ? { by: c.by } : {}), slots: queue.slots, targetMs: target, intervalMs: limits.queueTimeoutMs },
         c.cause === 'overflow'
           ? 'search queue overflowing: refused for being full throughout an interval; serving newest first with fewer slots'
           : 'search queue standing: every search that started in an interval had waited past the target; serving newest first, shedding late ones',

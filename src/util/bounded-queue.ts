@@ -115,7 +115,9 @@ export interface QueueLimits {
  * then means fewer slots) and as it ends: what an operator needs to tell a real overload from a stall.
  */
 export type StandingChange =
-  | { standing: true; cause: 'waits' | 'overflow' }
+  | { standing: true; cause: 'waits' }
+  /** Overflowing, and which rule found it: refusals throughout the interval, the quick count, or the server behind. */
+  | { standing: true; cause: 'overflow'; by: OverflowRule }
   /**
    * Still standing, no longer overflowing: the review found the arrivals fit every slot (overflowStayRatio), so the
    * slots come back, and it goes on serving newest first and shedding late tasks until a slot sits free (calmMs).
@@ -133,6 +135,9 @@ export type StandingChange =
        */
       why: StandingEnd;
     };
+
+/** Which rule found a full queue overflowing (overflowIntervalMs, overflowQuickRefusals, serverBehind). */
+export type OverflowRule = 'interval' | 'quick' | 'behind';
 
 /** What ends a standing queue's episode (StandingChange). */
 export type StandingEnd = 'idle' | 'drained';
@@ -220,8 +225,9 @@ export class BoundedQueue {
     const quick = this.limits.overflowQuickRefusals ?? 0;
     const lasted = now - run.since >= (this.limits.overflowIntervalMs ?? this.limits.queueTimeoutMs);
     const outpaced = quick > 0 && run.refused >= quick && run.refused >= run.started;
-    if ((lasted || outpaced || this.limits.serverBehind?.()) && !this.overflowing) {
-      this.beginStanding(now, 'overflow');
+    const by: OverflowRule | null = lasted ? 'interval' : outpaced ? 'quick' : this.limits.serverBehind?.() ? 'behind' : null;
+    if (by !== null && !this.overflowing) {
+      this.beginStanding(now, { standing: true, cause: 'overflow', by });
       this.overflowing = true;
       this.review = { since: now, windows: [{ arrived: 0, finished: 0 }] };
     }
@@ -267,13 +273,13 @@ export class BoundedQueue {
     this.reviewOverflow(now);
   }
 
-  private beginStanding(now: number, cause: 'waits' | 'overflow'): void {
+  private beginStanding(now: number, change: Extract<StandingChange, { cause: 'waits' | 'overflow' }>): void {
     if (!this.standing) {
       this.standing = true;
       this.standingSince = now;
       this.refusedWhileStanding = 0;
     }
-    this.onStandingChange({ standing: true, cause });
+    this.onStandingChange(change);
   }
 
   /** A newest-first queue's episode is over (a slot sat free, or arrivals fell, see overflowStayRatio): every measure starts afresh. */
@@ -349,7 +355,7 @@ export class BoundedQueue {
       // a search that waits the whole interval.
       const stalled = !this.limits.newestFirst && head !== undefined && now - head.since >= interval;
       const late = this.limits.standOnWaits !== false && this.aboveTargetSince !== null && now - this.aboveTargetSince >= interval;
-      if (stalled || late) this.beginStanding(now, 'waits');
+      if (stalled || late) this.beginStanding(now, { standing: true, cause: 'waits' });
     }
     return this.standing;
   }

@@ -655,6 +655,8 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
 
     it('counts the drops as a run of full-queue refusals: the quick rule overflows it, and then the arrival is refused', async () => {
       const f = await fullQueue({ overflowQuickRefusals: 3 }, ['a', 'b']);
+      const changes: StandingChange[] = [];
+      f.q.onStandingChange = (c) => changes.push(c);
       for (const name of ['c', 'd']) {
         f.tick(10);
         f.submit(name);
@@ -667,6 +669,7 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       expect(await f.outcomes.get('e')).toBe('queue_full');
       expect(f.q.standingNow).toBe(true);
       expect(f.reasons).toEqual(['queue_full', 'queue_full', 'queue_full']);
+      expect(changes).toEqual([{ standing: true, cause: 'overflow', by: 'quick' }]);
       // Standing, the front door refuses a full queue's arrival itself again.
       expect(f.q.refusalNow()).toBe('queue_full');
       await f.finish();
@@ -701,6 +704,8 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
   it('serverBehind overflows at the first full-queue refusal while it says the server is behind, and not otherwise', async () => {
     let behind = false;
     const q = new BoundedQueue('test', { ...overflowLimits(2), serverBehind: () => behind }, undefined, () => 0);
+    const changes: StandingChange[] = [];
+    q.onStandingChange = (c) => changes.push(c);
     const tasks = gatedTasks(q);
     for (let i = 0; i < 4; i++) tasks.submit(); // two running, two waiting: full
     await settle();
@@ -713,6 +718,8 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     expect(q.refusalNow()).toBe('queue_full');
     expect(q.standingNow).toBe(true);
     expect(q.slots).toBe(1);
+    // The episode's line says which rule found it.
+    expect(changes).toEqual([{ standing: true, cause: 'overflow', by: 'behind' }]);
     await tasks.finishAll();
   });
 
@@ -954,14 +961,14 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
     t = 60_000;
     expect(q.refusalNow()).toBe('queue_full'); // standing from here, and this refusal is counted in the episode
     expect(q.refusalNow()).toBeNull(); // standing, the waiter past the target is about to be shed: room for one
-    expect(changes).toEqual([{ standing: true, cause: 'overflow' }]);
+    expect(changes).toEqual([{ standing: true, cause: 'overflow', by: 'interval' }]);
     for (const g of gates) g.resolve();
     expect(await Promise.all(busy)).toEqual(['ran', 'ran', 'queue_timeout']); // the waiter, past the target, is shed
     t = 63_000; // a slot free, nothing waiting, for calmMs
     expect(q.refusalNow()).toBeNull();
     await q.run(() => 'calm');
     expect(changes).toEqual([
-      { standing: true, cause: 'overflow' },
+      { standing: true, cause: 'overflow', by: 'interval' },
       { standing: false, forMs: 3_000, refused: 2, why: 'idle' },
     ]);
   });
