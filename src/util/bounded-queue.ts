@@ -99,11 +99,12 @@ export interface QueueLimits {
   /**
    * Newest first only: while the queue keeps arrival order (not standing), a task that finds it full takes the place
    * of the oldest task waiting, which is refused (`queue_full`) instead of the arrival: drop from the front. The same
-   * number is refused as when the arrival is, and it counts as the same overflow, but what is admitted waits for the
+   * arrivals meet a full queue, and each drop counts as the same overflow, but what is admitted waits for the
    * queue to turn over (about queueLimit arrivals) rather than for it to be worked off (queueLimit tasks' work): at
    * twice capacity half as long. Until the queue is found overflowing (a tenth to a third of a second from idle)
    * arrival order with the arrival refused admitted a whole queue's wait (45-55 ms on this machine), and rows whose
-   * onset took that long missed the 2x target (docs/history/overload.md).
+   * onset took that long missed the 2x target (docs/history/overload.md). On the server the dropped search has been
+   * through the pipeline already, where a refused arrival costs the front door least: below capacity it refused more.
    */
   dropOldestWhenFull?: boolean;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
