@@ -21,11 +21,11 @@
  */
 import { loadConfig } from '../src/config/config.ts';
 import { searchQueueLimits, searchQueueSettings } from '../src/server/overload.ts';
-import { BoundedQueue } from '../src/util/bounded-queue.ts';
+import { BoundedQueue, type QueueLimits } from '../src/util/bounded-queue.ts';
 import { flag } from './lib/args.ts';
 import { mulberry32 } from './lib/corpus.ts';
 import { newResult, writeResult } from './lib/results.ts';
-import { round } from './lib/stats.ts';
+import { median, percentile, round } from './lib/stats.ts';
 
 interface Model {
   p50: number;
@@ -33,6 +33,9 @@ interface Model {
   twoSlotsSlower: number;
   turnMs: number;
 }
+
+/** The lognormal's 99th percentile: one search alone, the unloaded p99 the target is a multiple of. */
+const unloadedP99 = (model: Model) => model.p50 * Math.exp(model.sigma * 2.326);
 
 interface Row {
   p99Ratio: number;
@@ -71,7 +74,7 @@ class VirtualTime {
 }
 
 /** One row from idle: Poisson arrivals at `rate` per ms for `ms`, through the queue. */
-async function simulateRow(settings: ReturnType<typeof searchQueueSettings>, model: Model, rate: number, ms: number, seed: number): Promise<Row> {
+async function simulateRow(settings: QueueLimits, model: Model, rate: number, ms: number, seed: number): Promise<Row> {
   const time = new VirtualTime();
   const random = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -129,20 +132,12 @@ async function simulateRow(settings: ReturnType<typeof searchQueueSettings>, mod
       }
     } else for (const at of due) time.at(at, () => arrive(at));
     await time.drain();
-    latencies.sort((a, b) => a - b);
-    const p99 = latencies[Math.floor(0.99 * (latencies.length - 1))] ?? Number.NaN;
-    const unloadedP99 = model.p50 * Math.exp(model.sigma * 2.326);
-    return { p99Ratio: p99 / unloadedP99, refused: refused / Math.max(1, arrivals), episodes, firstEpisodeMs };
+    return { p99Ratio: percentile(latencies, 99) / unloadedP99(model), refused: refused / Math.max(1, arrivals), episodes, firstEpisodeMs };
   } finally {
     globalThis.setTimeout = realSetTimeout;
     globalThis.clearTimeout = realClearTimeout;
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)]!;
-};
 
 export async function run(args: string[]): Promise<void> {
   const seeds = Number(flag(args, 'seeds', '60'));
@@ -169,9 +164,7 @@ export async function run(args: string[]): Promise<void> {
   const capacity = 2 / (model.twoSlotsSlower * model.p50 * Math.exp((model.sigma * model.sigma) / 2));
   const result = newResult('queue-sim', args);
   const rows: Array<Record<string, unknown>> = [];
-  console.log(
-    `capacity ${round(capacity * 1000, 1)}/s; unloaded p99 ${round(model.p50 * Math.exp(model.sigma * 2.326), 1)} ms; ${seeds} rows of ${seconds} s per cell`,
-  );
+  console.log(`capacity ${round(capacity * 1000, 1)}/s; unloaded p99 ${round(unloadedP99(model), 1)} ms; ${seeds} rows of ${seconds} s per cell`);
   for (const spec of specs) {
     const [label, settingsText = ''] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)];
     const env = Object.fromEntries(
