@@ -62,6 +62,7 @@ export function searchQueueLimits(config: Config): SearchLimits {
     overflowReviewWindows: config.searchOverflowReviewWindows,
     overflowQuickRefusals: config.searchOverflowQuickRefusals,
     dropOldestWhenFull: config.searchQueueDropOldest,
+    newestFirstWhileDropping: config.searchQueueNewestWhileDropping,
   };
 }
 

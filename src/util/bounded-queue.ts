@@ -107,6 +107,18 @@ export interface QueueLimits {
    * through the pipeline already, where a refused arrival costs the front door least: below capacity it refused more.
    */
   dropOldestWhenFull?: boolean;
+  /**
+   * With dropOldestWhenFull, before the queue is found overflowing: while it keeps dropping (the last drop within
+   * overflowGapMs, the gap that keeps a run of full-queue refusals going), a free slot takes the newest task waiting,
+   * not the oldest. Dropping from the front bounds an admitted task's wait by the queue's turnover (about queueLimit
+   * arrivals: at twice capacity 20-25 ms here, most of the 3x budget beside a search's own time), and onsets the rules
+   * found overflowing only 0.3 s in still missed the target; served newest first it waits for about one slot to free,
+   * and the tasks it pushes down are the ones the next arrivals drop. The same arrivals meet a full queue whichever
+   * task is served, so it refuses no more, but a burst below capacity leaves its pushed-down tasks waiting until the
+   * drops stop: a longer tail there (docs/history/overload.md, "Runs of 2026-12-02 13:31-"). A 30-ms window instead
+   * of the gap missed the target at such an onset.
+   */
+  newestFirstWhileDropping?: boolean;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -430,6 +442,12 @@ export class BoundedQueue {
     return this.overTarget(now) ? 'queue_timeout' : null;
   }
 
+  /** Whether a free slot takes the newest task before the queue stands: a drop within overflowGapMs (newestFirstWhileDropping). */
+  private newestWhileDropping(now: number): boolean {
+    const run = this.refusalRun;
+    return this.limits.newestFirstWhileDropping === true && this.dropsOldest() && run !== null && now - run.last <= (this.limits.overflowGapMs ?? 0);
+  }
+
   /** Whether a task finding the queue full would take the oldest waiting task's place (dropOldestWhenFull). */
   private dropsOldest(): boolean {
     return this.limits.dropOldestWhenFull === true && this.limits.newestFirst === true && !this.standing;
@@ -520,7 +538,8 @@ export class BoundedQueue {
       // Adaptive LIFO (Maurer, "Fail at Scale", ACM Queue 2015): a queue in order of arrival while it copes; once
       // standing, newest first, so a task that is admitted starts within the target and those that have waited too
       // long are the ones refused. A task that may not be refused (a checkpoint) is not left behind, though.
-      const next = this.standing ? (this.waiters.find((w) => w.bypass) ?? this.waiters.at(-1)!) : this.waiters[0]!;
+      const newest = this.standing || this.newestWhileDropping(this.now());
+      const next = newest ? (this.waiters.find((w) => w.bypass) ?? this.waiters.at(-1)!) : this.waiters[0]!;
       next.start();
     }
   }

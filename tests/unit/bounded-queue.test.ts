@@ -633,7 +633,12 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
         await Promise.all(running);
         await settle();
       };
-      return { q, reasons, submit, outcomes, started, finish, tick: (ms: number) => (t += ms) };
+      /** One of the two running tasks finishes: its slot takes a waiting task, and so on while they finish at once. */
+      const finishOne = async () => {
+        gates.shift()?.resolve();
+        await settle();
+      };
+      return { q, reasons, submit, outcomes, started, finish, finishOne, tick: (ms: number) => (t += ms) };
     };
 
     it('refuses the oldest waiting (queue_full) instead of the arrival, and still counts it as an overflow', async () => {
@@ -689,6 +694,30 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       await g.finish();
       expect(f.started).toEqual(['checkpoint1', 'b']);
       expect(g.started).toEqual(['checkpoint2']);
+    });
+
+    it('newestFirstWhileDropping: a slot freed within the gap after a drop takes the newest task; later, the oldest', async () => {
+      /** Three waiting, then d drops a; after `quietMs` without a drop a slot frees, and the waiting tasks run. */
+      const order = async (extra: Partial<QueueLimits>, quietMs: number) => {
+        const f = await fullQueue({ queueLimit: 3, ...extra }, ['a', 'b', 'c']);
+        f.submit('d');
+        f.tick(quietMs);
+        await f.finishOne();
+        await f.finish();
+        expect(f.q.standingNow).toBe(false);
+        const refused = [];
+        for (const [name, outcome] of f.outcomes) if ((await outcome) === 'queue_full') refused.push(name);
+        return { started: f.started, refused };
+      };
+      expect(await order({ newestFirstWhileDropping: true }, 50)).toEqual({ started: ['d', 'c', 'b'], refused: ['a'] });
+      // No drop within overflowGapMs (100 ms): arrival order again.
+      expect(await order({ newestFirstWhileDropping: true }, 150)).toEqual({ started: ['b', 'c', 'd'], refused: ['a'] });
+      expect(await order({}, 50)).toEqual({ started: ['b', 'c', 'd'], refused: ['a'] });
+      // Only with dropping from the front: a refused arrival leaves the waiting tasks in arrival order.
+      expect(await order({ newestFirstWhileDropping: true, dropOldestWhenFull: false }, 50)).toEqual({
+        started: ['a', 'b', 'c'],
+        refused: ['d'],
+      });
     });
 
     it('off (the default), the arrival is the one refused', async () => {
