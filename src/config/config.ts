@@ -223,12 +223,12 @@ export const ConfigSchema = z
     searchQueueDropOldest: bool.default(true),
     /**
      * With QUARRY_SEARCH_QUEUE_DROP_OLDEST, before the queue is found overflowing: while it keeps dropping (a drop
-     * within the last 100 ms), a free slot takes the newest search waiting instead of the oldest, so what is admitted
-     * waits for about one slot, not for the queue to turn over (util/bounded-queue.ts, newestFirstWhileDropping). In
-     * alternating runs on 2026-12-02 the 2x target was within 3x in 13 of 13 rows (1.61-2.63x) against 13 of 16 with
-     * it off (1.92-3.43x; the misses onsets 0.3-0.5 s in). The price: a burst below capacity leaves the searches it
-     * pushed down waiting until the drops stop; 80% of capacity had a p99 of 43-146 ms (median 77) against 51-80
-     * (median 62), refusing no more (docs/history/overload.md).
+     * within the last 100 ms), a free slot takes the newest search waiting instead of the oldest, unless the oldest
+     * has waited three targets (30 ms): what is admitted waits for about one slot, not for the queue to turn over
+     * (util/bounded-queue.ts, newestFirstWhileDropping). Alternating runs of 2026-12-02 13:35-15:09: with it the 2x
+     * target was within 3x in every row (17 of 17 without the 30-ms cap, 1.61-2.66x) against 16 of 19 off (misses
+     * 3.06-3.43x, onsets 0.3-0.5 s in); without the cap 1x had a p99 of 74-143 ms against 46-59 off, with it 56-66
+     * (docs/history/overload.md).
      */
     searchQueueNewestWhileDropping: bool.default(true),
     /**
