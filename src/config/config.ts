@@ -223,15 +223,14 @@ export const ConfigSchema = z
     searchQueueDropOldest: bool.default(true),
     /**
      * With QUARRY_SEARCH_QUEUE_DROP_OLDEST, before the queue is found overflowing: while it keeps dropping (a drop
-     * within the last 100 ms), a free slot takes the newest search waiting instead of the oldest, unless the oldest
-     * has waited three targets (30 ms): what is admitted waits for about one slot, not for the queue to turn over
-     * (util/bounded-queue.ts, newestFirstWhileDropping). Alternating runs of 2026-12-02 13:35-15:24: 2x within 3x
-     * in 6 of 6 rows with it (1.59-2.75x), 20 of 20 without the 30-ms cap (1.61-2.66x), 20 of 23 off (misses
-     * 3.06-3.43x: onsets 0.3-0.5 s in). Uncapped, a burst's pushed-down searches waited until the drops stopped: 1x p99
-     * 74-143 ms; capped 56-69 against 46-63 off, 0.8x 61-77 against 51-80, refusing no more
-     * (docs/history/overload.md).
+     * within the last 100 ms), a free slot takes the newest search waiting instead of the oldest, so what is admitted
+     * waits for about one slot, not for the queue to turn over (util/bounded-queue.ts, newestFirstWhileDropping). In
+     * alternating runs of 2026-12-02 13:35-15:24 the 2x target was within 3x in 20 of 20 rows with it (1.61-2.66x)
+     * against 20 of 23 off (misses 3.06-3.43x: onsets 0.3-0.5 s in). Off by default for its price at the loads a
+     * server runs at: a burst's pushed-down searches wait until the drops stop, and 1x of capacity had a p99 of 74-143
+     * ms against 46-63 off, 0.8x 43-157 against 51-80 (docs/history/overload.md).
      */
-    searchQueueNewestWhileDropping: bool.default(true),
+    searchQueueNewestWhileDropping: bool.default(false),
     /**
      * The longest a search waits for a slot before it is answered 503 + Retry-After (0 = no limit). The queue
      * limit bounds the wait under overload; this is the backstop for stalls (a write's embedding, a GC, a

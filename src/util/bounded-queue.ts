@@ -109,15 +109,15 @@ export interface QueueLimits {
   dropOldestWhenFull?: boolean;
   /**
    * With dropOldestWhenFull, before the queue is found overflowing: while it keeps dropping (the last drop within
-   * overflowGapMs, the gap that keeps a run of full-queue refusals going), a free slot takes the newest task waiting
-   * rather than the oldest, unless the oldest has waited calmMs. Dropping from the front bounds an admitted task's wait
-   * by the queue's turnover (about queueLimit arrivals: 20-25 ms at twice capacity here, most of the 3x budget beside
-   * a search's own time), and onsets the rules found overflowing only 0.3-0.5 s in still missed the target; newest
-   * first it waits for about one slot to free, and the tasks it pushes down are the ones the next arrivals drop. The
-   * cap is for bursts below capacity, where the arrivals stop dropping them: without it a burst's pushed-down tasks
-   * waited until the drops stopped, and 1x of capacity had a p99 of 74-143 ms against 46-59 in arrival order; at
-   * twice capacity a task is dropped before it waits that long. Newest first only for a 30-ms window after a drop
-   * (instead of the gap) missed the target at such an onset (docs/history/overload.md, "Runs of 2026-12-02 13:35-").
+   * overflowGapMs, the gap that keeps a run of full-queue refusals going), a free slot takes the newest task waiting,
+   * not the oldest. Dropping from the front bounds an admitted task's wait by the queue's turnover (about queueLimit
+   * arrivals: 20-25 ms at twice capacity here, most of the 3x budget beside a search's own time), and onsets the rules
+   * found overflowing only 0.3-0.5 s in still missed the target; newest first it waits for about one slot to free,
+   * and the tasks it pushes down are the ones the next arrivals drop. The price is the tail at and below capacity:
+   * there the arrivals stop dropping before the pushed-down tasks are gone, and they wait until the drops stop (1x p99
+   * 74-143 ms against 46-63 in arrival order). Serving one once it had waited 30 ms kept that tail but missed the 2x
+   * target again; a 30-ms window instead of the gap missed it too (docs/history/overload.md, "Runs of 2026-12-02
+   * 13:35-15:45").
    */
   newestFirstWhileDropping?: boolean;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
@@ -443,16 +443,10 @@ export class BoundedQueue {
     return this.overTarget(now) ? 'queue_timeout' : null;
   }
 
-  /**
-   * Whether a free slot takes the newest task before the queue stands (newestFirstWhileDropping): a drop within
-   * overflowGapMs, and no task waiting for calmMs yet.
-   */
+  /** Whether a free slot takes the newest task before the queue stands: a drop within overflowGapMs (newestFirstWhileDropping). */
   private newestWhileDropping(now: number): boolean {
     const run = this.refusalRun;
-    if (this.limits.newestFirstWhileDropping !== true || !this.dropsOldest() || run === null) return false;
-    if (now - run.last > (this.limits.overflowGapMs ?? 0)) return false;
-    const oldest = this.waiters[0];
-    return oldest === undefined || now - oldest.since <= (this.limits.calmMs ?? this.limits.targetWaitMs ?? 0);
+    return this.limits.newestFirstWhileDropping === true && this.dropsOldest() && run !== null && now - run.last <= (this.limits.overflowGapMs ?? 0);
   }
 
   /** Whether a task finding the queue full would take the oldest waiting task's place (dropOldestWhenFull). */

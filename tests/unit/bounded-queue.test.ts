@@ -720,22 +720,6 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       });
     });
 
-    it('newestFirstWhileDropping passes over no task that has waited calmMs: below capacity a burst must not leave it behind', async () => {
-      /** Three waiting from 0 ms; d drops a `dropAt` ms in; a slot frees then, and the waiting tasks run. */
-      const order = async (dropAt: number) => {
-        const f = await fullQueue({ queueLimit: 3, calmMs: 40, newestFirstWhileDropping: true }, ['a', 'b', 'c']);
-        f.tick(dropAt);
-        f.submit('d');
-        await f.finishOne();
-        await f.finish();
-        return f.started;
-      };
-      // b and c have waited 30 ms, within calmMs: the newest first.
-      expect(await order(30)).toEqual(['d', 'c', 'b']);
-      // They have waited 50 ms: b, then c, in arrival order before d.
-      expect(await order(50)).toEqual(['b', 'c', 'd']);
-    });
-
     it('off (the default), the arrival is the one refused', async () => {
       const f = await fullQueue({ dropOldestWhenFull: false }, ['a', 'b']);
       expect(f.q.refusalNow()).toBe('queue_full');
