@@ -77,6 +77,10 @@ export function searchQueueSettings(limits: SearchLimits, serverBehind?: () => b
     // a 10-ms gap 2-5% of the time, and each such gap had put the queue back in arrival order for a whole interval
     // (the p99 at 2x came from those swings); a 30-ms gap, about 1 in 10,000. Below capacity one comes within a second.
     calmMs: 3 * target,
+    // With newestFirstWhileDropping: a search pushed down 30 ms while the queue keeps dropping is answered 503 rather
+    // than served once the drops stop, which at and below capacity had put such searches in the tail (1x p99 74-143
+    // ms against 46-63). The 3x bound leaves a search's own time beside it; served at 30 ms instead, they missed it.
+    lateWhileDroppingMs: 3 * target,
     // Refusals for a full queue at most 100 ms apart (a busy event loop hands arrivals over in bursts) for an interval.
     overflowGapMs: 100,
     // Only an overflowing queue stands (see standOnWaits): with eight clients at 80-90% of capacity, standing on waits

@@ -120,6 +120,13 @@ export interface QueueLimits {
    * 13:35-15:45").
    */
   newestFirstWhileDropping?: boolean;
+  /**
+   * With newestFirstWhileDropping (0 or absent: off): while the queue keeps dropping, a task pushed down that has
+   * waited longer than this is refused (`queue_full`) as a slot frees, not left to be served once the drops stop.
+   * The next arrivals would have dropped it anyway; left waiting, a burst's pushed-down tasks were what the tail at
+   * and below capacity was made of (see newestFirstWhileDropping).
+   */
+  lateWhileDroppingMs?: number;
   /** What a refusal tells the client to wait before retrying (HTTP Retry-After). */
   retryAfterSeconds: number;
 }
@@ -449,6 +456,13 @@ export class BoundedQueue {
     return this.limits.newestFirstWhileDropping === true && this.dropsOldest() && run !== null && now - run.last <= (this.limits.overflowGapMs ?? 0);
   }
 
+  /** While dropping, refuses the tasks pushed down past lateWhileDroppingMs: they could only be served late (see there). */
+  private shedLateWhileDropping(now: number): void {
+    const late = this.limits.lateWhileDroppingMs ?? 0;
+    if (late <= 0 || !this.newestWhileDropping(now)) return;
+    for (const w of [...this.waiters]) if (!w.bypass && now - w.since > late) w.expire('queue_full');
+  }
+
   /** Whether a task finding the queue full would take the oldest waiting task's place (dropOldestWhenFull). */
   private dropsOldest(): boolean {
     return this.limits.dropOldestWhenFull === true && this.limits.newestFirst === true && !this.standing;
@@ -535,6 +549,7 @@ export class BoundedQueue {
         continue;
       }
       this.shedLate(this.now());
+      this.shedLateWhileDropping(this.now());
       if (this.waiters.length === 0) break;
       // Adaptive LIFO (Maurer, "Fail at Scale", ACM Queue 2015): a queue in order of arrival while it copes; once
       // standing, newest first, so a task that is admitted starts within the target and those that have waited too

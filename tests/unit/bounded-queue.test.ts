@@ -720,6 +720,46 @@ describe('BoundedQueue, fewer slots while it overflows (searches under sustained
       });
     });
 
+    it('lateWhileDroppingMs: while dropping, a pushed-down task past it is refused as a slot frees, not served late', async () => {
+      /** b waits from 0, c from 40 ms, when d drops a; `quietMs` later a slot frees. */
+      const outcome = async (extra: Partial<QueueLimits>, quietMs: number) => {
+        const f = await fullQueue({ queueLimit: 3, newestFirstWhileDropping: true, ...extra }, ['a', 'b']);
+        f.tick(40);
+        f.submit('c');
+        f.submit('d');
+        f.tick(quietMs);
+        await f.finishOne();
+        await f.finish();
+        const refused = [];
+        for (const [name, result] of f.outcomes) if ((await result) === 'queue_full') refused.push(name);
+        return { started: f.started, refused, reasons: f.reasons };
+      };
+      // 10 ms after the drop b has waited 50 ms, past 30: refused; c and d (10 ms) are served, newest first.
+      expect(await outcome({ lateWhileDroppingMs: 30 }, 10)).toEqual({
+        started: ['d', 'c'],
+        refused: ['a', 'b'],
+        reasons: ['queue_full', 'queue_full'],
+      });
+      // Without it, b is served after them.
+      expect((await outcome({}, 10)).started).toEqual(['d', 'c', 'b']);
+      // Once the drops have stopped (none within overflowGapMs), nothing is refused for its wait: arrival order.
+      expect(await outcome({ lateWhileDroppingMs: 30 }, 150)).toEqual({
+        started: ['b', 'c', 'd'],
+        refused: ['a'],
+        reasons: ['queue_full'],
+      });
+      // A task that may not be refused (a checkpoint) is never shed for its wait.
+      const f = await fullQueue({ queueLimit: 4, newestFirstWhileDropping: true, lateWhileDroppingMs: 30 }, ['checkpoint', 'a', 'b']);
+      f.tick(40);
+      f.submit('c');
+      f.submit('d');
+      f.tick(10);
+      await f.finishOne();
+      await f.finish();
+      expect(f.started).toEqual(['checkpoint', 'd', 'c']);
+      expect(await f.outcomes.get('b')).toBe('queue_full');
+    });
+
     it('off (the default), the arrival is the one refused', async () => {
       const f = await fullQueue({ dropOldestWhenFull: false }, ['a', 'b']);
       expect(f.q.refusalNow()).toBe('queue_full');
