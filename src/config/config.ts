@@ -224,13 +224,15 @@ export const ConfigSchema = z
     /**
      * With QUARRY_SEARCH_QUEUE_DROP_OLDEST, before the queue is found overflowing: while it keeps dropping (a drop
      * within the last 100 ms), a free slot takes the newest search waiting instead of the oldest, so what is admitted
-     * waits for about one slot, not for the queue to turn over (util/bounded-queue.ts, newestFirstWhileDropping). In
-     * alternating runs of 2026-12-02 13:35-15:24 the 2x target was within 3x in 20 of 20 rows with it (1.61-2.66x)
-     * against 20 of 23 off (misses 3.06-3.43x: onsets 0.3-0.5 s in). Off by default for its price at the loads a
-     * server runs at: a burst's pushed-down searches wait until the drops stop, and 1x of capacity had a p99 of 74-143
-     * ms against 46-63 off, 0.8x 43-157 against 51-80 (docs/history/overload.md).
+     * waits for about one slot, not for the queue to turn over, and a search it pushes down is answered 503 once it
+     * has waited three targets (30 ms) rather than served late (util/bounded-queue.ts, newestFirstWhileDropping,
+     * lateWhileDroppingMs). Alternating runs of 2026-12-02 16:24-17:07 (ten pairs): 2x within 3x in 10 of 10 rows with
+     * it (1.79-2.75x), 9 of 10 off (1.92-3.28x), and every row of the 13 more measured beside; 1x p99 56-77 ms against
+     * 62-86. The price is refusals in bursts below capacity: 0.8x from idle a median 4.4% (1.5-14.4%) against 1.5%
+     * (0-12.1%), right after an overload 4.2-4.9% against 2.4-5.2%. Off: arrival order with the oldest dropped, fewer
+     * refusals below capacity and a 2x tail that misses when the queue overflows late (docs/history/overload.md).
      */
-    searchQueueNewestWhileDropping: bool.default(false),
+    searchQueueNewestWhileDropping: bool.default(true),
     /**
      * The longest a search waits for a slot before it is answered 503 + Retry-After (0 = no limit). The queue
      * limit bounds the wait under overload; this is the backstop for stalls (a write's embedding, a GC, a

@@ -113,11 +113,10 @@ export interface QueueLimits {
    * not the oldest. Dropping from the front bounds an admitted task's wait by the queue's turnover (about queueLimit
    * arrivals: 20-25 ms at twice capacity here, most of the 3x budget beside a search's own time), and onsets the rules
    * found overflowing only 0.3-0.5 s in still missed the target; newest first it waits for about one slot to free,
-   * and the tasks it pushes down are the ones the next arrivals drop. The price is the tail at and below capacity:
-   * there the arrivals stop dropping before the pushed-down tasks are gone, and they wait until the drops stop (1x p99
-   * 74-143 ms against 46-63 in arrival order). Serving one once it had waited 30 ms kept that tail but missed the 2x
-   * target again; a 30-ms window instead of the gap missed it too (docs/history/overload.md, "Runs of 2026-12-02
-   * 13:35-15:45").
+   * and the tasks it pushes down are the ones the next arrivals drop. Those the arrivals leave behind (a burst at or
+   * below capacity) waited until the drops stopped and made the tail there (1x p99 74-143 ms against 46-63 in
+   * arrival order), unless lateWhileDroppingMs refuses them; serving them once they had waited 30 ms instead missed
+   * the 2x target again (docs/history/overload.md, "Runs of 2026-12-02 13:35-15:45" and "16:24-17:18").
    */
   newestFirstWhileDropping?: boolean;
   /**
