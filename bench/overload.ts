@@ -131,6 +131,14 @@ async function untilCalm(url: string, next: () => LoadRequest): Promise<Calming>
  */
 const WARM_CONNECTIONS_DEFAULT = 64;
 
+/**
+ * Seconds of one client, closed loop, just before each open-loop row: how fast the machine is then, against the
+ * unloaded row's rate. The multiples are of the capacity read at the start, and this machine's speed drifts by a
+ * third within an hour (134-220/s on 2026-12-02; one client 113.6/s before a row and 144.3/s before the next, two
+ * minutes later), so a "0.8x" row can run at capacity: this says when it may have.
+ */
+const SPEED_CHECK_SECONDS = 3;
+
 /** "Protection off": as many slots as requests, nothing refused. */
 const UNBOUNDED = unboundedSearch(64);
 
@@ -228,6 +236,8 @@ export async function run(args: string[]): Promise<void> {
         multiple: number;
         rate: number;
         steadyP99: number;
+        /** One client's rate just before the row (SPEED_CHECK_SECONDS), req/s. */
+        speedBefore: number;
         timeline: ReturnType<typeof timeline>;
         rowRefused: Record<string, number>;
         episodes: Episodes;
@@ -254,6 +264,10 @@ export async function run(args: string[]): Promise<void> {
         // Each row starts from a calm server, as an overload does in production. Without this the 2x row began
         // within a few ms of the 1x row's last answer, before a slot had sat free for the calm the queue needs, and
         // inherited its standing episode (on 2026-12-01 05:55 it stood through the whole 2x row, begun in the 1x).
+        const speedBefore = summarise(
+          await generating(() => closedLoop({ url: s.url, connections: 1, seconds: SPEED_CHECK_SECONDS, next })),
+          SPEED_CHECK_SECONDS,
+        ).throughput;
         const calming = await untilCalm(s.url, next);
         const before = await refusedNow();
         const outputAt = s.output().length;
@@ -265,9 +279,9 @@ export async function run(args: string[]): Promise<void> {
         const after = await refusedNow();
         const rowRefused = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v ?? 0) - (before[k] ?? 0)]));
         const episodes = countEpisodes(s.output().slice(outputAt), rowStartedAt);
-        open.push({ multiple, rate, steadyP99, ...r, timeline: timeline(samples), rowRefused, episodes, calming });
+        open.push({ multiple, rate, steadyP99, speedBefore, ...r, timeline: timeline(samples), rowRefused, episodes, calming });
         log(
-          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}; before the row ${JSON.stringify(calming)}`,
+          `open loop ${multiple}× (${rate}/s): ${r.throughput} req/s 2xx, p50 ${r.p50} ms, p99 ${r.p99} ms (from 1 s in: ${steadyP99} ms), ${(r.share503 * 100).toFixed(1)}% 503; generator late p99 ${r.lateP99} ms; refused ${JSON.stringify(rowRefused)}; standing episodes ${JSON.stringify(episodes)}; one client just before ${speedBefore} req/s (unloaded ${unloaded.throughput}); before the row ${JSON.stringify(calming)}`,
         );
       }
       refused = await refusedNow();
@@ -314,8 +328,8 @@ export async function run(args: string[]): Promise<void> {
     const shipped = loadConfig({ env: {} });
     const steadyRatio = round(at2.steadyP99 / unloaded.p99, 2);
     const rows = [
-      ['unloaded (1 client)', '—', unloaded.throughput, unloaded.p50, unloaded.p99, '—', '0%'],
-      ['saturation (16 clients, closed loop, queue unbounded)', '—', saturation.throughput, saturation.p50, saturation.p99, '—', '0%'],
+      ['unloaded (1 client)', '—', unloaded.throughput, unloaded.p50, unloaded.p99, '—', '0%', '—'],
+      ['saturation (16 clients, closed loop, queue unbounded)', '—', saturation.throughput, saturation.p50, saturation.p99, '—', '0%', '—'],
       [
         `capacity: open loop at ${capacityProbe.rate}/s, queue unbounded; 2xx answered within the row's time per second: ${capacity} (the multiples below are of it)`,
         capacityProbe.offered,
@@ -324,8 +338,18 @@ export async function run(args: string[]): Promise<void> {
         capacityProbe.p99,
         '—',
         `${round(capacityProbe.share503 * 100, 1)}%`,
+        '—',
       ],
-      ...open.map((o) => [`${o.multiple}× open loop`, o.offered, o.throughput, o.p50, o.p99, o.steadyP99, `${round(o.share503 * 100, 1)}%`]),
+      ...open.map((o) => [
+        `${o.multiple}× open loop`,
+        o.offered,
+        o.throughput,
+        o.p50,
+        o.p99,
+        o.steadyP99,
+        `${round(o.share503 * 100, 1)}%`,
+        `${o.speedBefore} (${round(o.speedBefore / unloaded.throughput, 2)}×)`,
+      ]),
       // --no-contrast skips the row; an empty one printed NaN.
       ...(off
         ? [
@@ -337,6 +361,7 @@ export async function run(args: string[]): Promise<void> {
               unprotected.p99,
               '—',
               `${round(unprotected.share503 * 100, 1)}%`,
+              '—',
             ],
           ]
         : []),
@@ -367,7 +392,7 @@ export async function run(args: string[]): Promise<void> {
             .map(([k, v]) => `${k}=${v}`)
             .join(', ')
         : 'the defaults'
-    }. ${seconds} s per row, ${warmConnections ? `each begun with ${warmConnections} keep-alive connections opened just before` : 'each begun with the connections the row before left'}; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)'], rows)}\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (two at a time until it overflows${shipped.searchQueueDropOldest ? `; a search finding the queue full takes the oldest waiting one's place${shipped.searchQueueNewestWhileDropping ? `, and while it keeps dropping the newest waiting is served first and one pushed down past ${3 * shipped.searchQueueTargetMs} ms is refused` : ''}` : ', in arrival order'}: it overflows by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
+    }. ${seconds} s per row, ${warmConnections ? `each begun with ${warmConnections} keep-alive connections opened just before` : 'each begun with the connections the row before left'}; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)', `1 client just before, req/s (× unloaded)`], rows)}\n\nThe last column is one client's rate just before each row (${SPEED_CHECK_SECONDS} s, closed loop), against the unloaded row's: how fast the machine was then. It drifts from row to row on this shared machine, and the multiples are of the capacity read before them all, so a row whose figure is well under the others' met a load nearer its capacity than its label says.\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (two at a time until it overflows${shipped.searchQueueDropOldest ? `; a search finding the queue full takes the oldest waiting one's place${shipped.searchQueueNewestWhileDropping ? `, and while it keeps dropping the newest waiting is served first and one pushed down past ${3 * shipped.searchQueueTargetMs} ms is refused` : ''}` : ', in arrival order'}: it overflows by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
     console.log(body);
     if (!has(args, 'no-doc')) updateDoc('overload', result, body);
   } finally {

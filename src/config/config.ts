@@ -228,9 +228,9 @@ export const ConfigSchema = z
      * has waited three targets (30 ms) rather than served late (util/bounded-queue.ts, newestFirstWhileDropping,
      * lateWhileDroppingMs). Alternating runs of 2026-12-02 16:24-17:07 (ten pairs): 2x within 3x in 10 of 10 rows with
      * it (1.79-2.75x), 9 of 10 off (1.92-3.28x), and in the 7 other rows measured with it (17 of 17); 1x p99 56-77 ms
-     * against 62-86. The price is refusals in bursts below capacity: 0.8x from idle a median 4.4% (1.5-14.4%) against 1.5%
-     * (0-12.1%), right after an overload 4.2-4.9% against 2.4-5.2%. Off: arrival order with the oldest dropped, fewer
-     * refusals below capacity and a 2x tail that misses when the queue overflows late (docs/history/overload.md).
+     * against 62-86. The price is refusals in bursts below capacity: 0.8x from idle a median 4.4% (1.5-14.4%) against
+     * 1.5% (0-12.1%), right after an overload 4.2-4.9% against 2.4-5.2%. Off: arrival order with the oldest dropped,
+     * fewer refusals below capacity and a 2x tail that misses when the queue overflows late (docs/history/overload.md).
      */
     searchQueueNewestWhileDropping: bool.default(true),
     /**

@@ -553,7 +553,8 @@ export class BoundedQueue {
       // Adaptive LIFO (Maurer, "Fail at Scale", ACM Queue 2015): a queue in order of arrival while it copes; once
       // standing, newest first, so a task that is admitted starts within the target and those that have waited too
       // long are the ones refused. A task that may not be refused (a checkpoint) is not left behind, though. With
-      // newestFirstWhileDropping a full queue that keeps dropping serves newest first before it stands, too.
+      // newestFirstWhileDropping a full queue that keeps dropping serves newest first before it stands, too, having
+      // refused the tasks it pushed down past lateWhileDroppingMs.
       const newest = this.standing || this.newestWhileDropping(this.now());
       const next = newest ? (this.waiters.find((w) => w.bypass) ?? this.waiters.at(-1)!) : this.waiters[0]!;
       next.start();
