@@ -26,6 +26,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.ts';
+import { searchQueueLimits, searchQueueSettings } from '../src/server/overload.ts';
 import { flag, has, serverEnv } from './lib/args.ts';
 import { ensureBbcIndex } from './lib/bbc-index.ts';
 import { closedLoop, type LoadRequest, type LoadSummary, openLoop, p99AfterOnset, type Sample, send, summarise } from './lib/http-load.ts';
@@ -261,13 +262,13 @@ export async function run(args: string[]): Promise<void> {
       log(`unloaded: ${unloaded.throughput} req/s, p50 ${unloaded.p50} ms, p99 ${unloaded.p99} ms`);
       for (const multiple of multiples) {
         const rate = round(capacity * multiple, 1);
-        // Each row starts from a calm server, as an overload does in production. Without this the 2x row began
-        // within a few ms of the 1x row's last answer, before a slot had sat free for the calm the queue needs, and
-        // inherited its standing episode (on 2026-12-01 05:55 it stood through the whole 2x row, begun in the 1x).
         const speedBefore = summarise(
           await generating(() => closedLoop({ url: s.url, connections: 1, seconds: SPEED_CHECK_SECONDS, next })),
           SPEED_CHECK_SECONDS,
         ).throughput;
+        // Each row starts from a calm server, as an overload does in production. Without this the 2x row began
+        // within a few ms of the 1x row's last answer, before a slot had sat free for the calm the queue needs, and
+        // inherited its standing episode (on 2026-12-01 05:55 it stood through the whole 2x row, begun in the 1x).
         const calming = await untilCalm(s.url, next);
         const before = await refusedNow();
         const outputAt = s.output().length;
@@ -326,6 +327,7 @@ export async function run(args: string[]): Promise<void> {
     const p99Ratio = round(at2.p99 / unloaded.p99, 2);
     // The shipped defaults the doc's sentence about the onset quotes.
     const shipped = loadConfig({ env: {} });
+    const shippedQueue = searchQueueSettings(searchQueueLimits(shipped));
     const steadyRatio = round(at2.steadyP99 / unloaded.p99, 2);
     const rows = [
       ['unloaded (1 client)', '—', unloaded.throughput, unloaded.p50, unloaded.p99, '—', '0%', '—'],
@@ -392,7 +394,7 @@ export async function run(args: string[]): Promise<void> {
             .map(([k, v]) => `${k}=${v}`)
             .join(', ')
         : 'the defaults'
-    }. ${seconds} s per row, ${warmConnections ? `each begun with ${warmConnections} keep-alive connections opened just before` : 'each begun with the connections the row before left'}; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)', `1 client just before, req/s (× unloaded)`], rows)}\n\nThe last column is one client's rate just before each row (${SPEED_CHECK_SECONDS} s, closed loop), against the unloaded row's: how fast the machine was then. It drifts from row to row on this shared machine, and the multiples are of the capacity read before them all, so a row whose figure is well under the others' met a load nearer its capacity than its label says.\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (two at a time until it overflows${shipped.searchQueueDropOldest ? `; a search finding the queue full takes the oldest waiting one's place${shipped.searchQueueNewestWhileDropping ? `, and while it keeps dropping the newest waiting is served first and one pushed down past ${3 * shipped.searchQueueTargetMs} ms is refused` : ''}` : ', in arrival order'}: it overflows by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
+    }. ${seconds} s per row, ${warmConnections ? `each begun with ${warmConnections} keep-alive connections opened just before` : 'each begun with the connections the row before left'}; latency of admitted (2xx) requests, measured by the client from when each request was due.\n\n${markdownTable(['load', 'offered req/s', '2xx req/s', 'p50 ms', 'p99 ms', 'p99 ms from 1 s in', 'refused (503)', `1 client just before, req/s (× unloaded)`], rows)}\n\nThe last column is one client's rate just before each row (${SPEED_CHECK_SECONDS} s, closed loop), against the unloaded row's: how fast the machine was then. It drifts from row to row on this shared machine, and the multiples are of the capacity read before them all, so a row whose figure is well under the others' met a load nearer its capacity than its label says.\n\nAt 2× the admitted p99 is **${p99Ratio}×** the unloaded p99 (target ≤ 3×); **${steadyRatio}×** leaving out the first second of the row, when the queue goes from idle into overload (two at a time until it overflows${shipped.searchQueueDropOldest ? `; a search finding the queue full takes the oldest waiting one's place${shipped.searchQueueNewestWhileDropping ? `, and while it keeps dropping the newest waiting is served first and one pushed down past ${shippedQueue.lateWhileDroppingMs} ms is refused` : ''}` : ', in arrival order'}: it overflows by default at a full-queue refusal while the event loop is over ${shipped.searchOverflowBehindLagMs} ms behind, after ${shipped.searchOverflowQuickRefusals} full-queue refusals that keep up with the searches started, or after refusals throughout ${shipped.searchQueueTimeoutMs} ms). Refusals counted by the server (quarry_overload_refused_total, search): ${JSON.stringify(refused)}.${wireNote}${sweepTable}\n\nRaw: \`${file.slice(file.indexOf('bench/results'))}\``;
     console.log(body);
     if (!has(args, 'no-doc')) updateDoc('overload', result, body);
   } finally {

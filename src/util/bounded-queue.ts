@@ -388,9 +388,12 @@ export class BoundedQueue {
 
   /** A standing queue sheds every task that has waited past the target: it could only be answered late. */
   private shedLate(now: number): void {
-    if (!this.isStanding(now)) return;
-    const target = this.limits.targetWaitMs ?? 0;
-    for (const w of [...this.waiters]) if (!w.bypass && now - w.since > target) w.expire();
+    if (this.isStanding(now)) this.refuseWaitedPast(now, this.limits.targetWaitMs ?? 0, 'queue_timeout');
+  }
+
+  /** Refuses every waiting task that may be refused and has waited longer than `ms`. */
+  private refuseWaitedPast(now: number, ms: number, why: 'queue_timeout' | 'queue_full'): void {
+    for (const w of [...this.waiters]) if (!w.bypass && now - w.since > ms) w.expire(why);
   }
 
   /** Whether the queue stands now (see isStanding); a gauge for operators. */
@@ -458,8 +461,7 @@ export class BoundedQueue {
   /** While dropping, refuses the tasks pushed down past lateWhileDroppingMs: they could only be served late (see there). */
   private shedLateWhileDropping(now: number): void {
     const late = this.limits.lateWhileDroppingMs ?? 0;
-    if (late <= 0 || !this.newestWhileDropping(now)) return;
-    for (const w of [...this.waiters]) if (!w.bypass && now - w.since > late) w.expire('queue_full');
+    if (late > 0 && this.newestWhileDropping(now)) this.refuseWaitedPast(now, late, 'queue_full');
   }
 
   /** Whether a task finding the queue full would take the oldest waiting task's place (dropOldestWhenFull). */
